@@ -1,0 +1,1 @@
+"""Shared data, metric, checkpoint and training utilities (never imports ``model``)."""

@@ -1,0 +1,175 @@
+"""Checkpoint loading (strict, reference-compatible) and atomic saving.
+
+Loads the project's own checkpoints and state_dicts written by the reference HoT code
+(NationalGAILab/HoT). Foreign key names go through one converter, ``convert_reference_state_dict``:
+a model that nests HoT's modules under new names declares ``reference_key_map`` (reference prefix →
+our prefix), and the converter renames keys accordingly. Any missing, unexpected or mis-shaped key
+fails with a message listing them: never a silent partial load.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Union
+
+import torch
+from torch import nn
+
+_logger = logging.getLogger(__name__)
+
+#: wrapper keys under which common training scripts store the weights, tried in order
+WRAPPER_KEYS = ("model", "model_pos", "state_dict", "model_state_dict", "net")
+#: prefixes added by DataParallel/DistributedDataParallel and torch.compile
+STRIP_PREFIXES = ("module.", "_orig_mod.")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read or does not match the model."""
+
+
+def extract_state_dict(obj: Any) -> Dict[str, torch.Tensor]:
+    """The state_dict inside a loaded checkpoint: a bare state_dict or one under a wrapper key."""
+    if isinstance(obj, Mapping):
+        for key in WRAPPER_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner and all(torch.is_tensor(v) for v in inner.values()):
+                return dict(inner)
+        if obj and all(torch.is_tensor(v) for v in obj.values()):
+            return dict(obj)
+    raise CheckpointError(
+        "no state_dict found: expected a dict of tensors, or one under " + "/".join(repr(k) for k in WRAPPER_KEYS)
+    )
+
+
+def strip_prefixes(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Remove ``module.`` / ``_orig_mod.`` prefixes (repeatedly) from every key."""
+    out = {}
+    for key, value in state_dict.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in STRIP_PREFIXES:
+                if key.startswith(prefix):
+                    key, changed = key[len(prefix):], True
+        out[key] = value
+    return out
+
+
+def convert_reference_state_dict(state_dict: Mapping[str, torch.Tensor], model: nn.Module) -> Dict[str, torch.Tensor]:
+    """Rename reference (official HoT) keys to this project's names.
+
+    ``model.reference_key_map`` maps a reference key prefix to ours, e.g.
+    ``{"x_token": "recover.x_token", "cross_attention.": "recover.cross_attention."}``. A key already
+    known to the model is left alone, so our own checkpoints pass through unchanged.
+    """
+    mapping: Mapping[str, str] = getattr(model, "reference_key_map", {}) or {}
+    own = set(model.state_dict().keys())
+    out = {}
+    for key, value in state_dict.items():
+        if key not in own:
+            for ref_prefix, our_prefix in mapping.items():
+                if key.startswith(ref_prefix):
+                    key = our_prefix + key[len(ref_prefix):]
+                    break
+        out[key] = value
+    return out
+
+
+def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise ``CheckpointError`` listing missing, unexpected and mis-shaped keys, if any."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        name = getattr(model, "variant_name", type(model).__name__)
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+            if items:
+                shown = ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
+                parts.append(f"{label} keys: {shown}")
+        raise CheckpointError(
+            f"{source} does not fit model '{name}' (wrong --model or size flags?): " + "; ".join(parts)
+        )
+
+
+def load_weights(
+    model: nn.Module, path: Union[str, Path], map_location: Union[str, torch.device] = "cpu"
+) -> Dict[str, Any]:
+    """Load weights from ``path`` into ``model`` strictly.
+
+    Accepts a bare state_dict, the wrappers in ``WRAPPER_KEYS``, ``module.``/``_orig_mod.`` prefixes
+    and reference key names. Uses ``torch.load(weights_only=True)``.
+
+    Returns:
+        The whole loaded object when it was a dict (e.g. our training checkpoint with ``epoch``,
+        ``best_p1``, ``args``), else ``{}``.
+
+    Raises:
+        CheckpointError: unreadable file or any key/shape mismatch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # pickle, zip and torch errors alike
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {exc}") from exc
+    state_dict = convert_reference_state_dict(strip_prefixes(extract_state_dict(obj)), model)
+    check_state_dict(model, state_dict, source=str(path))
+    model.load_state_dict(state_dict, strict=True)
+    _logger.info("loaded %d tensors from %s", len(state_dict), path)
+    return obj if isinstance(obj, dict) else {}
+
+
+def atomic_save(obj: Any, path: Union[str, Path]) -> Path:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def find_checkpoint(directory: Union[str, Path], prefer: Optional[str] = None) -> Path:
+    """Pick the weights file in ``directory`` by an explicit rule.
+
+    Rule: ``prefer`` if given and present; else ``best.pth``; else ``last.pth``; else the only
+    ``*.pth``; else, among reference-style ``model_<epoch>_<p1x100>.pth`` files, the lowest P1;
+    else fail listing the candidates.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint folder not found: {directory}")
+    for name in filter(None, (prefer, "best.pth", "last.pth")):
+        if (directory / name).is_file():
+            return directory / name
+    files = sorted(directory.glob("*.pth"))
+    if len(files) == 1:
+        return files[0]
+    if not files:
+        raise CheckpointError(f"no *.pth file in {directory}")
+    scored = []
+    for f in files:
+        parts = f.stem.split("_")
+        if len(parts) == 3 and parts[0] == "model" and parts[1].isdigit() and parts[2].isdigit():
+            scored.append((int(parts[2]), f))
+    if scored:
+        return min(scored)[1]
+    raise CheckpointError(
+        f"{directory} holds several .pth files ({', '.join(f.name for f in files)}); name one with --checkpoint_file"
+    )

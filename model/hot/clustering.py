@@ -1,0 +1,102 @@
+"""DPC-kNN token clustering for HoT's Token Pruning Cluster (TPC).
+
+Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
+CVPR 2024 (arXiv:2311.12028), Sec. 3.2; density-peak clustering after Rodriguez & Laio (2014)
+with the kNN density of Du et al. (2016).
+
+For features Z (B, F, C) of F frames:
+    D = cdist(Z, Z) / √C,  ρ_i = exp(−mean of the k smallest D_i·²) (+ tie-break noise · 1e-6),
+    δ_i = min{D_ij : ρ_j > ρ_i} (the densest token gets max D),  γ_i = ρ_i · δ_i,
+and the kept frames are the top-``num_keep`` of γ, returned in ascending (temporal) order.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+#: scale of the uniform tie-break noise added to the density (as in the reference).
+TIE_BREAK_SCALE = 1e-6
+
+
+def default_generator(seed: int = 0) -> torch.Generator:
+    """A fresh CPU generator seeded with ``seed``: the default makes every call deterministic."""
+    return torch.Generator().manual_seed(seed)
+
+
+@torch.no_grad()
+def dpc_knn_score(z: torch.Tensor, k: int = 2, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Density-peak score γ = ρ·δ of every token.
+
+    Args:
+        z: token features, (B, F, C).
+        k: neighbours in the kNN density, counting the token itself (reference: 2).
+        generator: source of the tie-break noise (drawn on the CPU, then moved to ``z``'s device);
+            ``None`` uses a fresh generator seeded with 0, so the same input gives the same score.
+
+    Returns:
+        γ, (B, F).
+    """
+    b, f, c = z.shape
+    dist = torch.cdist(z, z) / math.sqrt(c)  # (B, F, F); the matmul path, as the reference
+    knn = dist.topk(k, dim=-1, largest=False).values  # (B, F, k)
+    density = (-(knn**2).mean(dim=-1)).exp()  # (B, F)
+    gen = generator if generator is not None else default_generator()
+    noise = torch.rand((b, f), generator=gen, device=gen.device, dtype=torch.float32)
+    density = density + noise.to(device=density.device, dtype=density.dtype) * TIE_BREAK_SCALE
+    higher = density[:, None, :] > density[:, :, None]  # (B, F, F): ρ_j > ρ_i
+    dist_max = dist.flatten(1).max(dim=-1).values[:, None, None]  # (B, 1, 1)
+    delta = torch.where(higher, dist, dist_max).min(dim=-1).values  # (B, F)
+    return density * delta
+
+
+@torch.no_grad()
+def select_tokens(score: torch.Tensor, num_keep: int, center: Optional[int] = None) -> torch.Tensor:
+    """Indices of the ``num_keep`` highest-scoring tokens, sorted ascending.
+
+    Args:
+        score: (B, F) scores.
+        num_keep: tokens to keep, 1 ≤ num_keep ≤ F.
+        center: if given, this frame is always kept (centre forcing for seq2frame models) and
+            ``num_keep − 1`` others are chosen by score.
+
+    Returns:
+        index, (B, num_keep) int64, sorted ascending.
+    """
+    f = score.shape[1]
+    if not 1 <= num_keep <= f:
+        raise ValueError(f"cannot keep {num_keep} of {f} tokens")
+    if center is None:
+        index = score.topk(num_keep, dim=-1).indices
+    else:
+        score = score.clone()
+        score[:, center] = -math.inf
+        index = score.topk(num_keep - 1, dim=-1).indices
+        index = torch.cat([index, index.new_full((index.shape[0], 1), center)], dim=1)
+    return index.sort(dim=-1).values
+
+
+def cluster_dpc_knn(
+    z: torch.Tensor,
+    num_keep: int,
+    k: int = 2,
+    center: Optional[int] = None,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
+    """Kept frame indices (B, num_keep), sorted, for features ``z`` (B, F, C). See module docstring."""
+    return select_tokens(dpc_knn_score(z, k=k, generator=generator), num_keep, center=center)
+
+
+def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Per-sample gather along axis 1.
+
+    Args:
+        x: (B, F, *rest).
+        index: (B, K) indices into axis 1.
+
+    Returns:
+        (B, K, *rest) with out[b, k] = x[b, index[b, k]].
+    """
+    view = index.reshape(index.shape + (1,) * (x.ndim - 2))
+    return torch.gather(x, 1, view.expand(index.shape + x.shape[2:]))

@@ -1,0 +1,69 @@
+"""Token Pruning Cluster (TPC): keep the f most representative frames of a pose-token sequence.
+
+Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
+CVPR 2024 (arXiv:2311.12028), Sec. 3.2.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+from model.hot.clustering import cluster_dpc_knn, default_generator, gather_tokens
+
+
+class TokenPruningCluster(nn.Module):
+    """Prune a (B, F, J, C) or (B, F, C) token sequence to ``num_tokens`` frames with DPC-kNN.
+
+    Frame features for clustering are the joint mean (4-D input) or the tokens themselves (3-D).
+
+    Args:
+        num_tokens: frames kept, f.
+        dim: if given, a learnable rank embedding ``pos_embed_token`` (1, f, dim), zero-initialised,
+            is added to the kept tokens (HoT's ``hot_*`` models); ``None`` adds nothing (``tpc_*``).
+        center: frame that is always kept (seq2frame centre forcing), or ``None``.
+        k: kNN neighbours, counting the token itself.
+
+    Attributes:
+        generator: optional ``torch.Generator`` for the tie-break noise. ``None`` (default) draws it
+            from a fresh generator seeded with ``seed`` on every call, so the same input always
+            keeps the same frames; set a generator (``model.hot.set_pruning_generator``) to vary it.
+        seed: seed of the per-call generator.
+    """
+
+    def __init__(self, num_tokens: int, dim: Optional[int] = None, center: Optional[int] = None, k: int = 2) -> None:
+        super().__init__()
+        self.num_tokens = num_tokens
+        self.center = center
+        self.k = k
+        self.generator: Optional[torch.Generator] = None
+        self.seed = 0
+        self.pos_embed_token = nn.Parameter(torch.zeros(1, num_tokens, dim)) if dim else None
+
+    def select(self, z: torch.Tensor) -> torch.Tensor:
+        """Kept frame indices (B, f), sorted, for frame features ``z`` (B, F, C)."""
+        gen = self.generator if self.generator is not None else default_generator(self.seed)
+        return cluster_dpc_knn(z.detach(), self.num_tokens, k=self.k, center=self.center, generator=gen)
+
+    def forward(self, x: torch.Tensor, index: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Prune ``x``.
+
+        Args:
+            x: (B, F, J, C) or (B, F, C) tokens.
+            index: (B, f) frames to keep; computed by clustering when ``None`` (the flip pass of
+                seq2frame models reuses the un-flipped pass's index).
+
+        Returns:
+            (tokens (B, f, J, C) or (B, f, C), index (B, f) sorted ascending).
+        """
+        if index is None:
+            index = self.select(x.mean(dim=2) if x.ndim == 4 else x)  # (B, F, C)
+        x = gather_tokens(x, index)
+        if self.pos_embed_token is not None:
+            pos = self.pos_embed_token
+            x = x + (pos.unsqueeze(2) if x.ndim == 4 else pos)  # rank embedding, shared by joints
+        return x, index
+
+    def extra_repr(self) -> str:
+        return f"num_tokens={self.num_tokens}, center={self.center}, k={self.k}"

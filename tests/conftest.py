@@ -1,0 +1,30 @@
+"""Shared pytest fixtures: paths to the real data beside the repository."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HOT_SHARED_DATA", ROOT.parent / "shared" / "data"))
+H36M = SHARED / "h36m"
+VIDEO = SHARED / "video"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def h36m_dir() -> Path:
+    """Folder with the real Human3.6M npz files (../shared/data/h36m)."""
+    if not (H36M / "data_3d_h36m.npz").is_file():
+        pytest.fail(f"real Human3.6M data not found at {H36M}; set HOT_SHARED_DATA")
+    return H36M
+
+
+@pytest.fixture(scope="session")
+def video_dir() -> Path:
+    """Folder with the real videos (../shared/data/video)."""
+    return VIDEO
