@@ -1,0 +1,37 @@
+"""HoT w. MixSTE: MixSTE with token pruning (TPC) after block pair n and token recovery (TRA).
+
+Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
+CVPR 2024 (arXiv:2311.12028); backbone: Zhang et al., "MixSTE", CVPR 2022.
+
+Seq2seq: F frames in, F poses out. Block pairs 0 … n−1 see all F frames, the rest only the f kept
+ones (plus a learnable rank embedding ``prune.pos_embed_token``); TRA's F learnable queries
+``recover.x_token`` attend to the kept tokens before the head. README config: f = 81, n = 3.
+Like the reference, the MLP width is 2·channel whatever ``--d_hid`` says (HOT_SPEC §9.14).
+"""
+from __future__ import annotations
+
+import functools
+
+from model import build_model
+from model.config import ModelConfig
+from model.hot import TokenPruningCluster, TokenRecoveringAttention
+from model.mixste.mixste import DEFAULTS as MIXSTE_DEFAULTS
+from model.mixste.mixste import MixSTE, from_config, reference_hidden
+
+#: README configuration; the MLP width is fixed to 2·channel (1024 here), see module docstring
+DEFAULTS = dict(MIXSTE_DEFAULTS, token_num=81, layer_index=3)
+
+
+def build(cfg: ModelConfig) -> MixSTE:
+    """HoT w. MixSTE: keeps ``cfg.token_num`` frames from block pair ``cfg.layer_index`` on, outputs all."""
+    return from_config(
+        cfg,
+        d_hid=reference_hidden(cfg, "hot_mixste"),
+        prune=TokenPruningCluster(cfg.token_num, dim=cfg.channel),
+        layer_index=cfg.layer_index,
+        recover=TokenRecoveringAttention(cfg.channel, cfg.frames, num_heads=cfg.num_heads, qkv_bias=True),
+    )
+
+
+#: ``Model(args)`` for old ``from model.mixste.hot_mixste import Model`` imports
+Model = functools.partial(build_model, "mixste.hot_mixste")
