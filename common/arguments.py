@@ -1,0 +1,224 @@
+"""Command-line interface shared by the four entry scripts (``main_mixste*.py``, ``main_mhformer*.py``).
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). Every flag of the reference parser keeps its name and default, so the README recipes run
+unchanged; operational flags (device, AMP, resume, ...) are added. Differences from the reference:
+
+* ``--channel``, ``--d_hid``, ``--token_num``, ``--layer_index`` default to ``None``, meaning "the chosen
+  variant's reference size" (e.g. ``mixste.tpc_mixste`` → token_num 61, layer_index 7); ``--frames`` keeps 243.
+  ``--n_joints``/``--out_joints`` default to ``None``, meaning "as many joints as the 2-D file has" (17; 16 for
+  ``sh*``/``hr*`` detections). The resolved values are written to ``configs.txt``/``config.json``.
+* ``--reverse_augmentation`` and ``--test_augmentation`` are real booleans (``--test_augmentation False``
+  turns flip test-time augmentation off instead of parsing as True).
+* ``--pad`` is accepted and ignored (always ``(frames - 1) // 2``); ``--train`` is forced to 0 by ``--test``.
+* ``--workers`` and ``--gpu`` default to ``None``: 8 workers on CUDA (the reference) and 0 elsewhere;
+  ``CUDA_VISIBLE_DEVICES`` is only touched when ``--gpu`` is given.
+
+Building the parser has no side effects: no folder is created and no logging is configured here.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any, Dict, List, Optional, Sequence
+
+__all__ = ["ConfigError", "build_parser", "parse_args", "explicit_dests", "str2bool", "check_flags"]
+
+
+class ConfigError(ValueError):
+    """A flag value or combination is invalid; the message names the problem and the fix."""
+
+
+def str2bool(value: str) -> bool:
+    """Parse a boolean flag value: 1/0, true/false, yes/no, on/off (case-insensitive)."""
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "y", "on"):
+        return True
+    if text in ("0", "false", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _bool_flag(group: argparse._ArgumentGroup, name: str, default: bool, help: str) -> None:
+    """``--name`` alone means True; ``--name false`` / ``--name 0`` mean False."""
+    group.add_argument(name, type=str2bool, nargs="?", const=True, default=default, metavar="BOOL", help=help)
+
+
+def _model_group(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", type=str, default="", help="variant <family>.<variant>, e.g. mixste.hot_mixste; any "
+                   "registered variant works with any entry script (required)")
+    g.add_argument("--channel", type=int, default=None, help="embedding width (MixSTE family) / hypothesis width "
+                   "(MHFormer); default: the variant's reference size (512 for MixSTE/MHFormer)")
+    g.add_argument("--d_hid", type=int, default=None, help="MLP hidden width; default: the variant's (1024)")
+    g.add_argument("--frames", type=int, default=243, help="input window length T (receptive field)")
+    g.add_argument("--pad", type=int, default=121, help="ignored, always (frames-1)//2 (kept for compatibility)")
+    g.add_argument("--token_num", type=int, default=None, help="frames kept by TPC, f; default: the variant's "
+                   "(81 hot_mixste, 61 tpc_mixste, 117 tpc_mhformer)")
+    g.add_argument("--layer_index", type=int, default=None, help="block before which TPC prunes, n; default: the "
+                   "variant's (3 hot_mixste, 7 tpc_mixste, 1 tpc_mhformer)")
+    g.add_argument("--drop_path", type=float, default=None, help="stochastic-depth rate; default: the variant's "
+                   "(0.1 for MixSTE)")
+    g.add_argument("--n_joints", type=int, default=None, help="input joints; default: those of the 2-D file "
+                   "(17; 16 for sh*/hr* detections)")
+    g.add_argument("--out_joints", type=int, default=None, help="output joints; default: --n_joints")
+    g.add_argument("--out_all", type=int, default=1, choices=(1,), help="1: the 3-D target covers the whole "
+                   "window (seq2seq); only 1 is supported")
+    g.add_argument("--out_channels", type=int, default=3, help="unused (kept for compatibility)")
+
+
+def _data_group(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("data")
+    g.add_argument("--dataset", type=str, default="h36m", help="dataset name part of the npz files")
+    g.add_argument("--keypoints", type=str, default="cpn_ft_h36m_dbb", help="2-D source: data_2d_<dataset>_"
+                   "<keypoints>.npz (cpn_ft_h36m_dbb, gt, sh_pt_mpii, ...)")
+    g.add_argument("--root_path", type=str, default="./dataset/", help="folder holding the npz files")
+    g.add_argument("--actions", type=str, default="*", help="'*' for all 15 actions, or comma-separated "
+                   "canonical names (e.g. Walking,SittingDown)")
+    g.add_argument("--downsample", type=int, default=1, help="temporal subsampling of every sequence")
+    g.add_argument("--subset", type=float, default=1.0, help="fraction of each sequence kept (deterministic)")
+    g.add_argument("--stride", type=int, default=243, help="window step: 1 = one centred window per frame "
+                   "(seq2frame), else non-overlapping/strided windows (seq2seq); the test stride is --frames "
+                   "unless --stride is 1 or --frames")
+    g.add_argument("--data_augmentation", type=int, default=1, choices=(0, 1), help="1: add a horizontally "
+                   "flipped copy of every training window")
+    _bool_flag(g, "--reverse_augmentation", False, "add time-reversed copies of the training windows")
+    _bool_flag(g, "--test_augmentation", True, "flip test-time augmentation (average with the flipped input)")
+    g.add_argument("--crop_uv", type=int, default=0, choices=(0,), help="0: screen-normalised 2-D (only "
+                   "supported value)")
+    g.add_argument("--subjects_train", type=str, default="S1,S5,S6,S7,S8", help="training subjects")
+    g.add_argument("--subjects_test", type=str, default="S9,S11", help="test subjects")
+
+
+def _train_group(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("training")
+    g.add_argument("--train", type=int, default=1, choices=(0, 1), help="1: train (forced to 0 by --test)")
+    g.add_argument("--test", action="store_true", help="evaluate the weights of --previous_dir once, then exit")
+    g.add_argument("--nepoch", type=int, default=160, help="number of epochs")
+    g.add_argument("--batch_size", type=int, default=4, help="windows per batch for training and testing; "
+                   "the global batch under torchrun (split over processes)")
+    g.add_argument("--lr", type=float, default=4e-5, help="initial learning rate")
+    g.add_argument("-lrd", "--lr_decay", type=float, default=0.99, help="LR multiplier after every epoch")
+    g.add_argument("--lr_decay_large", type=float, default=0.5, help="LR multiplier after epochs divisible by "
+                   "--lr_decay_epoch (instead of --lr_decay)")
+    g.add_argument("--lr_decay_epoch", type=int, default=200, help="period of the large LR decay")
+    g.add_argument("--seed", type=int, default=None, help="random seed; default: the script's (1126 MixSTE "
+                   "scripts, 1 MHFormer scripts)")
+
+
+def _io_group(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("checkpoints and outputs")
+    g.add_argument("--checkpoint", type=str, default="", help="run folder for logs and checkpoints; default "
+                   "checkpoint/<MMDD_HHMM_SS>_<frames>")
+    g.add_argument("--previous_dir", type=str, default="", help="folder with weights to test (or to start "
+                   "training from); picks best.pth, else last.pth, else the only *.pth, else the lowest-P1 "
+                   "model_<ep>_<p1>.pth")
+    g.add_argument("--checkpoint_file", type=str, default="", help="weights file to load: a path, or a name "
+                   "inside --previous_dir")
+    g.add_argument("--resume", type=str, default="", help="continue training from a last.pth (or its folder), "
+                   "with its saved flags; flags given now override them (e.g. --nepoch)")
+    g.add_argument("--report", type=str, default="", help="JSON evaluation report path (test mode); default "
+                   "eval_<weights>_s<stride>.json beside the weights")
+    g.add_argument("--previous_best", type=float, default=math.inf, help="best P1 so far (mm): only better "
+                   "epochs replace best.pth")
+    g.add_argument("--previous_name", type=str, default="", help="unused (kept for compatibility)")
+    g.add_argument("--no_progress", action="store_true", help="no tqdm progress bars")
+
+
+def _device_group(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("device and speed")
+    g.add_argument("--device", type=str, default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                   help="auto picks cuda, then mps, then cpu")
+    g.add_argument("--gpu", type=str, default=None, help="sets CUDA_VISIBLE_DEVICES when given (not under "
+                   "torchrun), e.g. '0' or '0,1'")
+    g.add_argument("--amp", type=str, nargs="?", const="bf16", default="none", choices=("none", "bf16", "fp16"),
+                   help="automatic mixed precision: bf16 (CUDA, CPU) or fp16 (CUDA, with loss scaling); "
+                   "--amp alone means bf16")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model")
+    g.add_argument("--workers", type=int, default=None, help="DataLoader workers; default 8 on CUDA, 0 elsewhere")
+
+
+def build_parser(**recipe_defaults: Any) -> argparse.ArgumentParser:
+    """The argument parser, with ``recipe_defaults`` overriding flag defaults (e.g. ``lr=1e-3``).
+
+    No side effects: nothing is created or configured.
+    """
+    parser = argparse.ArgumentParser(
+        description="Train or test a HoT / video pose lifting model on Human3.6M.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    for add in (_model_group, _data_group, _train_group, _io_group, _device_group):
+        add(parser)
+    if recipe_defaults:
+        known = {a.dest for a in parser._actions}
+        unknown = sorted(set(recipe_defaults) - known)
+        if unknown:
+            raise KeyError(f"recipe defaults name unknown flags: {unknown}")
+        parser.set_defaults(**recipe_defaults)
+    return parser
+
+
+def explicit_dests(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> List[str]:
+    """Destinations of the flags actually given in ``argv`` (used to override a resumed run's flags)."""
+    probe = argparse.ArgumentParser(add_help=False, allow_abbrev=parser.allow_abbrev)
+    for action in parser._actions:
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            kwargs: Dict[str, Any] = dict(dest=action.dest, default=argparse.SUPPRESS)
+            if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+                kwargs["action"] = "store_true"
+            else:
+                kwargs.update(nargs=action.nargs, const=action.const)
+            probe.add_argument(*action.option_strings, **kwargs)
+    ns, _ = probe.parse_known_args(argv)
+    return sorted(vars(ns))
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Checks that need only the flags (model sizes are checked once resolved). Raises ``ConfigError``."""
+    if not args.model:
+        raise ConfigError("--model is required, e.g. --model mixste.hot_mixste")
+    if args.frames < 1:
+        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    if args.stride < 1 or args.stride > args.frames:
+        raise ConfigError(f"--stride {args.stride} must be between 1 and --frames {args.frames} (a larger step "
+                          "would skip frames)")
+    if args.stride == 1 and args.frames % 2 == 0:
+        raise ConfigError(f"--stride 1 scores the centre frame, which needs an odd --frames (got {args.frames})")
+    if not 0 < args.subset <= 1:
+        raise ConfigError(f"--subset must be in (0, 1], got {args.subset}")
+    for flag in ("downsample", "batch_size", "nepoch", "lr_decay_epoch"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if args.lr <= 0:
+        raise ConfigError(f"--lr must be > 0, got {args.lr}")
+    if args.test and not (args.previous_dir or args.checkpoint_file):
+        raise ConfigError("--test needs weights: give --previous_dir DIR (or --checkpoint_file FILE)")
+    if args.test and args.resume:
+        raise ConfigError("--resume continues training; use --test --previous_dir DIR to evaluate")
+    if args.resume and (args.previous_dir or args.checkpoint_file):
+        raise ConfigError("--resume already loads weights; drop --previous_dir/--checkpoint_file")
+    if args.amp == "fp16" and args.device in ("cpu", "mps"):
+        raise ConfigError(f"--amp fp16 needs CUDA; use --amp bf16 on {args.device}")
+    if args.workers is not None and args.workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {args.workers}")
+
+
+def parse_args(argv: Optional[Sequence[str]] = None, **recipe_defaults: Any) -> argparse.Namespace:
+    """Parse ``argv`` (``None`` = ``sys.argv[1:]``) and derive the reference's hard-coded values.
+
+    Derived: ``pad = (frames - 1) // 2``, ``train = 0`` with ``--test``, ``explicit`` = the flags given.
+    Pure: no folders, no logging. ``check_flags`` validates.
+    """
+    parser = build_parser(**recipe_defaults)
+    args = parser.parse_args(argv)
+    args.explicit = explicit_dests(parser, argv)
+    derive(args)
+    return args
+
+
+def derive(args: argparse.Namespace) -> argparse.Namespace:
+    """Recompute the values the reference derives from other flags (idempotent)."""
+    args.pad = (args.frames - 1) // 2
+    if args.test:
+        args.train = 0
+    return args

@@ -1,0 +1,470 @@
+"""The training/testing engine behind the four entry scripts: ``main(recipe, zoo)``.
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). One engine replaces the reference's four near-identical scripts; a ``Recipe`` carries what
+differs (loss, optimizer, seed). The model zoo is passed in (``common`` never imports ``model``): any object
+with ``available_models()``, ``resolve_config(name, args)`` and ``build_model(name, args)``.
+
+Flow: parse and check the flags (all user errors stop here with one line) → device, torchrun process group →
+run folder and logging → data → model (+ weights) → ``--test``: one evaluation, per-action table, JSON report;
+else the epoch loop: train, evaluate, keep ``best.pth`` (by P1), decay the LR, write ``last.pth``.
+
+Differences from the reference, on purpose: checkpoints hold the optimizer, LR, epoch, best P1, RNG states,
+flags and variant name (``--resume`` continues exactly); every epoch reseeds the RNGs from (seed, epoch) so a
+resumed run draws the same numbers; ``--previous_dir`` picks a file by an explicit rule and loads it strictly.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Protocol, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from common.arguments import ConfigError, check_flags, derive, parse_args
+from common.checkpoint import CheckpointError, atomic_save, find_checkpoint, load_weights
+from common.data import PoseWindowDataset, load_h36m
+from common.evaluate import EvalResult, evaluate
+from common.h36m_dataset import DataError
+from common.metrics import ACTIONS, write_eval_report
+from common.recipes import Recipe, lr_factor
+from common.tracking import RunTracker, history_row, write_configs
+from common.train import GlobalBatchSampler, shard_range, train_one_epoch
+from common.utils import (DistInfo, barrier, broadcast_object, cleanup_distributed, dist_env, epoch_seed,
+                          get_rng_state, init_distributed, resolve_device, set_rng_state, set_seed,
+                          setup_logging)
+
+_logger = logging.getLogger(__name__)
+
+__all__ = ["ModelZoo", "main", "run", "CHECKPOINT_FORMAT"]
+
+#: tag of the checkpoints this engine writes
+CHECKPOINT_FORMAT = "hot-engine-1"
+#: flags that set model sizes: a checkpoint's values are used for those not given on the command line
+SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "drop_path")
+#: user errors: reported in one line, exit status 2
+USER_ERRORS = (ConfigError, CheckpointError, DataError)
+
+
+class ModelZoo(Protocol):
+    """What the engine needs from ``model``."""
+
+    def available_models(self) -> List[str]: ...
+
+    def resolve_config(self, name: str, args: Any = None, **overrides: Any) -> Any: ...
+
+    def build_model(self, name: str, args: Any = None, **overrides: Any) -> nn.Module: ...
+
+
+@dataclass
+class Context:
+    """Everything a run needs after set-up."""
+
+    args: argparse.Namespace
+    recipe: Recipe
+    info: DistInfo
+    device: torch.device
+    seed: int
+    run_dir: Optional[Path] = None
+    weights: Optional[Path] = None
+    data: Any = None
+    model: Optional[nn.Module] = None
+
+
+def main(recipe: Recipe, zoo: ModelZoo, argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``main_*.py``: returns the exit status (2 and one line on stderr for user errors)."""
+    try:
+        args = parse_args(argv, **recipe.defaults)
+        run(args, recipe, zoo)
+        return 0
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        cleanup_distributed()
+
+
+def run(args: argparse.Namespace, recipe: Recipe, zoo: ModelZoo) -> Optional[EvalResult]:
+    """Check, set up and run training or ``--test``. Returns the final (best) evaluation."""
+    args = prepare_args(args, zoo)
+    ctx = setup(args, recipe)
+    ctx.data = load_data(ctx)
+    ctx.model = build(ctx, zoo)
+    return test(ctx) if args.test else fit(ctx)
+
+
+# --------------------------------------------------------------------------------------------- flags
+def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
+    """Merge a resumed run's flags, adopt a checkpoint's model sizes, and check everything (``ConfigError``)."""
+    args.weights = None
+    if args.resume:
+        args = merge_resume(args)
+    if args.previous_dir or args.checkpoint_file:
+        args.weights = str(weights_path(args))
+        adopt_checkpoint_sizes(args, peek(Path(args.weights)))
+    derive(args)
+    check_flags(args)
+    check_model(args, zoo)
+    return args
+
+
+def weights_path(args: argparse.Namespace) -> Path:
+    """The weights file of ``--previous_dir``/``--checkpoint_file`` (rule in ``find_checkpoint``)."""
+    if args.checkpoint_file:
+        direct = Path(args.checkpoint_file)
+        if args.previous_dir and not direct.is_absolute() and (Path(args.previous_dir) / direct).is_file():
+            return Path(args.previous_dir) / direct
+        if direct.is_file():
+            return direct
+        raise CheckpointError(f"--checkpoint_file {args.checkpoint_file} not found")
+    return find_checkpoint(args.previous_dir)
+
+
+def peek(path: Path) -> Dict[str, Any]:
+    """The loaded checkpoint object (CPU), ``{}`` for a bare state_dict (e.g. a reference checkpoint)."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {exc}") from exc
+    return obj if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT else {}
+
+
+def adopt_checkpoint_sizes(args: argparse.Namespace, ckpt: Dict[str, Any]) -> None:
+    """Use an engine checkpoint's variant and model sizes for the flags not given on the command line."""
+    if not ckpt:
+        return
+    variant = ckpt.get("variant", "")
+    if args.model and args.model != variant:
+        raise ConfigError(f"{args.weights} holds '{variant}' weights but --model is '{args.model}'; "
+                          f"use --model {variant} or other weights")
+    args.model = variant
+    saved = ckpt.get("args", {})
+    adopted = {k: saved[k] for k in SIZE_FLAGS if k not in args.explicit and saved.get(k) is not None}
+    for key, value in adopted.items():
+        setattr(args, key, value)
+    if adopted:
+        _logger.info("model sizes from the checkpoint: %s", ", ".join(f"{k}={v}" for k, v in adopted.items()))
+
+
+def merge_resume(args: argparse.Namespace) -> argparse.Namespace:
+    """Flags of the run to resume, overridden by those given now; ``args.resume`` = the last.pth path."""
+    path = Path(args.resume)
+    if path.is_dir():
+        path = path / "last.pth"
+    if not path.is_file():
+        raise ConfigError(f"--resume {args.resume}: no such checkpoint (give a last.pth or its run folder)")
+    ckpt = peek(path)
+    if "optimizer" not in ckpt:
+        raise ConfigError(f"--resume {path}: not a last.pth written by this engine (no optimizer state)")
+    merged = dict(vars(args))
+    merged.update({k: v for k, v in ckpt["args"].items() if k not in ("explicit", "resume", "weights", "model_config")})
+    merged.update({k: getattr(args, k) for k in args.explicit})
+    merged["resume"] = str(path)
+    if "checkpoint" not in args.explicit:
+        merged["checkpoint"] = str(path.parent)
+    return argparse.Namespace(**merged)
+
+
+def _prunes(name: str) -> bool:
+    """Whether variant ``name`` (``family.variant``) prunes tokens (``hot_*``/``tpc_*``)."""
+    return name.split(".")[-1].startswith(("hot_", "tpc_"))
+
+
+def check_model(args: argparse.Namespace, zoo: ModelZoo) -> Any:
+    """Resolve and check the model sizes; build the model on the meta device to catch the rest."""
+    names = zoo.available_models()
+    if args.model not in names:
+        raise ConfigError(f"unknown --model '{args.model}'; valid: {', '.join(names)}")
+    cfg = zoo.resolve_config(args.model, args)
+    if _prunes(args.model):
+        if not 1 <= cfg.token_num < cfg.frames:
+            raise ConfigError(f"--token_num {cfg.token_num} must be between 1 and --frames - 1 ({cfg.frames - 1})")
+        if cfg.depth is not None and not 1 <= cfg.layer_index < cfg.depth:
+            raise ConfigError(f"--layer_index {cfg.layer_index} is out of range for {args.model}: "
+                              f"valid 1..{cfg.depth - 1}")
+    try:
+        with torch.device("meta"):
+            zoo.build_model(args.model, args)
+    except Exception as exc:  # noqa: BLE001 - the constructor's own checks
+        raise ConfigError(f"cannot build {args.model} with these sizes: {exc}") from exc
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------- set-up
+def pick_device(args: argparse.Namespace, info: DistInfo) -> torch.device:
+    """Resolve ``--device`` (and ``--gpu``, outside torchrun) to this process's device."""
+    if args.gpu is not None and not info.enabled:
+        os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu
+    try:
+        device = resolve_device(args.device, info.local_rank)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if args.amp == "fp16" and device.type != "cuda":
+        raise ConfigError(f"--amp fp16 needs CUDA (device is {device.type}); use --amp bf16")
+    return device
+
+
+def setup(args: argparse.Namespace, recipe: Recipe) -> Context:
+    """Device, process group, run folder, logging, seed."""
+    info = dist_env()
+    if info.enabled and args.batch_size < info.world_size:
+        raise ConfigError(f"--batch_size {args.batch_size} is the global batch: it must be >= the "
+                          f"{info.world_size} processes")
+    device = pick_device(args, info)
+    init_distributed(info, device)
+    run_dir = None if args.test else make_run_dir(args, info)
+    setup_logging(str(run_dir / "train.log") if run_dir else None, info.is_main)
+    seed = recipe.seed if args.seed is None else args.seed
+    set_seed(seed)
+    _logger.info("%s: %s on %s%s", recipe.name, args.model, device,
+                 f" × {info.world_size} processes" if info.enabled else "")
+    return Context(args, recipe, info, device, seed, run_dir, Path(args.weights) if args.weights else None)
+
+
+def make_run_dir(args: argparse.Namespace, info: DistInfo) -> Path:
+    """``--checkpoint`` or ``checkpoint/<MMDD_HHMM_SS>_<frames>`` (the reference's name), made by rank 0."""
+    name = args.checkpoint or os.path.join("checkpoint", time.strftime("%m%d_%H%M_%S_") + str(args.frames))
+    name = broadcast_object(name)
+    if info.is_main:
+        Path(name).mkdir(parents=True, exist_ok=True)
+    barrier()
+    args.checkpoint = name
+    return Path(name)
+
+
+def load_data(ctx: Context) -> Dict[str, Any]:
+    """H36M data, the datasets and loaders; sets the joint counts from the 2-D file."""
+    args = ctx.args
+    data = load_h36m(args.root_path, keypoints=args.keypoints, dataset=args.dataset)
+    set_joint_counts(args, data)
+    actions = None if args.actions == "*" else [a.strip() for a in args.actions.split(",") if a.strip()]
+    bad = [a for a in actions or [] if a not in ACTIONS]
+    if bad:
+        raise ConfigError(f"unknown --actions {', '.join(bad)}; valid: * or {', '.join(ACTIONS)}")
+    common = dict(frames=args.frames, actions=actions, downsample=args.downsample, subset=args.subset)
+    test_stride = args.stride if args.stride in (1, args.frames) else args.frames
+    out: Dict[str, Any] = {"data": data, "test_stride": test_stride}
+    test_set = PoseWindowDataset(data, _subjects(args.subjects_test), stride=test_stride, train=False,
+                                 test_flip=args.test_augmentation, **common)
+    _logger.info("Testing on %d windows (stride %d)", len(test_set), test_stride)
+    out["test"] = make_loader(test_set, ctx, train=False)
+    if not args.test:
+        train_set = PoseWindowDataset(data, _subjects(args.subjects_train), stride=args.stride, train=True,
+                                      flip_aug=bool(args.data_augmentation), reverse_aug=args.reverse_augmentation,
+                                      **common)
+        _logger.info("Training on %d windows (stride %d)", len(train_set), args.stride)
+        out["train"] = make_loader(train_set, ctx, train=True)
+    return out
+
+
+def _subjects(text: str) -> List[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def set_joint_counts(args: argparse.Namespace, data: Any) -> None:
+    """``--n_joints``/``--out_joints`` default to the data's joint count; an explicit mismatch is an error."""
+    joints = int(data.num_joints)
+    for flag in ("n_joints", "out_joints"):
+        value = getattr(args, flag)
+        if value is not None and value != joints:
+            raise ConfigError(f"--{flag} {value} does not match the {joints} joints of --keypoints "
+                              f"{args.keypoints}; drop --{flag} or use other 2-D data")
+        setattr(args, flag, joints)
+
+
+def make_loader(dataset, ctx: Context, train: bool) -> DataLoader:
+    """Training: ``GlobalBatchSampler`` (exact under torchrun); test: this process's contiguous shard."""
+    args, info = ctx.args, ctx.info
+    cuda = ctx.device.type == "cuda"
+    workers = args.workers if args.workers is not None else (8 if cuda else 0)
+    extra = dict(num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0)
+    if train:
+        sampler = GlobalBatchSampler(len(dataset), args.batch_size, info.rank, info.world_size, ctx.seed)
+        return DataLoader(dataset, batch_sampler=sampler, **extra)
+    shard = Subset(dataset, shard_range(len(dataset), info.rank, info.world_size))
+    return DataLoader(shard, batch_size=args.batch_size, shuffle=False, **extra)
+
+
+def build(ctx: Context, zoo: ModelZoo) -> nn.Module:
+    """The model on its device, with ``--previous_dir`` weights if given; resolved sizes go into ``args``."""
+    args = ctx.args
+    model = zoo.build_model(args.model, args)
+    cfg = model.config.to_dict()
+    for key in SIZE_FLAGS:
+        if key in cfg:
+            setattr(args, key, cfg[key])
+    args.model_config = cfg
+    if ctx.weights is not None:
+        _logger.info("loading weights from %s", ctx.weights)
+        load_weights(model, ctx.weights)
+    n_params = sum(p.numel() for p in model.parameters())
+    _logger.info("%s: %.2f M parameters; sizes %s", args.model, n_params / 1e6, cfg)
+    return model.to(ctx.device)
+
+
+# --------------------------------------------------------------------------------------------- test
+def eval_kwargs(ctx: Context) -> Dict[str, Any]:
+    """Keyword arguments of ``evaluate`` for this run."""
+    data, args = ctx.data["data"], ctx.args
+    return dict(flip=args.test_augmentation, seq2frame=ctx.data["test_stride"] == 1, centre=args.pad,
+                joints_left=data.joints_left, joints_right=data.joints_right, amp=args.amp,
+                progress=ctx.info.is_main and not args.no_progress)
+
+
+def protocol(ctx: Context) -> Dict[str, Any]:
+    """How the numbers were produced, for the JSON report."""
+    args = ctx.args
+    return dict(model=args.model, weights=str(ctx.weights) if ctx.weights else None, keypoints=args.keypoints,
+                subjects=args.subjects_test, actions=args.actions, frames=args.frames,
+                stride=ctx.data["test_stride"], seq2frame=ctx.data["test_stride"] == 1,
+                flip_tta=bool(args.test_augmentation), downsample=args.downsample, subset=args.subset,
+                p2="per-window Procrustes (reference: batch mean for mixed batches)",
+                weighting="each window weighs 1; unweighted mean over actions", amp=args.amp)
+
+
+def test(ctx: Context) -> EvalResult:
+    """``--test``: evaluate once, print the per-action table and write the JSON report."""
+    result = evaluate(ctx.model, ctx.data["test"], ctx.device, **eval_kwargs(ctx))
+    if ctx.info.is_main:
+        _logger.info("%s", result.table)
+        _logger.info("p1: %.2f, p2: %.2f", result.p1, result.p2)
+        path = Path(ctx.args.report) if ctx.args.report else (
+            ctx.weights.parent / f"eval_{ctx.weights.stem}_s{ctx.data['test_stride']}.json")
+        try:
+            write_eval_report(path, result.report, protocol(ctx))
+            _logger.info("report: %s", path)
+        except OSError as exc:
+            _logger.warning("could not write the report %s: %s (use --report PATH)", path, exc)
+    return result
+
+
+# --------------------------------------------------------------------------------------------- train
+@dataclass
+class TrainState:
+    """What changes from epoch to epoch (and is saved in last.pth)."""
+
+    epoch: int = 0
+    best_p1: float = math.inf
+    best_epoch: int = 0
+    history: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def wrap(ctx: Context) -> nn.Module:
+    """The module trained: DDP under torchrun, optionally ``torch.compile``d."""
+    model = ctx.model
+    if ctx.info.enabled:
+        ids = [ctx.device.index] if ctx.device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if ctx.args.compile:
+        model = torch.compile(model)
+    return model
+
+
+def fit(ctx: Context) -> EvalResult:
+    """The epoch loop; returns the best epoch's evaluation."""
+    args = ctx.args
+    optimizer = ctx.recipe.make_optimizer(ctx.model.parameters(), args.lr)
+    scaler = torch.amp.GradScaler("cuda") if args.amp == "fp16" else None
+    state = TrainState(best_p1=args.previous_best)
+    if args.resume:
+        state = restore(ctx, optimizer, scaler)
+    if ctx.info.is_main:
+        write_configs(ctx.run_dir, {k: v for k, v in vars(args).items() if k != "explicit"})
+    tracker = RunTracker(ctx.run_dir, ctx.info.is_main, first_epoch=state.epoch + 1)
+    train_model, eval_model = wrap(ctx), torch.compile(ctx.model) if args.compile else ctx.model
+    best = None
+    for epoch in range(state.epoch + 1, args.nepoch + 1):
+        result = run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tracker)
+        best = result if state.best_epoch == epoch else best
+    tracker.plot(state.history)
+    tracker.close()
+    _logger.info("best epoch %d: p1 %.2f mm; outputs in %s", state.best_epoch, state.best_p1, ctx.run_dir)
+    return best if best is not None else EvalResult(state.best_p1, math.nan)
+
+
+def reseed(seed: int, epoch: int, rank: int) -> None:
+    """Seed every RNG from (seed, epoch, rank): a resumed run draws the same numbers as an uninterrupted one."""
+    value = epoch_seed(seed, epoch) + 104_729 * rank
+    random.seed(value)
+    np.random.seed(value % 2**32)
+    torch.manual_seed(value)
+
+
+def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tracker) -> EvalResult:
+    """Train, evaluate, keep the best, log, decay the LR, save last.pth."""
+    args = ctx.args
+    reseed(ctx.seed, epoch, ctx.info.rank)
+    ctx.data["train"].batch_sampler.set_epoch(epoch)
+    stats = train_one_epoch(train_model, ctx.data["train"], optimizer, ctx.recipe.loss, ctx.device, amp=args.amp,
+                            scaler=scaler, progress=ctx.info.is_main and not args.no_progress, epoch=epoch)
+    start = time.perf_counter()
+    result = evaluate(eval_model, ctx.data["test"], ctx.device, **eval_kwargs(ctx))
+    lr = optimizer.param_groups[0]["lr"]
+    state.epoch = epoch
+    if result.p1 < state.best_p1:
+        state.best_p1, state.best_epoch = result.p1, epoch
+        save(ctx, "best.pth", best_checkpoint(ctx, state, result))
+    row = history_row(epoch=epoch, lr=lr, loss=stats["loss"], p1=result.p1, p2=result.p2, best_p1=state.best_p1,
+                      best_epoch=state.best_epoch, train_s=round(stats["seconds"], 2),
+                      test_s=round(time.perf_counter() - start, 2), samples_per_s=round(stats["samples_per_s"], 1))
+    state.history.append(row)
+    _logger.info("epoch: %d, lr: %.6f, l: %.4f, p1: %.2f, p2: %.2f, %d: %.2f, %.1f samples/s", epoch, lr,
+                 stats["loss"], result.p1, result.p2, state.best_epoch, state.best_p1, stats["samples_per_s"])
+    tracker.log_epoch(row, state.history)
+    factor = lr_factor(epoch, args.lr_decay, args.lr_decay_large, args.lr_decay_epoch)
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    save(ctx, "last.pth", last_checkpoint(ctx, state, optimizer, scaler))
+    return result
+
+
+def _base_checkpoint(ctx: Context, state: TrainState) -> Dict[str, Any]:
+    args = {k: v for k, v in vars(ctx.args).items() if k != "explicit"}
+    return dict(format=CHECKPOINT_FORMAT, variant=ctx.args.model, model=ctx.model.state_dict(), epoch=state.epoch,
+                best_p1=state.best_p1, best_epoch=state.best_epoch, args=args,
+                model_config=dict(ctx.args.model_config))
+
+
+def best_checkpoint(ctx: Context, state: TrainState, result: EvalResult) -> Dict[str, Any]:
+    """best.pth: weights, flags and the evaluation that made it best (no optimizer state)."""
+    return dict(_base_checkpoint(ctx, state), p1=result.p1, p2=result.p2, report=result.report)
+
+
+def last_checkpoint(ctx, state: TrainState, optimizer, scaler) -> Dict[str, Any]:
+    """last.pth: everything ``--resume`` needs (LR already decayed for the next epoch)."""
+    return dict(_base_checkpoint(ctx, state), optimizer=optimizer.state_dict(),
+                scaler=scaler.state_dict() if scaler is not None else None, lr=optimizer.param_groups[0]["lr"],
+                history=list(state.history), rng=get_rng_state(), seed=ctx.seed)
+
+
+def save(ctx: Context, name: str, obj: Dict[str, Any]) -> None:
+    """Atomic write by the main process; the others wait."""
+    if ctx.info.is_main:
+        atomic_save(obj, ctx.run_dir / name)
+    barrier()
+
+
+def restore(ctx: Context, optimizer, scaler) -> TrainState:
+    """Load last.pth for ``--resume``: weights, optimizer, scaler, RNG, history."""
+    path = Path(ctx.args.resume)
+    ckpt = load_weights(ctx.model, path, map_location=ctx.device)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    set_rng_state(ckpt["rng"])
+    _logger.info("resumed from %s after epoch %d (best p1 %.2f at epoch %d)", path, ckpt["epoch"],
+                 ckpt["best_p1"], ckpt["best_epoch"])
+    return TrainState(ckpt["epoch"], ckpt["best_p1"], ckpt["best_epoch"], list(ckpt.get("history", [])))

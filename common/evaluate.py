@@ -1,0 +1,206 @@
+"""Evaluation on the Human3.6M test subjects with HoT's protocol: flip TTA, scored frames, per-action P1/P2.
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). The protocol follows the reference test loop (HOT_SPEC §3):
+
+* flip test-time augmentation: the model sees the window and its mirror; the mirrored prediction is un-flipped
+  (x negated, left/right joints swapped) and averaged. Models that return an ``index`` (seq2frame TPC) get the
+  un-flipped pass's index back in the flipped pass, so both passes keep the same frames;
+* scored frames: seq2frame (``--stride 1``) scores the centre frame ``pad`` (for a model with an ``index``, the
+  kept column whose index is ``pad``); seq2seq scores every output frame against the ground truth at the frames
+  it covers, edge-padded frames included, each window weighing 1;
+* the root joint of prediction and target is zeroed, then P1 (MPJPE) and P2 (P-MPJPE) are taken per window;
+  per-action means, then the unweighted mean over actions. Unlike the reference, P2 is each window's own
+  Procrustes error (HOT_SPEC §9.8), so it does not depend on the batch composition.
+
+Under ``torchrun`` each process evaluates a contiguous shard and the per-window errors are gathered in window
+order, so the numbers do not depend on the number of processes.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from common.metrics import ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample
+from common.utils import all_gather_objects
+
+_logger = logging.getLogger(__name__)
+
+__all__ = ["EvalResult", "take_frames", "unflip_pose", "predict", "scored_frames", "evaluate", "autocast"]
+
+
+@dataclass
+class EvalResult:
+    """Outcome of one evaluation (valid on the main process).
+
+    Attributes:
+        p1: MPJPE in mm, unweighted mean over actions.
+        p2: P-MPJPE in mm, unweighted mean over actions.
+        table: per-action text table.
+        report: JSON-ready dict (per-action numbers, counts).
+        n_windows: number of scored windows.
+    """
+
+    p1: float
+    p2: float
+    table: str = ""
+    report: Dict[str, Any] = field(default_factory=dict)
+    n_windows: int = 0
+
+
+def autocast(device: torch.device, amp: str):
+    """Autocast context for ``--amp`` (``none`` → a null context)."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def take_frames(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Per-sample frame gather: (B, F, ...) and index (B, K) → (B, K, ...)."""
+    rows = torch.arange(x.shape[0], device=x.device)[:, None]  # (B, 1)
+    return x[rows, index.to(x.device)]
+
+
+def unflip_pose(pose: torch.Tensor, joints_left: Sequence[int], joints_right: Sequence[int]) -> torch.Tensor:
+    """Undo a horizontal flip of 3-D poses (B, F, J, 3): negate x, swap left and right joints."""
+    pose = pose.clone()
+    pose[..., 0] *= -1
+    left, right = list(joints_left), list(joints_right)
+    pose[..., left + right, :] = pose[..., right + left, :]
+    return pose
+
+
+def predict(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    flip: bool,
+    joints_left: Sequence[int],
+    joints_right: Sequence[int],
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Forward with optional flip TTA.
+
+    Args:
+        model: a zoo model returning ``LiftOutput``.
+        inputs: (B, 2, F, J, 2) original and flipped windows when ``flip``, else (B, F, J, 2).
+        flip: average with the un-flipped prediction of the mirrored input.
+        joints_left, joints_right: 3-D joint indices swapped by the un-flip.
+
+    Returns:
+        (pose (B, F', J, 3) in float32, index (B, F') or None) of the un-flipped pass.
+    """
+    out = model(inputs[:, 0] if flip else inputs)
+    pose = out.pose.float()
+    if flip:
+        mirrored = model(inputs[:, 1], index=out.index)  # the flip pass reuses the kept frames
+        pose = (pose + unflip_pose(mirrored.pose.float(), joints_left, joints_right)) / 2
+    return pose, out.index
+
+
+def _centre_column(index: torch.Tensor, centre: int) -> torch.Tensor:
+    """(B, 1) column of each row of ``index`` (B, F') that holds frame ``centre``."""
+    hit = index == centre  # (B, F')
+    if not bool(hit.any(dim=1).all()):
+        raise RuntimeError("the model did not keep the centre frame; seq2frame scoring needs it")
+    return hit.float().argmax(dim=1, keepdim=True)
+
+
+def scored_frames(
+    pose: torch.Tensor, index: Optional[torch.Tensor], gt: torch.Tensor, seq2frame: bool, centre: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The (prediction, target) pair that is scored, root joint zeroed.
+
+    Args:
+        pose: (B, F', J, 3) model output.
+        index: (B, F') input frames ``pose`` covers, or None for all F.
+        gt: (B, F, J, 3) ground truth of the window.
+        seq2frame: score only the centre frame (``--stride 1``).
+        centre: the centre frame index, (F − 1) // 2.
+
+    Returns:
+        (pred, target), both (B, F'', J, 3) with F'' = 1 for seq2frame.
+    """
+    if seq2frame:
+        target = gt[:, centre:centre + 1]  # (B, 1, J, 3)
+        pred = pose[:, centre:centre + 1] if index is None else take_frames(pose, _centre_column(index, centre))
+    else:
+        pred = pose
+        target = gt if index is None else take_frames(gt, index)
+    pred, target = pred.clone(), target.clone()
+    pred[..., 0, :] = 0
+    target[..., 0, :] = 0
+    return pred, target
+
+
+def _eval_loop(
+    model: nn.Module, loader, device: torch.device, *, flip: bool, seq2frame: bool, centre: int,
+    joints_left: Sequence[int], joints_right: Sequence[int], amp: str, progress: bool,
+) -> Tuple[List[str], np.ndarray, np.ndarray]:
+    """Per-window actions, P1 and P2 (metres) in loader order."""
+    actions: List[str] = []
+    p1: List[np.ndarray] = []
+    p2: List[np.ndarray] = []
+    bar = tqdm(loader, desc="test", disable=not progress, dynamic_ncols=True, leave=False)
+    for batch in bar:
+        inputs = batch["input_2d"].to(device, non_blocking=True)
+        gt = batch["gt_3d"].to(device, non_blocking=True).float()
+        with autocast(device, amp):
+            pose, index = predict(model, inputs, flip, joints_left, joints_right)
+        pred, target = scored_frames(pose, index, gt, seq2frame, centre)
+        pred_np = pred.detach().cpu().double().numpy()
+        target_np = target.detach().cpu().double().numpy()
+        p1.append(np.asarray(mpjpe_per_sample(pred_np, target_np), dtype=np.float64))
+        p2.append(np.asarray(p_mpjpe_per_sample(pred_np, target_np), dtype=np.float64))
+        actions.extend(batch["action"])
+    empty = np.zeros(0, dtype=np.float64)
+    return actions, (np.concatenate(p1) if p1 else empty), (np.concatenate(p2) if p2 else empty)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader,
+    device: torch.device,
+    *,
+    flip: bool,
+    seq2frame: bool,
+    centre: int,
+    joints_left: Sequence[int],
+    joints_right: Sequence[int],
+    amp: str = "none",
+    progress: bool = True,
+) -> EvalResult:
+    """Evaluate ``model`` on ``loader`` (unshuffled; under torchrun each process's shard, in order).
+
+    Returns:
+        ``EvalResult`` with P1/P2 in mm on the main process (rank 0); other processes get the same object
+        (the per-window errors are gathered everywhere).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        local = _eval_loop(model, loader, device, flip=flip, seq2frame=seq2frame, centre=centre,
+                           joints_left=joints_left, joints_right=joints_right, amp=amp, progress=progress)
+    finally:
+        model.train(was_training)
+    shards = all_gather_objects(local)  # rank order = window order (contiguous shards)
+    actions = [a for shard in shards for a in shard[0]]
+    p1 = np.concatenate([shard[1] for shard in shards])
+    p2 = np.concatenate([shard[2] for shard in shards])
+    acc = ActionErrorAccumulator()
+    acc.update(actions, p1, p2)
+    report = acc.to_dict()
+    mean_p1, mean_p2 = _means(report)
+    return EvalResult(mean_p1, mean_p2, acc.table(), report, len(actions))
+
+
+def _means(report: Dict[str, Any]) -> Tuple[float, float]:
+    """P1, P2 (mm) from an ``ActionErrorAccumulator.to_dict()`` report."""
+    return float(report["p1"]), float(report["p2"])

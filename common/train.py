@@ -1,0 +1,159 @@
+"""One training epoch of a HoT pose lifter, with a global-batch sampler that makes torchrun exact.
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). The step follows the reference (HOT_SPEC §2.2): the target is the ground truth with its root
+joint zeroed, gathered at the model's ``index`` when the model outputs only kept frames (TPC), then the recipe's
+loss, backward, optimizer step; the epoch loss is the sample-weighted mean.
+
+Distributed data parallel: ``GlobalBatchSampler`` draws one permutation per epoch from ``(seed, epoch)`` and
+cuts it into global batches of ``--batch_size``; process r takes the r-th contiguous part of each. Each process
+scales its loss by ``b_r · world / b`` (its share of the global batch), so the averaged gradient is exactly the
+gradient of the global batch's mean loss: N processes train like one process with the same global batch
+(up to float rounding, and with dropout/stochastic depth off, whose random masks depend on the split).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Callable, Iterator, List, Optional
+
+import torch
+from torch import nn
+from torch.utils.data import Sampler
+from tqdm import tqdm
+
+from common.evaluate import autocast, take_frames
+from common.utils import AverageMeter, all_reduce_sum, epoch_seed
+
+_logger = logging.getLogger(__name__)
+
+__all__ = ["GlobalBatchSampler", "train_one_epoch", "shard_range"]
+
+
+class GlobalBatchSampler(Sampler[List[int]]):
+    """Batches of dataset indices for one process; the same global batches whatever the process count.
+
+    Args:
+        n: dataset length.
+        batch_size: global batch size.
+        rank, world_size: this process and the process count.
+        seed: run seed; the permutation of epoch e is drawn from ``epoch_seed(seed, e)``.
+        shuffle: permute (training) or keep the order.
+
+    With several processes a final global batch smaller than ``world_size`` is dropped (every process needs
+    at least one sample per step).
+    """
+
+    def __init__(self, n: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0,
+                 shuffle: bool = True) -> None:
+        self.n, self.batch_size, self.rank, self.world_size = n, batch_size, rank, world_size
+        self.seed, self.shuffle, self.epoch = seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _global_batches(self) -> List[torch.Tensor]:
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+            order = torch.randperm(self.n, generator=gen)
+        else:
+            order = torch.arange(self.n)
+        batches = list(torch.split(order, self.batch_size))
+        if self.world_size > 1 and batches and len(batches[-1]) < self.world_size:
+            batches.pop()
+        return batches
+
+    def __iter__(self) -> Iterator[List[int]]:
+        for batch in self._global_batches():
+            yield batch.tensor_split(self.world_size)[self.rank].tolist()  # contiguous part r
+
+    def __len__(self) -> int:
+        return len(self._global_batches())
+
+    def share(self, batch_len: int, step: int) -> float:
+        """Loss scale ``b_r · world / b`` of this process at ``step`` (1.0 for a single process)."""
+        if self.world_size == 1:
+            return 1.0
+        full = self.n // self.batch_size
+        global_len = self.batch_size if step < full else self.n - full * self.batch_size
+        return batch_len * self.world_size / global_len
+
+
+def shard_range(n: int, rank: int, world_size: int) -> range:
+    """Contiguous part ``rank`` of ``range(n)`` split in ``world_size`` near-equal parts (evaluation shards)."""
+    bounds = [(n * r) // world_size for r in range(world_size + 1)]
+    return range(bounds[rank], bounds[rank + 1])
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: torch.device,
+    *,
+    amp: str = "none",
+    scaler: Optional[torch.amp.GradScaler] = None,
+    progress: bool = True,
+    epoch: int = 0,
+) -> dict:
+    """Train ``model`` for one pass over ``loader``.
+
+    Args:
+        model: the (possibly DDP-wrapped) model; returns ``LiftOutput``.
+        loader: yields dicts with "input_2d" (B, F, J, 2) and "gt_3d" (B, F, J, 3); its ``batch_sampler``
+            is a ``GlobalBatchSampler``.
+        optimizer: the recipe's optimizer.
+        loss_fn: the recipe's loss ``(pred, target) -> scalar``.
+        device: where to compute.
+        amp: ``none``/``bf16``/``fp16`` autocast.
+        scaler: gradient scaler for fp16, else None.
+        progress: show a tqdm bar with the running loss and throughput.
+        epoch: for the progress bar.
+
+    Returns:
+        ``{"loss": sample-weighted mean loss over all processes, "samples": count, "seconds": wall time,
+        "samples_per_s": throughput of all processes}``.
+    """
+    model.train()
+    meter = AverageMeter()
+    sampler = loader.batch_sampler
+    start = time.perf_counter()
+    bar = tqdm(loader, desc=f"train {epoch}", disable=not progress, dynamic_ncols=True, leave=False)
+    for step, batch in enumerate(bar):
+        loss, n = _train_step(model, batch, optimizer, loss_fn, device, amp, scaler,
+                              sampler.share(batch["input_2d"].shape[0], step))
+        meter.update(loss, n)
+        if progress:
+            rate = meter.count * getattr(sampler, "world_size", 1) / max(time.perf_counter() - start, 1e-9)
+            bar.set_postfix(loss=f"{meter.avg:.4f}", samples_s=f"{rate:.0f}", refresh=False)
+    seconds = time.perf_counter() - start
+    total, count = all_reduce_sum([meter.sum, meter.count], device)
+    if not math.isfinite(total):
+        raise FloatingPointError(f"the training loss is not finite in epoch {epoch} (lower --lr or turn off --amp)")
+    return {"loss": total / max(count, 1), "samples": int(count), "seconds": seconds,
+            "samples_per_s": count / max(seconds, 1e-9)}
+
+
+def _train_step(model, batch, optimizer, loss_fn, device, amp, scaler, share: float):
+    """One optimizer step; returns (loss value of this process's samples, their count)."""
+    inputs = batch["input_2d"].to(device, non_blocking=True)
+    gt = batch["gt_3d"].to(device, non_blocking=True).float()
+    target = gt.clone()
+    target[..., 0, :] = 0  # root-relative target; the prediction's root is learnt to be ~0
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(device, amp):
+        out = model(inputs)
+    if out.index is not None:
+        target = take_frames(target, out.index)  # (B, f, J, 3): the frames a TPC model outputs
+    loss = loss_fn(out.pose, target)
+    scaled = loss * share
+    if scaler is not None:
+        scaler.scale(scaled).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        scaled.backward()
+        optimizer.step()
+    return loss.item(), inputs.shape[0]

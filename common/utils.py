@@ -1,0 +1,213 @@
+"""Run-time helpers of the training engine: seeding, RNG snapshots, device choice, logging, distributed.
+
+Part of a re-implementation of HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human
+Pose Estimation", CVPR 2024, arXiv:2311.12028). Nothing here knows about models or data.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+_logger = logging.getLogger(__name__)
+
+__all__ = [
+    "AverageMeter", "DistInfo", "set_seed", "epoch_seed", "get_rng_state", "set_rng_state", "resolve_device",
+    "setup_logging", "init_distributed", "cleanup_distributed", "all_reduce_sum", "broadcast_object",
+    "all_gather_objects",
+]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python ``random``, NumPy and torch (all devices) with ``seed``; deterministic cuDNN like the reference."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A distinct, reproducible seed for ``epoch`` of a run seeded with ``seed`` (resume-safe)."""
+    return (seed * 1_000_003 + epoch * 7919) % 2**31
+
+
+def get_rng_state() -> Dict[str, Any]:
+    """Snapshot of the Python, NumPy and torch RNGs, storable with ``torch.save`` and ``weights_only`` loading."""
+    version, internal, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state: Dict[str, Any] = {
+        "python": [version, list(internal), gauss],
+        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos), int(np_has_gauss),
+                  float(np_gauss)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    """Restore a snapshot from ``get_rng_state`` (CUDA states only when CUDA is in use)."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = state["numpy"]
+    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+class AverageMeter:
+    """Running weighted mean: ``update(value, n)`` adds ``value`` with weight ``n``."""
+
+    def __init__(self) -> None:
+        self.sum = 0.0
+        self.count = 0
+
+    def update(self, value: float, n: int = 1) -> None:
+        self.sum += float(value) * n
+        self.count += n
+
+    @property
+    def avg(self) -> float:
+        return self.sum / self.count if self.count else 0.0
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    """The torch device for ``--device``: ``auto`` picks CUDA, then MPS, then CPU.
+
+    Raises:
+        ValueError: the requested device is not available here.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("--device mps: MPS is not available (use --device cpu or auto)")
+    return torch.device(name)
+
+
+class _TqdmStreamHandler(logging.StreamHandler):
+    """Console handler that writes through ``tqdm.write`` so progress bars stay intact."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging must never raise
+            self.handleError(record)
+
+
+def setup_logging(log_file: Optional[str] = None, main_process: bool = True, level: int = logging.INFO) -> None:
+    """Console logging (message only) and, if ``log_file``, a file log ("asctime message", like the reference).
+
+    Non-main processes of a distributed run log warnings only and write no file. Calling again replaces the
+    handlers this function installed before.
+    """
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_hot_engine", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    console = _TqdmStreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    handlers: list = [console]
+    if log_file and main_process:
+        file_handler = logging.FileHandler(log_file, mode="a")
+        file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%Y/%m/%d %H:%M:%S"))
+        handlers.append(file_handler)
+    for handler in handlers:
+        handler._hot_engine = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level if main_process else logging.WARNING)
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits in a (possibly single-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def dist_env() -> DistInfo:
+    """The rank layout torchrun put in the environment (single process when absent)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    return DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def init_distributed(info: DistInfo, device: torch.device) -> None:
+    """Join the process group torchrun prepared: NCCL on CUDA, gloo otherwise. No-op for one process."""
+    if not info.enabled or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    _logger.info("distributed: %d processes, backend %s", info.world_size, backend)
+
+
+def cleanup_distributed() -> None:
+    """Leave the process group, if any."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(values: Sequence[float], device: torch.device) -> list:
+    """Sum ``values`` over processes (float64); identity for one process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [float(v) for v in values]
+    t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """``obj`` of process ``src`` on every process; identity for one process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_gather_objects(obj: Any) -> list:
+    """List of every process's ``obj`` (rank order); ``[obj]`` for one process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier() -> None:
+    """Wait for every process; no-op for one process."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

@@ -1,0 +1,14 @@
+"""Train or test a video pose lifter with the ``main_mhformer`` recipe of HoT.
+
+MHFormer (mhformer.mhformer): seq2frame, loss on all frames.
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). The flags and recipes are in README.md; ``python main_mhformer.py --help`` lists every flag.
+"""
+import sys
+
+import model
+from common.engine import main
+from common.recipes import MHFORMER
+
+if __name__ == "__main__":
+    sys.exit(main(MHFORMER, model))
