@@ -43,7 +43,7 @@ from model.layers import CrossAttention
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["profile_model", "thop_counts", "count_flops", "is_seq2frame", "main"]
+__all__ = ["profile_model", "profile_variant", "build_on_device", "thop_counts", "count_flops", "is_seq2frame", "main"]
 
 #: seq2frame variants whose module does not declare ``SEQ2FRAME`` (the module attribute wins)
 _SEQ2FRAME_FALLBACK = frozenset({"mhformer.mhformer", "mhformer.tpc_mhformer"})
@@ -305,14 +305,20 @@ def _config_text(cfg: ModelConfig, prunes: bool) -> str:
     return text + (f", f {cfg.token_num}, n {cfg.layer_index}" if prunes else "")
 
 
+def build_on_device(name: str, device: str = "meta", **overrides: Any) -> nn.Module:
+    """``build_model(name, **overrides)`` with its tensors created on ``device`` (``meta``: no memory,
+    no initialisation cost); falls back to the CPU for a constructor that reads tensor values."""
+    try:
+        with torch.device(device):
+            return build_model(name, **overrides)
+    except (NotImplementedError, RuntimeError) as exc:
+        _logger.debug("building %s on %s failed (%s); building on the CPU", name, device, exc)
+        return build_model(name, **overrides)
+
+
 def profile_variant(name: str, overrides: Dict[str, Any], device: str = "meta") -> Dict[str, Any]:
     """Build ``name`` (README config + ``overrides``) on ``device`` and profile it on one clip."""
-    try:
-        with torch.device(device):  # meta: no memory, no initialisation cost
-            model = build_model(name, **overrides)
-    except (NotImplementedError, RuntimeError) as exc:  # a constructor that reads tensor values
-        _logger.debug("building %s on %s failed (%s); building on the CPU", name, device, exc)
-        model = build_model(name, **overrides)
+    model = build_on_device(name, device, **overrides)
     cfg: ModelConfig = model.config
     result = profile_model(model, (1, cfg.frames, cfg.n_joints, cfg.in_channels), device=device)
     prunes = any(isinstance(m, TokenPruningCluster) for m in model.modules())

@@ -1,0 +1,223 @@
+"""Generic tests over every variant of the zoo (``model.available_models()``).
+
+Small models (frames 27, channel 32, d_hid 64, token_num 9) for behaviour; the README sizes, built on
+the ``meta`` device (no memory, no initialisation), for parameter counts, FLOPs and checkpoint keys.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.checkpoint import CheckpointError, atomic_save, load_weights
+from model import LiftOutput, available_models, build_model
+from model.hot import set_pruning_generator
+from model.profile import build_on_device, profile_variant
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS_JSON = ROOT.parent / "shared" / "docs" / "reference_state_dict_keys.json"
+
+MODELS = available_models()
+SMALL = dict(frames=27, channel=32, d_hid=64, token_num=9)
+CENTRE = (SMALL["frames"] - 1) // 2
+
+#: HOT_SPEC §5.12: total parameters at the README configurations
+PARAMS = {
+    "mixste.mixste": 33_783_811,
+    "mixste.hot_mixste": 35_000_323,
+    "mixste.tpc_mixste": 33_783_811,
+    "mhformer.mhformer": 31_516_125,
+    "mhformer.tpc_mhformer": 31_516_125,
+    "motionbert.motionbert": 16_001_549,
+    "motionbert.hot_motionbert": 16_347_661,
+    "motionagformer.motionagformer": 11_723_811,
+    "motionagformer.hot_motionagformer": 11_828_031,
+}
+#: HOT_SPEC §5.12 / §8.1: thop-FLOPs per clip (G, LayerNorm not counted) and thop-style params (M)
+THOP = {
+    "mixste.mixste": (277.25, 33.651),
+    "mixste.hot_mixste": (167.52, 34.701),
+    "mixste.tpc_mixste": (251.29, 33.651),
+    "mhformer.mhformer": (14.15, 30.941),
+    "mhformer.tpc_mhformer": (8.22, 30.941),
+    "motionbert.motionbert": (131.09, 15.935),
+    "motionbert.hot_motionbert": (63.21, 16.198),
+}
+
+meta_copy_warning = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
+
+
+def small_model(name: str, seed: int = 0, **overrides) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(name, **{**SMALL, **overrides}).eval()
+
+
+def small_input(model: torch.nn.Module, batch: int = 2, seed: int = 1) -> torch.Tensor:
+    cfg = model.config
+    return torch.randn(batch, cfg.frames, cfg.n_joints, cfg.in_channels, generator=torch.Generator().manual_seed(seed))
+
+
+def prunes(name: str) -> bool:
+    return ".hot_" in name or ".tpc_" in name
+
+
+def assert_sorted_unique(index: torch.Tensor, frames: int) -> None:
+    assert index.dtype == torch.int64
+    assert torch.all(index[:, 1:] > index[:, :-1]), "index must be sorted ascending without repeats"
+    assert int(index.min()) >= 0 and int(index.max()) < frames
+
+
+# --------------------------------------------------------------------------------------------- behaviour
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_output_contract(name):
+    model = small_model(name)
+    x = small_input(model)
+    with torch.no_grad():
+        out = model(x)
+    assert isinstance(out, LiftOutput)
+    cfg = model.config
+    frames_out = cfg.frames if out.index is None else out.index.shape[1]
+    assert out.pose.shape == (2, frames_out, cfg.out_joints, 3)
+    assert torch.isfinite(out.pose).all()
+    if ".tpc_" in name:  # seq2frame: the kept frames, centre forced
+        assert out.index is not None and out.index.shape == (2, SMALL["token_num"])
+        assert_sorted_unique(out.index, cfg.frames)
+        assert bool((out.index == CENTRE).any(dim=1).all()), "the centre frame must be kept"
+        with torch.no_grad():  # the flip pass reuses the index
+            again = model(torch.flip(x, dims=[2]), index=out.index)
+        assert torch.equal(again.index, out.index)
+    elif ".hot_" in name:  # seq2seq: all frames out, kept frames reported
+        assert out.index is None
+        assert out.kept is not None and out.kept.shape == (2, SMALL["token_num"])
+        assert_sorted_unique(out.kept, cfg.frames)
+    else:
+        assert out.index is None and out.kept is None
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if prunes(n)])
+def test_kept_frames_deterministic(name):
+    model = small_model(name)
+    x = small_input(model)
+
+    def kept(m):
+        with torch.no_grad():
+            out = m(x)
+        return out.kept if out.index is None else out.index
+
+    first = kept(model)
+    assert torch.equal(first, kept(model)), "the same input must keep the same frames"
+    assert torch.equal(first, kept(small_model(name))), "a rebuilt model must keep the same frames"
+    assert set_pruning_generator(model, seed=5) >= 1
+    assert torch.equal(kept(model), kept(model))
+    assert set_pruning_generator(model, generator=torch.Generator().manual_seed(3)) >= 1
+    assert_sorted_unique(kept(model), model.config.frames)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if not prunes(n)])
+def test_baselines_have_no_pruning(name):
+    assert set_pruning_generator(small_model(name), seed=1) == 0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_two_channel_input_accepted(name):
+    model = small_model(name)
+    x = small_input(model)[..., :2]
+    with torch.no_grad():
+        assert model(x).pose.shape[-1] == 3
+
+
+# --------------------------------------------------------------------------------------------- sizes and FLOPs
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_parameter_count_at_readme_config(name):
+    model = build_on_device(name, "meta")
+    assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
+
+
+@pytest.mark.parametrize("name", list(THOP))
+def test_thop_flops_and_params_match_the_paper(name):
+    gflops, mparams = THOP[name]
+    result = profile_variant(name, {})
+    assert result["flops_thop"] / 1e9 == pytest.approx(gflops, rel=1e-3)
+    assert result["params_thop"] / 1e6 == pytest.approx(mparams, abs=6e-4)
+    assert result["params"] == PARAMS[name]
+
+
+# --------------------------------------------------------------------------------------------- checkpoints
+
+
+def reference_keys(name: str) -> dict:
+    if not KEYS_JSON.is_file():
+        pytest.fail(f"reference key list not found at {KEYS_JSON}")
+    return json.loads(KEYS_JSON.read_text())[name]["state_dict"]
+
+
+@meta_copy_warning
+@pytest.mark.parametrize("name", MODELS)
+def test_reference_checkpoint_loads_strictly(name, tmp_path):
+    # stride-0 tensors of the reference shapes: a few bytes on disk whatever the model size
+    state = {k: torch.zeros(()).expand(shape) for k, shape in reference_keys(name).items()}
+    atomic_save(state, tmp_path / "reference.pth")
+    model = build_on_device(name, "meta")
+    load_weights(model, tmp_path / "reference.pth")
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_checkpoint_round_trip(name, tmp_path):
+    model = small_model(name, seed=0)
+    with torch.no_grad():  # make the zero-initialised embeddings count
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    atomic_save({"epoch": 3, "model": model.state_dict()}, tmp_path / "ck.pth")
+    fresh = small_model(name, seed=1)
+    extra = load_weights(fresh, tmp_path / "ck.pth")
+    assert extra["epoch"] == 3
+    x = small_input(model)
+    with torch.no_grad():
+        a, b = model(x), fresh(x)
+    assert torch.equal(a.pose, b.pose)
+
+
+@pytest.mark.parametrize("wrap", ["bare", "model", "model_pos", "state_dict", "module_prefix"])
+def test_checkpoint_wrappers(wrap, tmp_path):
+    model = small_model("mixste.hot_mixste", seed=0)
+    state = model.state_dict()
+    obj = {
+        "bare": state,
+        "model": {"model": state, "epoch": 1},
+        "model_pos": {"model_pos": state},
+        "state_dict": {"state_dict": state, "optimizer": {}},
+        "module_prefix": {"module." + k: v for k, v in state.items()},
+    }[wrap]
+    atomic_save(obj, tmp_path / "w.pth")
+    fresh = small_model("mixste.hot_mixste", seed=1)
+    load_weights(fresh, tmp_path / "w.pth")
+    for k, v in fresh.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+
+def test_checkpoint_mismatch_lists_every_problem(tmp_path):
+    model = small_model("mixste.hot_mixste")
+    state = dict(model.state_dict())
+    del state["STEblocks.2.attn.qkv.weight"]
+    state["STEblocks.9.norm1.weight"] = torch.zeros(32)
+    state["head.1.weight"] = torch.zeros(17, 32)
+    atomic_save(state, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError) as err:
+        load_weights(small_model("mixste.hot_mixste"), tmp_path / "bad.pth")
+    message = str(err.value)
+    for part in ("missing", "STEblocks.2.attn.qkv.weight", "unexpected", "STEblocks.9.norm1.weight",
+                 "shape", "head.1.weight", "mixste.hot_mixste"):
+        assert part in message, part
+
+
+def test_unknown_model_lists_valid_names():
+    with pytest.raises(ValueError) as err:
+        build_model("mixste.nope")
+    for name in MODELS:
+        assert name in str(err.value)
