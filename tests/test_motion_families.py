@@ -113,6 +113,8 @@ def test_parameter_counts_at_reference_size(full_models, name):
 
 @pytest.mark.parametrize("name", ALL)
 def test_strict_load_of_reference_keys(full_models, name, tmp_path):
+    if not KEYS_JSON.is_file():
+        pytest.fail(f"reference key list not found at {KEYS_JSON}")
     spec = json.loads(KEYS_JSON.read_text())[name]["state_dict"]
     # expanded scalars: the right shapes, a few bytes on disk
     state = {
