@@ -1,0 +1,305 @@
+"""2-D → 3-D lifting of a whole video with any model of the zoo.
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). Backbones: MixSTE (Zhang et al., CVPR 2022), MHFormer (Li et al., CVPR 2022),
+MotionBERT (Zhu et al., ICCV 2023), MotionAGFormer (Mehraban et al., WACV 2024).
+
+``sliding_window_lift`` is a pure function of a model callable and normalised keypoints: seq2seq models
+(MixSTE, HoT, MotionBERT, MotionAGFormer) are slid over the video in windows of F frames (the last one
+aligned with the end, overlaps averaged, edge padding only for videos shorter than F); seq2frame models
+(TPC, MHFormer) get one centred, edge-padded window per frame and give its centre. Test-time flip averages
+the prediction with the un-flipped prediction of the mirrored input. Output is root-relative, in the
+camera frame, in metres.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from common.checkpoint import CheckpointError, load_weights
+from common.skeleton import h36m_skeleton
+from demo.lib.errors import DemoError
+from model import VARIANTS, build_model
+
+_logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+#: THE shipped in-the-wild checkpoint (trained by a later issue). Change this one line when it lands; its
+#: dict carries ``args`` (model name and sizes), so nothing else needs to change.
+DEFAULT_CHECKPOINT = ROOT / "checkpoint" / "shipped" / "hot_mixste_wild" / "best.pth"
+#: model used when neither --checkpoint nor DEFAULT_CHECKPOINT exists (random weights, loudly warned)
+DEFAULT_MODEL = "mixste.hot_mixste"
+#: variants evaluated per frame (centre of a window) instead of per window
+SEQ2FRAME_VARIANTS = ("mixste.tpc_mixste", "mhformer.mhformer", "mhformer.tpc_mhformer")
+
+
+@dataclass
+class Lifter:
+    """A model ready for ``sliding_window_lift``.
+
+    Attributes:
+        model: the network in eval mode.
+        name: its variant name (``<family>.<variant>``).
+        frames: its window length F.
+        mode: ``"seq2seq"`` or ``"seq2frame"``.
+        in_channels: 2 (x, y) or 3 (x, y, confidence).
+        checkpoint: the weights file, or ``None`` for random weights.
+    """
+
+    model: nn.Module
+    name: str
+    frames: int
+    mode: str
+    in_channels: int
+    checkpoint: Optional[Path]
+
+    @property
+    def trained(self) -> bool:
+        """Whether real weights were loaded."""
+        return self.checkpoint is not None
+
+
+def lift_mode(name: str) -> str:
+    """``"seq2frame"`` for TPC/MHFormer variants, ``"seq2seq"`` for the others."""
+    return "seq2frame" if name in SEQ2FRAME_VARIANTS else "seq2seq"
+
+
+def canonical_model_name(name: str) -> str:
+    """Map ``hot_mixste`` / ``mixste.hot_mixste`` (or a path-like ``model/mixste/hot_mixste``) to a variant name.
+
+    Raises:
+        DemoError: the name matches no variant; the message lists them.
+    """
+    cleaned = str(name).strip().replace("/", ".").removeprefix("model.").removesuffix(".py")
+    if cleaned in VARIANTS:
+        return cleaned
+    matches = [v for v in VARIANTS if v.split(".")[-1] == cleaned.split(".")[-1]]
+    if len(matches) == 1:
+        return matches[0]
+    raise DemoError(f"unknown model '{name}'; valid names: {', '.join(VARIANTS)}")
+
+
+def flip_keypoints(x: torch.Tensor, joints_left: Sequence[int], joints_right: Sequence[int]) -> torch.Tensor:
+    """Mirror poses horizontally: negate x and swap left/right joints.
+
+    Args:
+        x: (..., J, C) with x in channel 0 (normalised screen or camera coordinates).
+
+    Returns:
+        A new tensor of the same shape.
+    """
+    out = x.clone()
+    out[..., 0] *= -1
+    out[..., list(joints_left) + list(joints_right), :] = out[..., list(joints_right) + list(joints_left), :]
+    return out
+
+
+def _window_starts(num_frames: int, window: int, stride: int) -> list:
+    """Seq2seq window starts covering [0, T): every ``stride`` frames, the last one ending at T.
+
+    A video shorter than the window gets one centred window (negative start = padding on the left).
+    """
+    if num_frames <= window:
+        return [-((window - num_frames) // 2)]
+    starts = list(range(0, num_frames - window + 1, stride))
+    if starts[-1] + window < num_frames:
+        starts.append(num_frames - window)
+    return starts
+
+
+def _forward(model: Callable, x: torch.Tensor, index: Optional[torch.Tensor] = None):
+    """Call the model and unpack ``LiftOutput`` (or a bare tensor from a simple callable)."""
+    out = model(x) if index is None else model(x, index=index)
+    if isinstance(out, torch.Tensor):
+        return out, None
+    return out.pose, out.index
+
+
+def _predict(
+    model: Callable, x: torch.Tensor, flip: bool, joints_left: Sequence[int], joints_right: Sequence[int]
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(B, F, J, C) windows → (B, F', J, 3) poses (flip-averaged) and the covered input frames (or None)."""
+    pose, index = _forward(model, x)
+    if flip:
+        flipped, _ = _forward(model, flip_keypoints(x, joints_left, joints_right), index)
+        pose = (pose + flip_keypoints(flipped, joints_left, joints_right)) / 2
+    return pose, index
+
+
+@torch.no_grad()
+def sliding_window_lift(
+    model: Callable,
+    keypoints: np.ndarray,
+    frames: int,
+    mode: str = "seq2seq",
+    flip: bool = True,
+    joints_left: Sequence[int] = (4, 5, 6, 11, 12, 13),
+    joints_right: Sequence[int] = (1, 2, 3, 14, 15, 16),
+    batch_size: int = 8,
+    stride: Optional[int] = None,
+    device: Union[str, torch.device] = "cpu",
+    progress: Optional[Callable[[int], Any]] = None,
+) -> np.ndarray:
+    """Lift a whole sequence of normalised 2-D keypoints to root-relative 3-D.
+
+    Args:
+        model: callable (B, F, J, C) → ``LiftOutput`` (or a (B, F', J, 3) tensor); ``index=`` is passed to
+            the flip pass when the first pass returned one (seq2frame TPC models).
+        keypoints: (T, J, C) normalised screen coordinates (C = 2, or 3 with a confidence channel).
+        frames: the model's window length F.
+        mode: ``"seq2seq"`` (one pose per input frame per window) or ``"seq2frame"`` (centre frame only).
+        flip: average with the mirrored input (test-time augmentation).
+        joints_left: left joints, swapped with ``joints_right`` when mirroring.
+        joints_right: right joints.
+        batch_size: windows per forward pass.
+        stride: seq2seq window step (default F: no overlap except the last window); overlaps are averaged.
+        device: where the model runs.
+        progress: called with the number of output frames finished after every batch.
+
+    Returns:
+        (T, J_out, 3) float32, root (joint 0) at the origin.
+    """
+    kp = torch.as_tensor(np.asarray(keypoints), dtype=torch.float32)
+    num_frames = kp.shape[0]
+    if kp.ndim != 3 or num_frames == 0:
+        raise ValueError(f"expected keypoints (T, J, C) with T > 0, got {tuple(kp.shape)}")
+    if mode not in ("seq2seq", "seq2frame"):
+        raise ValueError(f"mode must be 'seq2seq' or 'seq2frame', got {mode!r}")
+    offsets = torch.arange(frames)
+    if mode == "seq2seq":
+        starts = _window_starts(num_frames, frames, stride or frames)
+    else:
+        starts = [t - frames // 2 for t in range(num_frames)]
+    out = counts = None
+    done = 0
+    for b in range(0, len(starts), batch_size):
+        start = torch.tensor(starts[b:b + batch_size])
+        frame_idx = start[:, None] + offsets[None]  # (B, F) input frame of every window position
+        x = kp[frame_idx.clamp(0, num_frames - 1)].to(device)  # (B, F, J, C), edge padding by clamping
+        pose, index = _predict(model, x, flip, joints_left, joints_right)
+        pose = pose.float().cpu()
+        if out is None:
+            out = torch.zeros(num_frames, pose.shape[2], 3)
+            counts = torch.zeros(num_frames)
+        if mode == "seq2frame":
+            pos = _centre_position(index, frames, pose.shape[:2])
+            out[frame_idx[:, frames // 2]] += pose[torch.arange(pose.shape[0]), pos]
+            counts[frame_idx[:, frames // 2]] += 1
+        else:
+            if pose.shape[1] != frames:
+                raise ValueError(f"seq2seq model returned {pose.shape[1]} frames for {frames}; use mode='seq2frame'")
+            real = (frame_idx >= 0) & (frame_idx < num_frames)  # padded positions are not written back
+            out.index_put_((frame_idx[real],), pose[real], accumulate=True)
+            counts.index_put_((frame_idx[real],), torch.ones(int(real.sum())), accumulate=True)
+        if progress is not None:
+            finished = int((counts > 0).sum())
+            progress(finished - done)
+            done = finished
+    out = out / counts[:, None, None]
+    out = out - out[:, :1]  # root-relative
+    return out.numpy().astype(np.float32)
+
+
+def _centre_position(index: Optional[torch.Tensor], frames: int, out_shape: Tuple[int, int]) -> torch.Tensor:
+    """Position of each window's centre frame in the model output (B, F') → (B,)."""
+    batch, out_frames = out_shape
+    centre = frames // 2
+    if index is None:
+        if out_frames not in (frames, 1):
+            raise ValueError(f"model returned {out_frames} frames without an index for a {frames}-frame window")
+        return torch.full((batch,), centre if out_frames == frames else 0, dtype=torch.long)
+    index = index.cpu()
+    # the kept frame nearest the centre (TPC keeps the centre, so normally an exact match)
+    return (index - centre).abs().argmin(dim=1)
+
+
+def _peek_checkpoint(path: Path) -> Dict[str, Any]:
+    """The metadata (``args`` etc.) stored beside the weights, or ``{}`` for a bare state_dict."""
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # the strict loader reports unreadable files with a clear message
+        _logger.debug("cannot read metadata of %s: %s", path, exc)
+        return {}
+    if not isinstance(obj, dict):
+        return {}
+    args = obj.get("args")
+    if isinstance(args, argparse.Namespace):
+        args = vars(args)
+    meta = {k: v for k, v in obj.items() if not isinstance(v, (dict, torch.Tensor)) or k == "args"}
+    meta["args"] = dict(args) if isinstance(args, dict) else {}
+    return meta
+
+
+def load_lifter(
+    model_name: Optional[str] = None,
+    checkpoint: Optional[Union[str, Path]] = None,
+    frames: Optional[int] = None,
+    device: Union[str, torch.device] = "cpu",
+) -> Lifter:
+    """Build and load the lifting model.
+
+    Resolution: ``checkpoint`` if given, else ``DEFAULT_CHECKPOINT`` if it exists, else random weights with
+    a warning. The model name comes from ``model_name``, else the checkpoint's ``args['model']``, else
+    ``DEFAULT_MODEL``; sizes come from the checkpoint's ``args`` (when it is for the same model), then the
+    variant's defaults; ``frames`` overrides the window length.
+
+    Raises:
+        DemoError: unknown model name, or a checkpoint that is missing or does not fit the model.
+    """
+    path = Path(checkpoint) if checkpoint else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
+    if path is not None and not path.is_file():
+        raise DemoError(f"checkpoint not found: {path} (pass --checkpoint PATH to a .pth file)")
+    meta = _peek_checkpoint(path) if path is not None else {}
+    args = meta.get("args", {})
+    stored_name = meta.get("model_name") or meta.get("variant") or args.get("model")
+    name = canonical_model_name(model_name or stored_name or DEFAULT_MODEL)
+    if stored_name and canonical_model_name_or_none(stored_name) != name:
+        args = {}  # sizes of another model do not apply
+    overrides = {"frames": frames} if frames else {}
+    try:
+        model = build_model(name, args, **overrides)
+    except (TypeError, ValueError) as exc:
+        raise DemoError(f"cannot build model '{name}' with these sizes: {exc}") from exc
+    if path is not None:
+        try:
+            load_weights(model, path)
+        except CheckpointError as exc:
+            raise DemoError(str(exc)) from exc
+    else:
+        _logger.warning(
+            "WARNING: no trained in-the-wild checkpoint is shipped yet (%s is missing) and no --checkpoint was "
+            "given: lifting with RANDOM weights of '%s', so the 3-D poses are meaningless. Pass --checkpoint PATH.",
+            DEFAULT_CHECKPOINT.relative_to(ROOT), name,
+        )
+    model.eval().to(device)
+    cfg = getattr(model, "config", None)
+    return Lifter(
+        model=model,
+        name=name,
+        frames=int(getattr(cfg, "frames", None) or frames or 243),
+        mode=lift_mode(name),
+        in_channels=int(getattr(cfg, "in_channels", None) or 2),
+        checkpoint=path,
+    )
+
+
+def canonical_model_name_or_none(name: str) -> Optional[str]:
+    """``canonical_model_name`` that returns ``None`` instead of raising."""
+    try:
+        return canonical_model_name(name)
+    except DemoError:
+        return None
+
+
+def h36m_sides() -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
+    """Left and right joints of the 17-joint Human3.6M skeleton (from ``common.skeleton``)."""
+    skeleton = h36m_skeleton()
+    return skeleton.joints_left, skeleton.joints_right

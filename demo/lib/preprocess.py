@@ -1,0 +1,108 @@
+"""2-D keypoint preparation: COCO-17 → Human3.6M-17 conversion and gap filling.
+
+Part of the HoT demo (Li et al., CVPR 2024, arXiv:2311.12028). The conversion follows the reference demo's
+``coco_h36m`` rules (spec §6.2, stage 1.4), which synthesise the joints COCO lacks (pelvis, spine, thorax,
+head) from the ones it has. Frames in which no person was found are never dropped (the reference dropped
+them, misaligning 2-D and video, spec §9.24): they are filled by linear interpolation across the gap
+(nearest value at the ends) and flagged.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Tuple
+
+import numpy as np
+
+from demo.lib.errors import DemoError
+
+_logger = logging.getLogger(__name__)
+
+#: COCO-17 joint names, in order
+COCO_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+              "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+              "right_knee", "left_ankle", "right_ankle")
+#: direct copies: H36M joint ``H36M_FROM_COCO[i][0]`` ← COCO joint ``H36M_FROM_COCO[i][1]``
+H36M_FROM_COCO = ((9, 0), (11, 5), (14, 6), (12, 7), (15, 8), (13, 9), (16, 10), (4, 11), (1, 12), (5, 13),
+                  (2, 14), (6, 15), (3, 16))
+
+
+def coco_to_h36m(keypoints: np.ndarray, scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Convert COCO-17 keypoints to the Human3.6M-17 layout (the reference demo's rules).
+
+    Pelvis = mean of the hips; spine = mean of shoulders and hips; thorax = mid-shoulder moved a third of
+    the way to the nose; head x = mean x of eyes and ears, head y = 2·(mean eye y) − nose y. Then the
+    reference's adjustments: the nose joint moves a quarter of the way to the mid-shoulder, the spine x is
+    pushed away from the pelvis–thorax midline (×2) and the thorax y moves by ⅔ of the eye–nose offset.
+
+    Args:
+        keypoints: (T, 17, 2) COCO keypoints in pixels (NaN allowed: it propagates).
+        scores: (T, 17) confidences in [0, 1].
+
+    Returns:
+        ``(h36m, h36m_scores)``: (T, 17, 2) float32 and (T, 17) float32. A synthesised joint's score is the
+        mean of the scores it was built from.
+    """
+    kp = np.asarray(keypoints, dtype=np.float32)
+    sc = np.asarray(scores, dtype=np.float32)
+    if kp.ndim != 3 or kp.shape[1:] != (17, 2) or sc.shape != kp.shape[:2]:
+        raise ValueError(f"expected keypoints (T, 17, 2) and scores (T, 17), got {kp.shape} and {sc.shape}")
+    out = np.zeros_like(kp)
+    dst, src = zip(*H36M_FROM_COCO)
+    out[:, list(dst)] = kp[:, list(src)]
+    mid_shoulder = kp[:, 5:7].mean(axis=1)  # (T, 2)
+    eye_y = kp[:, 1:3, 1].mean(axis=1)  # (T,)
+    out[:, 0] = kp[:, 11:13].mean(axis=1)  # pelvis
+    out[:, 7] = kp[:, [5, 6, 11, 12]].mean(axis=1)  # spine
+    out[:, 8] = mid_shoulder + (kp[:, 0] - mid_shoulder) / 3  # thorax
+    out[:, 10, 0] = kp[:, 1:5, 0].mean(axis=1)  # head x
+    out[:, 10, 1] = 2 * eye_y - kp[:, 0, 1]  # head y
+    out[:, 9] -= (out[:, 9] - mid_shoulder) / 4
+    out[:, 7, 0] += 2 * (out[:, 7, 0] - out[:, [0, 8], 0].mean(axis=1))
+    out[:, 8, 1] -= (eye_y - kp[:, 0, 1]) * 2 / 3
+
+    out_scores = np.zeros_like(sc)
+    out_scores[:, list(dst)] = sc[:, list(src)]
+    out_scores[:, 0] = sc[:, 11:13].mean(axis=1)
+    out_scores[:, 8] = sc[:, 5:7].mean(axis=1)
+    out_scores[:, 7] = out_scores[:, [0, 8]].mean(axis=1)
+    out_scores[:, 10] = sc[:, 1:5].mean(axis=1)
+    return out, out_scores
+
+
+def fill_gaps(keypoints: np.ndarray, scores: np.ndarray, found: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Fill frames (and single joints) without a detection by linear interpolation over time.
+
+    A joint counts as detected in frame t when ``found[t]`` and its coordinates are finite. Missing values
+    between two detections are interpolated linearly; before the first / after the last detection the
+    nearest detected value is repeated. Filled joints get score 0.
+
+    Args:
+        keypoints: (T, J, 2) pixels; values of undetected frames are ignored.
+        scores: (T, J).
+        found: (T,) bool, a person was found in the frame.
+
+    Returns:
+        ``(keypoints, scores)`` with no NaN: (T, J, 2) float32, (T, J) float32.
+
+    Raises:
+        DemoError: no frame has a person, or a joint is never detected.
+    """
+    kp = np.array(keypoints, dtype=np.float32)
+    sc = np.array(scores, dtype=np.float32)
+    found = np.asarray(found, dtype=bool)
+    if not found.any():
+        raise DemoError("no person was found in any frame of the video (try another --detector or video)")
+    valid = found[:, None] & np.isfinite(kp).all(axis=-1)  # (T, J)
+    frames = np.arange(kp.shape[0])
+    for j in range(kp.shape[1]):
+        ok = valid[:, j]
+        if not ok.any():
+            raise DemoError(f"joint {j} is never detected; cannot fill it (check the keypoint file's layout)")
+        if ok.all():
+            continue
+        for c in range(kp.shape[2]):
+            # np.interp holds the end values constant outside the detected range: "nearest" at the edges
+            kp[~ok, j, c] = np.interp(frames[~ok], frames[ok], kp[ok, j, c])
+        sc[~ok, j] = 0.0
+    sc = np.nan_to_num(sc, nan=0.0)
+    return kp, sc

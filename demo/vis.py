@@ -1,0 +1,94 @@
+"""In-the-wild 3-D human pose demo of HoT: video → 2-D keypoints → 3-D poses → rendered video and files.
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). Run from anywhere:
+
+    python demo/vis.py                                  # the sample clip (fetched once), default detector/model
+    python demo/vis.py --video my.mp4 --checkpoint checkpoint/run/best.pth
+    python demo/vis.py --video my.mp4 --detector keypoints --keypoints my_2d.npz --no-render
+
+Outputs go to ``demo/output/<video name>/`` (or ``--output``): ``<name>.mp4``, ``keypoints_2d.npz``,
+``poses_3d.npz`` and ``poses_3d.json``. See demo/README section of the project README for units.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the project importable
+    sys.path.insert(0, str(ROOT))
+
+from demo.lib.detectors import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
+from demo.lib.errors import DemoError  # noqa: E402
+
+_logger = logging.getLogger("demo.vis")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's command line."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    g = p.add_argument_group("input and output")
+    g.add_argument("--video", "-v", default=None,
+                   help="input video; 'sample' or omitted = the BSD-3 Pose2Sim walkway clip (downloaded once)")
+    g.add_argument("--output", "-o", default=None, help="output folder (default demo/output/<video name>/)")
+    g.add_argument("--no-render", dest="render", action="store_false",
+                   help="write only keypoints_2d.npz, poses_3d.npz and poses_3d.json, no video")
+    g.add_argument("--max-frames", type=int, default=None, help="process only the first N frames")
+    g.add_argument("--fix-z", "--fix_z", dest="fix_z", action="store_true",
+                   help="fixed vertical range [0, 1.5] m in the 3-D view")
+    g.add_argument("--max-height", type=int, default=720, help="height cap of the rendered video in pixels")
+    g = p.add_argument_group("2-D detection")
+    g.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
+                   help="mediapipe: BlazePose (offline, default); hrnet: YOLOv3 + HRNet-W48 (weights in "
+                        "demo/lib/checkpoint/); keypoints: read 2-D from --keypoints")
+    g.add_argument("--keypoints", default=None, help="npz/json keypoint file for --detector keypoints")
+    g.add_argument("--keypoints-layout", choices=["auto", "coco", "h36m"], default="auto",
+                   help="joint order of --keypoints (auto: the file's 'layout' entry, else coco)")
+    g.add_argument("--yolo-weights", default=None, help="yolov3.weights (default demo/lib/checkpoint/yolov3.weights)")
+    g.add_argument("--hrnet-weights", default=None,
+                   help="pose_hrnet_w48_384x288.pth (default demo/lib/checkpoint/pose_hrnet_w48_384x288.pth)")
+    g = p.add_argument_group("3-D lifting")
+    g.add_argument("--model", default=None,
+                   help="model variant, e.g. mixste.hot_mixste (default: the checkpoint's own, else hot_mixste)")
+    g.add_argument("--checkpoint", default=None, help="lifting weights .pth (default: the shipped in-the-wild one)")
+    g.add_argument("--frames", type=int, default=None, help="window length F (default: the checkpoint's / model's)")
+    g.add_argument("--no-flip", dest="flip", action="store_false", help="disable test-time flip augmentation")
+    g.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (lifting and hrnet)")
+    g.add_argument("--gpu", default=None, help=argparse.SUPPRESS)  # accepted for the reference's commands
+    g = p.add_argument_group("misc")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
+    g.add_argument("--verbose", action="store_true", help="debug logging and full tracebacks")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 user error, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s")
+    from demo.lib.pipeline import DemoOptions, run_demo
+
+    fields = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "gpu")}
+    try:
+        result = run_demo(DemoOptions(**fields, progress=not args.quiet))
+    except DemoError as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; no output written", file=sys.stderr)
+        return 130
+    print(f"{result.num_frames} frames, person found in {100 * result.found_rate:.1f}%; outputs in {result.output_dir}:")
+    for path in result.files:
+        print(f"  {path.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
