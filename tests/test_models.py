@@ -35,15 +35,18 @@ PARAMS = {
     "motionagformer.motionagformer": 11_723_811,
     "motionagformer.hot_motionagformer": 11_828_031,
 }
-#: HOT_SPEC §5.12 / §8.1: thop-FLOPs per clip (G, LayerNorm not counted) and thop-style params (M)
+#: HOT_SPEC §5.12 / §8.1: thop-FLOPs per clip (G, LayerNorm not counted — the paper's numbers), the same
+#: with LayerNorm counted (thop 0.1.1's default), and thop-style params (M)
 THOP = {
-    "mixste.mixste": (277.25, 33.651),
-    "mixste.hot_mixste": (167.52, 34.701),
-    "mixste.tpc_mixste": (251.29, 33.651),
-    "mhformer.mhformer": (14.15, 30.941),
-    "mhformer.tpc_mhformer": (8.22, 30.941),
-    "motionbert.motionbert": (131.09, 15.935),
-    "motionbert.hot_motionbert": (63.21, 16.198),
+    "mixste.mixste": (277.25, 278.08, 33.651),
+    "mixste.hot_mixste": (167.52, 168.01, 34.701),
+    "mixste.tpc_mixste": (251.29, 252.03, 33.651),
+    "mhformer.mhformer": (14.15, 14.19, 30.941),
+    "mhformer.tpc_mhformer": (8.22, 8.24, 30.941),
+    "motionbert.motionbert": (131.09, 131.44, 15.935),
+    "motionbert.hot_motionbert": (63.21, 63.37, 16.198),
+    "motionagformer.motionagformer": (96.06, 96.60, 11.705),
+    "motionagformer.hot_motionagformer": (60.61, 60.95, 11.768),
 }
 
 meta_copy_warning = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
@@ -141,9 +144,10 @@ def test_parameter_count_at_readme_config(name):
 
 @pytest.mark.parametrize("name", list(THOP))
 def test_thop_flops_and_params_match_the_paper(name):
-    gflops, mparams = THOP[name]
+    gflops, gflops_ln, mparams = THOP[name]
     result = profile_variant(name, {})
     assert result["flops_thop"] / 1e9 == pytest.approx(gflops, rel=1e-3)
+    assert result["flops_thop_ln"] / 1e9 == pytest.approx(gflops_ln, rel=1e-3)
     assert result["params_thop"] / 1e6 == pytest.approx(mparams, abs=6e-4)
     assert result["params"] == PARAMS[name]
 

@@ -192,7 +192,9 @@ class MixSTE(nn.Module):
 
 
 #: ModelConfig fields that are MixSTE constructor arguments of the same name
-_CONFIG_FIELDS = ("frames", "n_joints", "in_channels", "channel", "d_hid", "depth", "num_heads", "drop_path", "out_joints")
+_CONFIG_FIELDS = (
+    "frames", "n_joints", "in_channels", "channel", "d_hid", "depth", "num_heads", "drop_path", "out_joints"
+)
 
 
 def from_config(cfg: ModelConfig, **kwargs) -> MixSTE:
