@@ -46,9 +46,6 @@ _logger = logging.getLogger(__name__)
 
 __all__ = ["profile_model", "profile_variant", "build_on_device", "thop_counts", "count_flops", "is_seq2frame", "main"]
 
-#: seq2frame variants whose module does not declare ``SEQ2FRAME`` (the module attribute wins)
-_SEQ2FRAME_FALLBACK = frozenset({"mhformer.mhformer", "mhformer.tpc_mhformer"})
-
 # ---------------------------------------------------------------------------------------------
 # thop 0.1.1 counting rules: MACs of one call, from the module, its inputs and its output
 # ---------------------------------------------------------------------------------------------
@@ -111,7 +108,7 @@ def _tpc_pool(m: TokenPruningCluster, inputs: Tuple[Any, ...], y: Any) -> float:
 #: (rule, whether thop counts the module's parameters); matched on the exact type, as thop does
 THOP_RULES: Dict[type, Tuple[MacRule, bool]] = {
     nn.Linear: (_linear, True),
-    nn.LayerNorm: (_zero, True),  # the paper's numbers: LayerNorm hooked (params) but zero ops
+    nn.LayerNorm: (_norm, True),  # hooked (params); its MACs are left out of the paper's numbers
     nn.Softmax: (_softmax, True),
     nn.PReLU: (_prelu, True),
     **{t: (_upsample, True) for t in (nn.Upsample, nn.UpsamplingBilinear2d, nn.UpsamplingNearest2d)},
@@ -139,16 +136,20 @@ def thop_counts(model: nn.Module, x: torch.Tensor, count_layernorm: bool = False
     Returns:
         (MACs, thop-style parameter count).
     """
-    rules = dict(THOP_RULES)
-    if count_layernorm:
-        rules[nn.LayerNorm] = (_norm, True)
+    macs, macs_ln, params = _thop_totals(model, x)
+    return (macs_ln if count_layernorm else macs), params
+
+
+def _thop_totals(model: nn.Module, x: torch.Tensor) -> Tuple[float, float, int]:
+    """(MACs without LayerNorm, MACs with LayerNorm, thop-style params) from one forward."""
     macs: Dict[nn.Module, float] = {}
     ran: set = set()
     query_factor: Dict[nn.Module, int] = {}
     handles = []
 
     def hook(m: nn.Module, inputs: Tuple[Any, ...], y: Any) -> None:
-        macs[m] = macs.get(m, 0.0) + rules[type(m)][0](m, inputs, y) * query_factor.get(m, 1)
+        rule = _norm if type(m) is nn.LayerNorm else THOP_RULES[type(m)][0]
+        macs[m] = macs.get(m, 0.0) + rule(m, inputs, y) * query_factor.get(m, 1)
         ran.add(m)
 
     def cross_attention_pre(m: CrossAttention, inputs: Tuple[Any, ...]) -> None:
@@ -156,7 +157,7 @@ def thop_counts(model: nn.Module, x: torch.Tensor, count_layernorm: bool = False
         query_factor[m.linear_q] = max(1, inputs[1].shape[0] // inputs[0].shape[0])
 
     for m in model.modules():
-        if type(m) in rules:
+        if type(m) in THOP_RULES:
             handles.append(m.register_forward_hook(hook))
         if isinstance(m, CrossAttention):
             handles.append(m.register_forward_pre_hook(cross_attention_pre))
@@ -170,21 +171,23 @@ def thop_counts(model: nn.Module, x: torch.Tensor, count_layernorm: bool = False
         for h in handles:
             h.remove()
 
-    def walk(module: nn.Module) -> Tuple[float, int]:
+    def walk(module: nn.Module) -> Tuple[float, float, int]:
         """thop's dfs_count: a hooked child reports its own totals, anything else is walked into."""
-        ops, params = 0.0, 0
+        ops, ops_ln, params = 0.0, 0.0, 0
         for child in module.children():
-            if type(child) in rules and not isinstance(child, (nn.Sequential, nn.ModuleList)):
-                ops += macs.get(child, 0.0)
-                if child in ran and rules[type(child)][1]:
+            if type(child) in THOP_RULES and not isinstance(child, (nn.Sequential, nn.ModuleList)):
+                ops_ln += macs.get(child, 0.0)
+                ops += 0.0 if type(child) is nn.LayerNorm else macs.get(child, 0.0)
+                if child in ran and THOP_RULES[type(child)][1]:
                     params += sum(p.numel() for p in child.parameters())
             else:
-                child_ops, child_params = walk(child)
-                ops, params = ops + child_ops, params + child_params
-        return ops, params
+                sub = walk(child)
+                ops, ops_ln, params = ops + sub[0], ops_ln + sub[1], params + sub[2]
+        return ops, ops_ln, params
 
-    ops, params = walk(model)
-    return ops + macs.get(model, 0.0), params
+    ops, ops_ln, params = walk(model)
+    root = macs.get(model, 0.0)  # a bare hooked layer profiled on its own
+    return ops + (0.0 if type(model) is nn.LayerNorm else root), ops_ln + root, params
 
 
 def count_flops(model: nn.Module, x: torch.Tensor) -> Tuple[int, Any]:
@@ -207,7 +210,7 @@ def is_seq2frame(model: nn.Module) -> bool:
     if name is None:
         return False
     module = importlib.import_module(f"model.{name}")
-    return bool(getattr(module, "SEQ2FRAME", name in _SEQ2FRAME_FALLBACK))
+    return bool(getattr(module, "SEQ2FRAME", False))
 
 
 def _on_device(model: nn.Module, device: torch.device) -> nn.Module:
@@ -243,8 +246,7 @@ def profile_model(
         net = _on_device(model, dev)
         x = torch.rand(tuple(x_shape), device=dev)
         flops, out = count_flops(net, x)
-        macs, params_thop = thop_counts(net, x)
-        macs_ln, _ = thop_counts(net, x, count_layernorm=True)
+        macs, macs_ln, params_thop = _thop_totals(net, x)
     except (NotImplementedError, RuntimeError) as exc:
         if dev.type != "meta":
             raise

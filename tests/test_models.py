@@ -13,7 +13,7 @@ import torch
 
 from common.checkpoint import CheckpointError, atomic_save, load_weights
 from model import LiftOutput, available_models, build_model
-from model.hot import set_pruning_generator
+from model.hot import TokenPruningCluster, set_pruning_generator
 from model.profile import build_on_device, profile_variant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +115,8 @@ def test_kept_frames_deterministic(name):
     assert torch.equal(first, kept(model)), "the same input must keep the same frames"
     assert torch.equal(first, kept(small_model(name))), "a rebuilt model must keep the same frames"
     assert set_pruning_generator(model, seed=5) >= 1
+    pruners = [m for m in model.modules() if isinstance(m, TokenPruningCluster)]
+    assert pruners and all(m.seed == 5 and m.generator is None for m in pruners)
     assert torch.equal(kept(model), kept(model))
     assert set_pruning_generator(model, generator=torch.Generator().manual_seed(3)) >= 1
     assert_sorted_unique(kept(model), model.config.frames)
