@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -65,6 +65,8 @@ class DemoOptions:
         device: "auto", "cpu", "cuda", "mps".
         max_frames: process only the first N frames.
         progress: show tqdm progress bars.
+        detector_options: extra keyword arguments of the detector's constructor (e.g. reduced network
+            widths in tests).
     """
 
     video: Optional[str] = None
@@ -85,6 +87,7 @@ class DemoOptions:
     device: str = "auto"
     max_frames: Optional[int] = None
     progress: bool = True
+    detector_options: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -166,11 +169,14 @@ def _detect(opts: DemoOptions, video: Path, info: VideoInfo) -> Detection2D:
 
         kwargs = dict(yolo_weights=opts.yolo_weights, hrnet_weights=opts.hrnet_weights,
                       device=resolve_device(opts.device))
+    kwargs.update(opts.detector_options)
     total = info.reported_frames or None
     if opts.max_frames:
         total = min(total or opts.max_frames, opts.max_frames)
     with build_detector(opts.detector, **kwargs) as detector, _progress_bar(opts.progress, total, "2D keypoints") as bar:
         detection = detector(iter_frames(video, opts.max_frames), progress=bar.update)
+        bar.total = bar.n  # the container's count may have been wrong
+        bar.refresh()
     if detection.num_frames == 0:
         raise DemoError(f"video {video} has no decodable frame")
     return detection

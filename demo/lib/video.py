@@ -53,7 +53,7 @@ def probe_video(path: Union[str, Path]) -> VideoInfo:
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
-            raise DemoError(f"cannot open video {path}: not a video OpenCV can decode (try converting it to mp4)")
+            raise DemoError(f"cannot open video {path}: not a video OpenCV can decode, or it has no frames")
         ok, frame = cap.read()
         if not ok or frame is None or frame.size == 0:
             raise DemoError(f"video {path} has no decodable frame (zero frames or a broken file)")

@@ -3,8 +3,8 @@
 The ``hrnet`` detector of the HoT demo (Li et al., CVPR 2024, arXiv:2311.12028). ``PoseHRNet`` is our own
 definition of the high-resolution network whose parameter names match the public COCO checkpoint
 ``pose_hrnet_w48_384x288.pth`` (stem, ``layer1`` bottlenecks, ``transition1..3``, ``stage2..4`` of
-high-resolution modules with ``branches``/``fuse_layers``, ``final_layer``), so it loads strictly with
-``common.checkpoint.load_weights``.
+high-resolution modules with ``branches``/``fuse_layers``, ``final_layer``), so it loads strictly through
+``common.checkpoint``'s state-dict helpers (only BatchNorm step counters may be absent).
 
 Differences from the reference demo (spec §6.2, §9.27–28): the crop keeps the network's 3:4 aspect ratio
 (the reference used the frame's), the crop is converted to RGB *before* ImageNet normalisation (the
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, load_weights
+from common.checkpoint import CheckpointError, check_state_dict, extract_state_dict, strip_prefixes
 from demo.lib.detectors.base import Detector2D, FrameResult
 from demo.lib.detectors.yolov3 import PersonDetector, best_box, load_yolov3
 from demo.lib.errors import DemoError
@@ -185,6 +185,32 @@ class PoseHRNet(nn.Module):
         return self.final_layer(xs[0])
 
 
+def load_hrnet(path: Union[str, Path], width: int = 48, device: Union[str, torch.device] = "cpu") -> PoseHRNet:
+    """Build ``PoseHRNet(width)`` and load a checkpoint strictly (bare state_dict, wrapper or ``module.`` keys).
+
+    Only BatchNorm's ``num_batches_tracked`` counters may be absent (older PyTorch did not save them);
+    every weight must be present with the right shape.
+
+    Raises:
+        DemoError: unreadable file or any missing, unexpected or mis-shaped weight.
+    """
+    model = PoseHRNet(width=width)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        state = strip_prefixes(extract_state_dict(obj))
+        for key, value in model.state_dict().items():
+            if key.endswith("num_batches_tracked") and key not in state:
+                state[key] = value
+        check_state_dict(model, state, source=str(path))
+    except CheckpointError as exc:
+        raise DemoError(f"{exc} (expected pose_hrnet_w48_384x288.pth)") from exc
+    except Exception as exc:  # pickle/zip errors of a damaged or foreign file
+        raise DemoError(f"cannot read HRNet weights {path}: {exc.__class__.__name__}: {exc}") from exc
+    model.load_state_dict(state, strict=True)
+    _logger.info("loaded HRNet-W%d weights from %s", width, path)
+    return model.eval().to(device)
+
+
 def box_to_centre_scale(box: np.ndarray, aspect: float, enlarge: float = 1.25) -> Tuple[np.ndarray, float]:
     """Person box (x1, y1, x2, y2) → crop centre and crop width in pixels, widened to ``aspect`` (w/h)."""
     x1, y1, x2, y2 = [float(v) for v in box]
@@ -253,12 +279,7 @@ class HRNetDetector(Detector2D):
         self.device = device
         self.person = PersonDetector(load_yolov3(yolo_path, yolo_width, device), confidence=confidence,
                                      nms_threshold=nms_threshold, device=device)
-        self.hrnet = PoseHRNet(width=hrnet_width)
-        try:
-            load_weights(self.hrnet, hrnet_path)
-        except CheckpointError as exc:
-            raise DemoError(f"{exc} (expected pose_hrnet_w48_384x288.pth)") from exc
-        self.hrnet.eval().to(device)
+        self.hrnet = load_hrnet(hrnet_path, hrnet_width, device)
         self.input_size = input_size
         self._last_box: Optional[np.ndarray] = None
         self._lost = 0

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import sys
+import warnings
 from typing import Iterator, Optional
 
 import cv2
@@ -94,7 +95,8 @@ class MediaPipeDetector(Detector2D):
         quiet: bool = True,
     ) -> None:
         self.quiet = quiet
-        with _quiet_native_stderr(quiet):
+        with _quiet_native_stderr(quiet), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # protobuf 6 deprecates what mediapipe 0.10 uses
             mp = _import_mediapipe()
             self._pose = mp.solutions.pose.Pose(
                 static_image_mode=False,

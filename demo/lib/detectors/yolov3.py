@@ -28,6 +28,8 @@ _logger = logging.getLogger(__name__)
 ANCHORS = ((10, 13), (16, 30), (33, 23), (30, 61), (62, 45), (59, 119), (116, 90), (156, 198), (373, 326))
 MASKS = ((6, 7, 8), (3, 4, 5), (0, 1, 2))
 PERSON = 0
+#: candidate boxes kept for non-maximum suppression
+MAX_CANDIDATES = 1000
 
 
 def yolov3_layers(num_classes: int = 80, width: float = 1.0) -> List[tuple]:
@@ -241,6 +243,9 @@ class PersonDetector:
         pred, obj = pred[keep], obj[keep]
         if not len(pred):
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        if len(pred) > MAX_CANDIDATES:  # NMS is quadratic: keep the most confident candidates
+            top = np.argsort(-obj)[:MAX_CANDIDATES]
+            pred, obj = pred[top], obj[top]
         xywh = np.stack([pred[:, 0] - pred[:, 2] / 2, pred[:, 1] - pred[:, 3] / 2, pred[:, 2], pred[:, 3]], 1)
         idx = np.asarray(cv2.dnn.NMSBoxes(xywh.tolist(), obj.tolist(), self.confidence, self.nms_threshold)).reshape(-1)
         idx = idx[np.argsort(-obj[idx])]

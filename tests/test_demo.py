@@ -1,0 +1,202 @@
+"""Unit tests of the demo's pure parts: COCO→H36M, gap filling, sliding-window lifting, keypoint files,
+the sample-clip extraction, rendering and checkpoint resolution (no video decoding, no network)."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from demo.lib.detectors import DETECTORS, build_detector
+from demo.lib.detectors.keypoints_file import load_keypoint_file
+from demo.lib.errors import DemoError
+from demo.lib.lift import (canonical_model_name, flip_keypoints, lift_mode, load_lifter, sliding_window_lift)
+from demo.lib.preprocess import coco_to_h36m, fill_gaps
+from demo.lib.render import BONES, SideBySideRenderer
+from demo.lib.sample import SAMPLE_MEMBER, extract_sample, sha256_of
+
+LEFT, RIGHT = (4, 5, 6, 11, 12, 13), (1, 2, 3, 14, 15, 16)
+
+
+def _coco_person(t: int = 1) -> np.ndarray:
+    """A plausible upright COCO-17 person (pixels), repeated over t frames."""
+    kp = np.array([[100, 50], [105, 45], [95, 45], [110, 48], [90, 48], [120, 70], [80, 70], [125, 95], [75, 95],
+                   [128, 120], [72, 120], [112, 130], [88, 130], [113, 170], [87, 170], [114, 210], [86, 210]],
+                  np.float32)
+    return np.repeat(kp[None], t, axis=0)
+
+
+def test_coco_to_h36m_rules():
+    kp = _coco_person(2)
+    scores = np.tile(np.linspace(0.5, 1.0, 17, dtype=np.float32), (2, 1))
+    h36m, sc = coco_to_h36m(kp, scores)
+    assert h36m.shape == (2, 17, 2) and sc.shape == (2, 17)
+    k = kp[0]
+    np.testing.assert_allclose(h36m[0, 0], (k[11] + k[12]) / 2)  # pelvis = mid-hip
+    np.testing.assert_allclose(h36m[0, 1], k[12])  # right hip ← COCO right hip
+    np.testing.assert_allclose(h36m[0, 4], k[11])  # left hip
+    np.testing.assert_allclose(h36m[0, 13], k[9])  # left wrist
+    np.testing.assert_allclose(h36m[0, 16], k[10])  # right wrist
+    mid_shoulder = (k[5] + k[6]) / 2
+    np.testing.assert_allclose(h36m[0, 9], k[0] - (k[0] - mid_shoulder) / 4)  # nose pulled towards the neck
+    eye_y = (k[1, 1] + k[2, 1]) / 2
+    assert h36m[0, 10, 1] == pytest.approx(2 * eye_y - k[0, 1])  # head above the eyes
+    thorax = mid_shoulder + (k[0] - mid_shoulder) / 3
+    assert h36m[0, 8, 1] == pytest.approx(thorax[1] - (eye_y - k[0, 1]) * 2 / 3)
+    # vertical order of an upright person: head < nose < thorax < spine < pelvis < knees < ankles (y down)
+    y = h36m[0, :, 1]
+    assert y[10] < y[9] < y[8] < y[7] < y[0] < y[2] < y[3]
+    assert sc[0, 0] == pytest.approx(scores[0, 11:13].mean())
+
+
+def test_fill_gaps_interpolates_and_keeps_length():
+    kp = np.arange(6 * 17 * 2, dtype=np.float32).reshape(6, 17, 2)
+    found = np.array([False, True, False, False, True, False])
+    kp[~found] = np.nan
+    filled, sc = fill_gaps(kp, np.ones((6, 17), np.float32), found)
+    assert filled.shape == (6, 17, 2) and np.isfinite(filled).all()
+    np.testing.assert_allclose(filled[0], filled[1])  # nearest at the start
+    np.testing.assert_allclose(filled[5], filled[4])  # nearest at the end
+    np.testing.assert_allclose(filled[2], filled[1] + (filled[4] - filled[1]) / 3, rtol=1e-5)
+    assert (sc[~found] == 0).all() and (sc[found] == 1).all()
+
+
+def test_fill_gaps_refuses_without_person():
+    with pytest.raises(DemoError, match="no person"):
+        fill_gaps(np.full((3, 17, 2), np.nan), np.zeros((3, 17)), np.zeros(3, bool))
+
+
+def _identity_lifter(x: torch.Tensor, index=None) -> torch.Tensor:
+    """(B, F, J, 2) → (B, F, J, 3): the 2-D input with z = 0 (a lifter whose answer is known)."""
+    return torch.cat([x[..., :2], torch.zeros_like(x[..., :1])], dim=-1)
+
+
+@pytest.mark.parametrize("mode", ["seq2seq", "seq2frame"])
+@pytest.mark.parametrize("frames,length", [(9, 50), (27, 10), (9, 9)])
+def test_sliding_window_covers_every_frame(mode, frames, length):
+    kp = np.random.default_rng(0).normal(size=(length, 17, 2)).astype(np.float32)
+    out = sliding_window_lift(_identity_lifter, kp, frames, mode=mode, flip=True)
+    assert out.shape == (length, 17, 3)
+    np.testing.assert_allclose(out[..., :2], kp - kp[:, :1], atol=1e-6)  # flip TTA undone exactly, root-relative
+    assert np.abs(out[:, 0]).max() == 0
+
+
+def test_sliding_window_with_tpc_index():
+    """Seq2frame TPC: the centre frame is found through the returned index; the flip pass gets the index."""
+    calls = []
+
+    class KeepEven:
+        def __call__(self, x, index=None):
+            calls.append(index)
+            f = x.shape[1]
+            idx = torch.arange(0, f, 2).expand(x.shape[0], -1) if index is None else index
+            assert (idx == f // 2).any(dim=1).all()
+            pose = torch.cat([x[..., :2], torch.zeros_like(x[..., :1])], -1)
+            return type("Out", (), {"pose": torch.stack([p[i] for p, i in zip(pose, idx)]), "index": idx})()
+
+    kp = np.random.default_rng(1).normal(size=(20, 17, 2)).astype(np.float32)
+    out = sliding_window_lift(KeepEven(), kp, 9, mode="seq2frame", batch_size=7)
+    np.testing.assert_allclose(out[..., :2], kp - kp[:, :1], atol=1e-6)
+    assert calls[0] is None and calls[1] is not None  # the flip pass reuses the first pass's index
+
+
+def test_flip_is_an_involution():
+    x = torch.randn(2, 5, 17, 3)
+    np.testing.assert_allclose(flip_keypoints(flip_keypoints(x, LEFT, RIGHT), LEFT, RIGHT), x)
+
+
+@pytest.mark.parametrize("name", ["mixste.hot_mixste", "mixste.tpc_mixste"])
+def test_lift_with_real_small_models(name):
+    from model import build_model
+
+    model = build_model(name, frames=27, channel=32, token_num=9, layer_index=1, depth=2).eval()
+    kp = np.random.default_rng(2).uniform(-0.5, 0.5, size=(30, 17, 2)).astype(np.float32)
+    length = 30 if lift_mode(name) == "seq2seq" else 10  # seq2frame: one window per frame
+    out = sliding_window_lift(model, kp[:length], 27, lift_mode(name), batch_size=16)
+    assert out.shape == (length, 17, 3) and np.isfinite(out).all()
+
+
+def test_model_names_and_modes():
+    assert canonical_model_name("hot_mixste") == "mixste.hot_mixste"
+    assert canonical_model_name("model/mixste/tpc_mixste.py") == "mixste.tpc_mixste"
+    assert lift_mode("mixste.tpc_mixste") == "seq2frame" and lift_mode("mhformer.mhformer") == "seq2frame"
+    assert lift_mode("motionbert.hot_motionbert") == "seq2seq"
+    with pytest.raises(DemoError, match="valid names"):
+        canonical_model_name("resnet50")
+
+
+def test_checkpoint_args_choose_the_model(tmp_path, caplog):
+    from model import build_model
+
+    args = dict(model="mixste.hot_mixste", frames=27, channel=32, token_num=9, layer_index=1, depth=2)
+    torch.save({"model": build_model(args["model"], args).state_dict(), "args": args}, tmp_path / "small.pth")
+    lifter = load_lifter(None, tmp_path / "small.pth")
+    assert lifter.trained and lifter.name == "mixste.hot_mixste" and lifter.frames == 27
+    with pytest.raises(DemoError, match="does not fit model"):
+        load_lifter("mixste.mixste", tmp_path / "small.pth", frames=27)
+    with pytest.raises(DemoError, match="not found"):
+        load_lifter(None, tmp_path / "missing.pth")
+
+
+def test_default_checkpoint_missing_warns(caplog):
+    import demo.lib.lift as lift
+
+    if lift.DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("a trained default checkpoint is shipped")
+    with caplog.at_level("WARNING"):
+        lifter = lift.load_lifter()
+    assert not lifter.trained and lifter.name == lift.DEFAULT_MODEL
+    assert "RANDOM weights" in caplog.text
+
+
+def test_keypoint_file_formats(tmp_path):
+    kp = _coco_person(4)
+    kp[2] = np.nan
+    np.savez(tmp_path / "k.npz", keypoints=kp, scores=np.full((4, 17), 0.9, np.float32))
+    det = load_keypoint_file(tmp_path / "k.npz")
+    assert det.layout == "coco" and det.found.tolist() == [True, True, False, True]
+    frames = [kp[0].tolist(), None, np.c_[kp[0], np.ones(17)].tolist()]
+    (tmp_path / "k.json").write_text(json.dumps(frames))
+    det = load_keypoint_file(tmp_path / "k.json", layout="h36m")
+    assert det.layout == "h36m" and det.found.tolist() == [True, False, True]
+    np.savez(tmp_path / "ref.npz", reconstruction=kp[None])  # the reference demo's (1, T, 17, 2)
+    assert load_keypoint_file(tmp_path / "ref.npz").num_frames == 4
+    np.savez(tmp_path / "bad.npz", keypoints=np.zeros((4, 16, 2)))
+    with pytest.raises(DemoError, match="expected"):
+        load_keypoint_file(tmp_path / "bad.npz")
+
+
+def test_detector_registry():
+    assert set(DETECTORS) == {"mediapipe", "hrnet", "keypoints"}
+    with pytest.raises(DemoError, match="valid names"):
+        build_detector("openpose")
+    with pytest.raises(DemoError, match="demo/lib/checkpoint"):
+        build_detector("hrnet", yolo_weights="/nonexistent/yolov3.weights")
+
+
+def test_sample_extraction_checks_sha256(tmp_path):
+    wheel = tmp_path / "pose2sim-0.10.49-py3-none-any.whl"
+    payload = b"not really a video"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(SAMPLE_MEMBER, payload)
+        zf.writestr("pose2sim-0.10.49.dist-info/LICENSE", "BSD 3-Clause License\nCopyright (c) 2022, perfanalytics")
+    with pytest.raises(DemoError, match="checksum"):
+        extract_sample(wheel, tmp_path / "cache")
+    assert not any((tmp_path / "cache").glob("*.mp4"))  # nothing left behind
+    import hashlib
+
+    path = extract_sample(wheel, tmp_path / "cache", expected_sha256=hashlib.sha256(payload).hexdigest())
+    assert path.read_bytes() == payload and sha256_of(path) == hashlib.sha256(payload).hexdigest()
+    assert "perfanalytics" in (tmp_path / "cache" / "LICENSE-walkway_cam03.txt").read_text()
+
+
+def test_side_by_side_render_shapes():
+    renderer = SideBySideRenderer((320, 240), "t")
+    pose = np.zeros((17, 3), np.float32)
+    pose[1:, 1] = np.linspace(-0.8, 0.8, 16)
+    img = renderer.render(np.zeros((240, 320, 3), np.uint8), _coco_person(1)[0], pose, detected=False, index=3)
+    renderer.close()
+    assert img.shape == (240, 320 + 240, 3) and img.dtype == np.uint8
+    assert len(BONES) == 16
