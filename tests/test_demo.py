@@ -200,3 +200,22 @@ def test_side_by_side_render_shapes():
     renderer.close()
     assert img.shape == (240, 320 + 240, 3) and img.dtype == np.uint8
     assert len(BONES) == 16
+
+
+def test_quality_numbers():
+    from demo.lib.quality import acceleration, bone_length_cv, left_right_swaps, pose_quality
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(scale=0.3, size=(17, 3))
+    base[0] = 0
+    angles = np.linspace(0, 1, 20)
+    rot = np.stack([np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]]) for a in angles])
+    poses = np.einsum("tij,kj->tki", rot, base)  # a rigid body turning slowly
+    assert bone_length_cv(poses, BONES).max() < 1e-9
+    assert left_right_swaps(poses) == 0
+    swapped = poses.copy()
+    swapped[10:, [1, 2, 3, 4, 5, 6]] = poses[10:, [4, 5, 6, 1, 2, 3]]
+    assert left_right_swaps(swapped) == 1
+    linear = np.linspace(0, 1, 10)[:, None, None] * np.ones((1, 17, 3))
+    np.testing.assert_allclose(acceleration(linear, 25.0), 0, atol=1e-9)
+    assert set(pose_quality(poses, 25.0, BONES)) >= {"bone_length_cv_max", "left_right_swaps"}

@@ -14,6 +14,7 @@ camera frame, in metres.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = ROOT / "checkpoint" / "shipped" / "hot_mixste_wild" / "best.pth"
 #: model used when neither --checkpoint nor DEFAULT_CHECKPOINT exists (random weights, loudly warned)
 DEFAULT_MODEL = "mixste.hot_mixste"
-#: variants evaluated per frame (centre of a window) instead of per window
-SEQ2FRAME_VARIANTS = ("mixste.tpc_mixste", "mhformer.mhformer", "mhformer.tpc_mhformer")
 
 
 @dataclass
@@ -67,8 +66,9 @@ class Lifter:
 
 
 def lift_mode(name: str) -> str:
-    """``"seq2frame"`` for TPC/MHFormer variants, ``"seq2seq"`` for the others."""
-    return "seq2frame" if name in SEQ2FRAME_VARIANTS else "seq2seq"
+    """``"seq2frame"`` for variants whose module declares ``SEQ2FRAME = True`` (TPC, MHFormer), else ``"seq2seq"``."""
+    module = importlib.import_module(f"model.{canonical_model_name(name)}")
+    return "seq2frame" if getattr(module, "SEQ2FRAME", False) else "seq2seq"
 
 
 def canonical_model_name(name: str) -> str:

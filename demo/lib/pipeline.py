@@ -31,7 +31,8 @@ from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, build_detector
 from demo.lib.errors import DemoError
 from demo.lib.lift import Lifter, h36m_sides, load_lifter, sliding_window_lift
 from demo.lib.preprocess import coco_to_h36m, fill_gaps
-from demo.lib.render import SideBySideRenderer
+from demo.lib.quality import pose_quality
+from demo.lib.render import BONES, SideBySideRenderer
 from demo.lib.sample import ATTRIBUTION, SAMPLE_NAME, resolve_video
 from demo.lib.video import VideoInfo, VideoWriter, iter_frames, probe_video
 
@@ -104,6 +105,7 @@ class DemoResult:
         timings: seconds per stage.
         model: lifting variant name.
         trained: whether real lifting weights were used.
+        quality: plausibility numbers of the 3-D sequence (``quality.pose_quality``).
     """
 
     output_dir: Path
@@ -115,6 +117,7 @@ class DemoResult:
     timings: Dict[str, float] = field(default_factory=dict)
     model: str = ""
     trained: bool = False
+    quality: Dict[str, float] = field(default_factory=dict)
 
     @property
     def found_rate(self) -> float:
@@ -204,12 +207,14 @@ def _lift(opts: DemoOptions, lifter: Lifter, kp: np.ndarray, scores: np.ndarray,
 
 
 def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detection2D, kp: np.ndarray,
-          scores: np.ndarray, poses: np.ndarray, lifter: Lifter, timings: Dict[str, float]) -> None:
+          scores: np.ndarray, poses: np.ndarray, lifter: Lifter, timings: Dict[str, float],
+          quality: Dict[str, float]) -> None:
     skeleton = h36m_skeleton()
     meta = dict(video=str(info.path), width=info.width, height=info.height, fps=info.fps,
                 num_frames=int(len(poses)), detector=opts.detector, model=lifter.name,
                 checkpoint=str(lifter.checkpoint) if lifter.checkpoint else None, trained=lifter.trained,
-                window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip)
+                window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip,
+                person_found_rate=float(detection.found.mean()), quality=quality)
     if info.path.name == SAMPLE_NAME:
         meta["attribution"] = ATTRIBUTION
     boxes = detection.boxes if detection.boxes is not None else np.full((len(poses), 4), np.nan, np.float32)
@@ -283,10 +288,11 @@ def run_demo(opts: DemoOptions) -> DemoResult:
                      int(detection.found.sum()), detection.num_frames, 100 * detection.found.mean())
         poses = _lift(opts, lifter, kp, scores, info)
         lap("lift_3d")
+        quality = pose_quality(poses, info.fps, BONES)
         if opts.render:
             _render(stage, opts, video, info, kp, poses, detection.found, lifter)
             lap("render")
-        _save(stage, opts, info, detection, kp, scores, poses, lifter, timings)
+        _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality)
         lap("save")
         files = stage.commit()
     except BaseException:
@@ -296,4 +302,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         _logger.info("%-10s %7.2f s  (%.1f ms/frame)", name, seconds, 1000 * seconds / max(len(poses), 1))
     if not lifter.trained:
         _logger.warning("WARNING: the 3-D poses come from an UNTRAINED model (random weights); pass --checkpoint.")
-    return DemoResult(output, files, len(poses), detection.found, poses, kp, timings, lifter.name, lifter.trained)
+    _logger.info("3-D plausibility: bone-length CV max %.3f, left/right swaps %d, mean acceleration %.2f m/s²",
+                 quality["bone_length_cv_max"], quality["left_right_swaps"], quality["acceleration_mean_m_s2"])
+    return DemoResult(output, files, len(poses), detection.found, poses, kp, timings, lifter.name, lifter.trained,
+                      quality)
