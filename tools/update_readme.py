@@ -1,0 +1,69 @@
+"""Regenerate the README's generated tables from the project's own commands and JSON reports.
+
+Each table sits between ``<!-- BEGIN <name> -->`` and ``<!-- END <name> -->`` markers in README.md,
+so no number in those tables is typed by hand:
+
+* ``profile``: ``python -m model.profile --all --markdown`` (params and FLOPs of the zoo);
+* any other name: the markdown file ``benchmarks/<name>.md`` written by the tool that measured it
+  (baseline evaluation, benchmark, results of trained checkpoints).
+
+Usage: ``python -m tools.update_readme [--check]`` (``--check`` exits 1 if README.md is stale).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"(<!-- BEGIN (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END (?P=name) -->)", re.S)
+
+
+def _profile_table() -> str:
+    from model.profile import markdown_table, profile_variant
+    from model import available_models
+
+    return markdown_table([profile_variant(name, {}) for name in available_models()])
+
+
+GENERATORS: Dict[str, Callable[[], str]] = {"profile": _profile_table}
+
+
+def render(name: str, root: Path = ROOT) -> str:
+    """The generated body of block ``name``."""
+    if name in GENERATORS:
+        return GENERATORS[name]().rstrip("\n") + "\n"
+    path = root / "benchmarks" / f"{name}.md"
+    if not path.is_file():
+        raise FileNotFoundError(f"README block '{name}' has no generator and {path} does not exist")
+    return path.read_text(encoding="utf-8").rstrip("\n") + "\n"
+
+
+def update(text: str, root: Path = ROOT) -> str:
+    """README text with every marked block regenerated."""
+    return BLOCK.sub(lambda m: m.group(1) + render(m.group("name"), root) + m.group(4), text)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.update_readme", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report whether README.md is up to date")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README file to update")
+    args = parser.parse_args(argv)
+    old = args.readme.read_text(encoding="utf-8")
+    new = update(old, args.readme.parent)
+    if args.check:
+        if new != old:
+            sys.stderr.write(f"{args.readme} is stale: run python -m tools.update_readme\n")
+            return 1
+        return 0
+    if new != old:
+        tmp = args.readme.with_suffix(".md.tmp")
+        tmp.write_text(new, encoding="utf-8")
+        tmp.replace(args.readme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
