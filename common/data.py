@@ -373,6 +373,13 @@ class PoseWindowDataset(Dataset):
         return len(self._samples)
 
     @property
+    def samples(self) -> np.ndarray:
+        """(S, 4) int64 sample table: sequence index, window start, flip, reverse (read-only view)."""
+        view = self._samples.view()
+        view.flags.writeable = False
+        return view
+
+    @property
     def num_frames(self) -> int:
         """Frames (per camera × 4 cameras, after downsample/subset) covered by the sequences."""
         return sum(len(s) for s in self.sequences)

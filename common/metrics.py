@@ -245,9 +245,9 @@ class ActionErrorAccumulator:
         return "\n".join(lines)
 
     def to_dict(self) -> Dict[str, Any]:
-        """All numbers: ``{"per_action": ..., "average": ..., "unit": "mm", "p2_compat": bool}``."""
-        return {"per_action": self.per_action(), "average": self.summary(), "unit": "mm",
-                "p2_compat": self.p2_compat}
+        """All numbers (mm): ``{"p1", "p2", "samples"`` (the averages), ``"per_action": {action: {"p1", "p2",
+        "samples"}}, "unit": "mm", "p2_compat": bool}``."""
+        return {**self.summary(), "per_action": self.per_action(), "unit": "mm", "p2_compat": self.p2_compat}
 
 
 def _json_safe(obj: Any) -> Any:
