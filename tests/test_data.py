@@ -5,6 +5,7 @@ source is loaded once for all subjects.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import pickle
@@ -369,3 +370,23 @@ def test_metrics_on_real_test_set(gt_data):
     table = acc.per_action()
     assert list(table) == list(ACTIONS) and all(r["samples"] > 0 for r in table.values())
     assert len(acc.table().splitlines()) == 17
+
+
+# ------------------------------------------------------------------------------------------ baseline
+def test_baseline_cli_end_to_end(prepared_root, tmp_path, capsys):
+    from tools.baseline import main
+
+    report = tmp_path / "baseline.json"
+    argv = ["--root_path", str(prepared_root), "--keypoints", "gt", "--method", "linear", "--subjects_train", "S9",
+            "--subjects_test", "S11", "--frames", "27", "--downsample", "40", "--fit_downsample", "20",
+            "--report", str(report), "--markdown", str(tmp_path / "baseline.md")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    rows = [line.split()[0] for line in out.splitlines() if line and line.split()[0] in ACTIONS]
+    assert rows == list(ACTIONS)
+    loaded = json.loads(report.read_text())
+    assert 20 < loaded["results"]["p1"] < 300 and loaded["results"]["p2"] <= loaded["results"]["p1"]
+    assert loaded["protocol"]["subjects"] == ["S11"] and loaded["protocol"]["keypoints"] == "gt"
+    assert (tmp_path / "baseline.md").read_text().count("\n") == 4
+    assert main(["--root_path", str(tmp_path / "missing")]) == 2
+    assert "not a folder" in capsys.readouterr().err
