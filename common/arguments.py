@@ -57,6 +57,8 @@ def _model_group(parser: argparse.ArgumentParser) -> None:
                    "(81 hot_mixste, 61 tpc_mixste, 117 tpc_mhformer)")
     g.add_argument("--layer_index", type=int, default=None, help="block before which TPC prunes, n; default: the "
                    "variant's (3 hot_mixste, 7 tpc_mixste, 1 tpc_mhformer)")
+    g.add_argument("--depth", type=int, default=None, help="number of blocks; default: the variant's (8 MixSTE, "
+                   "3 MHFormer hypothesis blocks)")
     g.add_argument("--drop_path", type=float, default=None, help="stochastic-depth rate; default: the variant's "
                    "(0.1 for MixSTE)")
     g.add_argument("--n_joints", type=int, default=None, help="input joints; default: those of the 2-D file "

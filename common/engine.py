@@ -16,6 +16,7 @@ resumed run draws the same numbers; ``--previous_dir`` picks a file by an explic
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -36,7 +37,7 @@ from common.checkpoint import CheckpointError, atomic_save, find_checkpoint, loa
 from common.data import PoseWindowDataset, load_h36m
 from common.evaluate import EvalResult, evaluate
 from common.h36m_dataset import DataError
-from common.metrics import ACTIONS, write_eval_report
+from common.metrics import parse_actions, write_eval_report
 from common.recipes import Recipe, lr_factor
 from common.tracking import RunTracker, history_row, write_configs
 from common.train import GlobalBatchSampler, shard_range, train_one_epoch
@@ -51,7 +52,8 @@ __all__ = ["ModelZoo", "main", "run", "CHECKPOINT_FORMAT"]
 #: tag of the checkpoints this engine writes
 CHECKPOINT_FORMAT = "hot-engine-1"
 #: flags that set model sizes: a checkpoint's values are used for those not given on the command line
-SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "drop_path")
+SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "depth",
+              "drop_path")
 #: user errors: reported in one line, exit status 2
 USER_ERRORS = (ConfigError, CheckpointError, DataError)
 
@@ -84,11 +86,13 @@ class Context:
 def main(recipe: Recipe, zoo: ModelZoo, argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``main_*.py``: returns the exit status (2 and one line on stderr for user errors)."""
     try:
+        setup_logging(None, dist_env().is_main)  # console until the run folder exists
         args = parse_args(argv, **recipe.defaults)
         run(args, recipe, zoo)
         return 0
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        lines = str(exc).strip().splitlines() or [exc.__class__.__name__]
+        print(f"error: {lines[0]}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -117,6 +121,10 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
         adopt_checkpoint_sizes(args, peek(Path(args.weights)))
     derive(args)
     check_flags(args)
+    try:
+        parse_actions(args.actions)
+    except ValueError as exc:
+        raise ConfigError(f"--actions: {exc}") from exc
     check_model(args, zoo)
     return args
 
@@ -189,17 +197,16 @@ def check_model(args: argparse.Namespace, zoo: ModelZoo) -> Any:
     if args.model not in names:
         raise ConfigError(f"unknown --model '{args.model}'; valid: {', '.join(names)}")
     cfg = zoo.resolve_config(args.model, args)
-    if _prunes(args.model):
-        if not 1 <= cfg.token_num < cfg.frames:
-            raise ConfigError(f"--token_num {cfg.token_num} must be between 1 and --frames - 1 ({cfg.frames - 1})")
-        if cfg.depth is not None and not 1 <= cfg.layer_index < cfg.depth:
-            raise ConfigError(f"--layer_index {cfg.layer_index} is out of range for {args.model}: "
-                              f"valid 1..{cfg.depth - 1}")
+    if _prunes(args.model) and not 1 <= cfg.token_num < cfg.frames:
+        raise ConfigError(f"--token_num {cfg.token_num} must be between 1 and --frames - 1 ({cfg.frames - 1})")
     try:
         with torch.device("meta"):
-            zoo.build_model(args.model, args)
+            probe = zoo.build_model(args.model, args)
     except Exception as exc:  # noqa: BLE001 - the constructor's own checks
         raise ConfigError(f"cannot build {args.model} with these sizes: {exc}") from exc
+    if _prunes(args.model) and not getattr(probe, "prunes", True):
+        raise ConfigError(f"--layer_index {cfg.layer_index} is out of range for {args.model} with depth "
+                          f"{cfg.depth}: token pruning would never happen")
     return cfg
 
 
@@ -248,13 +255,12 @@ def make_run_dir(args: argparse.Namespace, info: DistInfo) -> Path:
 def load_data(ctx: Context) -> Dict[str, Any]:
     """H36M data, the datasets and loaders; sets the joint counts from the 2-D file."""
     args = ctx.args
-    data = load_h36m(args.root_path, keypoints=args.keypoints, dataset=args.dataset)
+    subjects = _subjects(args.subjects_test) + ([] if args.test else _subjects(args.subjects_train))
+    data = load_h36m(args.root_path, keypoints=args.keypoints, subjects=list(dict.fromkeys(subjects)),
+                     dataset=args.dataset)
     set_joint_counts(args, data)
-    actions = None if args.actions == "*" else [a.strip() for a in args.actions.split(",") if a.strip()]
-    bad = [a for a in actions or [] if a not in ACTIONS]
-    if bad:
-        raise ConfigError(f"unknown --actions {', '.join(bad)}; valid: * or {', '.join(ACTIONS)}")
-    common = dict(frames=args.frames, actions=actions, downsample=args.downsample, subset=args.subset)
+    common = dict(frames=args.frames, actions=parse_actions(args.actions), downsample=args.downsample,
+                  subset=args.subset)
     test_stride = args.stride if args.stride in (1, args.frames) else args.frames
     out: Dict[str, Any] = {"data": data, "test_stride": test_stride}
     test_set = PoseWindowDataset(data, _subjects(args.subjects_test), stride=test_stride, train=False,
@@ -321,7 +327,7 @@ def eval_kwargs(ctx: Context) -> Dict[str, Any]:
     data, args = ctx.data["data"], ctx.args
     return dict(flip=args.test_augmentation, seq2frame=ctx.data["test_stride"] == 1, centre=args.pad,
                 joints_left=data.joints_left, joints_right=data.joints_right, amp=args.amp,
-                progress=ctx.info.is_main and not args.no_progress)
+                progress=ctx.info.is_main and not args.no_progress, actions=parse_actions(args.actions))
 
 
 def protocol(ctx: Context) -> Dict[str, Any]:
@@ -440,7 +446,7 @@ def _base_checkpoint(ctx: Context, state: TrainState) -> Dict[str, Any]:
 
 def best_checkpoint(ctx: Context, state: TrainState, result: EvalResult) -> Dict[str, Any]:
     """best.pth: weights, flags and the evaluation that made it best (no optimizer state)."""
-    return dict(_base_checkpoint(ctx, state), p1=result.p1, p2=result.p2, report=result.report)
+    return dict(_base_checkpoint(ctx, state), p1=result.p1, p2=result.p2, report=plain(result.report))
 
 
 def last_checkpoint(ctx, state: TrainState, optimizer, scaler) -> Dict[str, Any]:
@@ -448,6 +454,11 @@ def last_checkpoint(ctx, state: TrainState, optimizer, scaler) -> Dict[str, Any]
     return dict(_base_checkpoint(ctx, state), optimizer=optimizer.state_dict(),
                 scaler=scaler.state_dict() if scaler is not None else None, lr=optimizer.param_groups[0]["lr"],
                 history=list(state.history), rng=get_rng_state(), seed=ctx.seed)
+
+
+def plain(obj: Any) -> Any:
+    """``obj`` with NumPy scalars/arrays turned into Python numbers/lists (safe for ``weights_only`` loading)."""
+    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
 def save(ctx: Context, name: str, obj: Dict[str, Any]) -> None:

@@ -176,8 +176,11 @@ def evaluate(
     joints_right: Sequence[int],
     amp: str = "none",
     progress: bool = True,
+    actions: Optional[Sequence[str]] = None,
 ) -> EvalResult:
     """Evaluate ``model`` on ``loader`` (unshuffled; under torchrun each process's shard, in order).
+
+    ``actions`` (canonical names, default all 15) are the rows of the table; the average is over those with windows.
 
     Returns:
         ``EvalResult`` with P1/P2 in mm on the main process (rank 0); other processes get the same object
@@ -194,13 +197,7 @@ def evaluate(
     actions = [a for shard in shards for a in shard[0]]
     p1 = np.concatenate([shard[1] for shard in shards])
     p2 = np.concatenate([shard[2] for shard in shards])
-    acc = ActionErrorAccumulator()
+    acc = ActionErrorAccumulator(actions)
     acc.update(actions, p1, p2)
-    report = acc.to_dict()
-    mean_p1, mean_p2 = _means(report)
-    return EvalResult(mean_p1, mean_p2, acc.table(), report, len(actions))
-
-
-def _means(report: Dict[str, Any]) -> Tuple[float, float]:
-    """P1, P2 (mm) from an ``ActionErrorAccumulator.to_dict()`` report."""
-    return float(report["p1"]), float(report["p2"])
+    summary = acc.summary()
+    return EvalResult(float(summary["p1"]), float(summary["p2"]), acc.table(), acc.to_dict(), len(actions))

@@ -1,0 +1,133 @@
+"""The command line: reference flags and defaults, real booleans, help everywhere, one-line user errors."""
+from __future__ import annotations
+
+import argparse
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import model
+from common.arguments import build_parser, explicit_dests, parse_args
+from common.engine import CHECKPOINT_FORMAT, main
+from common.recipes import MHFORMER, MIXSTE, MIXSTE_TPC
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: the reference parser's flags and defaults (HOT_SPEC §1) that this parser keeps unchanged
+REFERENCE_DEFAULTS = dict(
+    model="", frames=243, pad=121, dataset="h36m", keypoints="cpn_ft_h36m_dbb", data_augmentation=1,
+    reverse_augmentation=False, test_augmentation=True, crop_uv=0, root_path="./dataset/", actions="*",
+    downsample=1, subset=1, stride=243, train=1, test=False, nepoch=160, batch_size=4, lr=4e-5,
+    lr_decay_large=0.5, lr_decay_epoch=200, lr_decay=0.99, checkpoint="", previous_dir="", out_all=1,
+    out_channels=3, previous_best=math.inf, previous_name="",
+)
+#: reference flags whose default is now "resolved later" (variant sizes, data joints, device-dependent)
+RESOLVED_LATER = ("channel", "d_hid", "token_num", "layer_index", "depth", "drop_path", "n_joints", "out_joints",
+                  "workers", "gpu")
+
+
+def test_reference_flags_keep_names_and_defaults():
+    args = parse_args(["--model", "mixste.mixste"])
+    for key, value in REFERENCE_DEFAULTS.items():
+        if key != "model":
+            assert getattr(args, key) == value, key
+    for key in RESOLVED_LATER:
+        assert getattr(args, key) is None, key
+    assert parse_args(["-lrd", "0.9"]).lr_decay == 0.9
+
+
+def test_every_flag_has_help_and_parser_has_no_side_effects(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parser = build_parser(lr=1e-3)
+    for action in parser._actions:
+        assert action.help, action.dest
+    assert parser.parse_args([]).lr == 1e-3
+    assert list(tmp_path.iterdir()) == []  # no checkpoint folder, no log file
+    with pytest.raises(KeyError):
+        build_parser(not_a_flag=1)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], (False, True)),
+    (["--reverse_augmentation"], (True, True)),
+    (["--reverse_augmentation", "True", "--test_augmentation", "False"], (True, False)),
+    (["--test_augmentation", "0", "--reverse_augmentation", "no"], (False, False)),
+])
+def test_boolean_flags_are_real_booleans(argv, expected):
+    args = parse_args(argv)
+    assert (args.reverse_augmentation, args.test_augmentation) == expected
+
+
+def test_derived_values_and_explicit_flags():
+    args = parse_args(["--frames", "27", "--test", "--previous_dir", "x", "--amp"])
+    assert args.pad == 13 and args.train == 0 and args.amp == "bf16"
+    assert args.explicit == ["amp", "frames", "previous_dir", "test"]
+    assert explicit_dests(build_parser(), ["-lrd", "0.5", "--compile"]) == ["compile", "lr_decay"]
+
+
+def test_readme_recipes_parse():
+    """The five README command lines of the reference (HOT_SPEC §2.6) parse unchanged."""
+    recipes = [
+        "--batch_size 4 --frames 243 --stride 243 --model mixste.mixste",
+        "--batch_size 4 --frames 243 --stride 243 --model mixste.hot_mixste --token_num 81 --layer_index 3",
+        "--batch_size 4 --frames 243 --stride 243 --model mixste.tpc_mixste --token_num 61 --layer_index 7",
+        "--batch_size 128 --nepoch 20 --lr 1e-3 --lr_decay_epoch 5 --lr_decay 0.95 --frames 351 --stride 1 "
+        "--model mhformer.mhformer",
+        "--batch_size 210 --nepoch 20 --lr 1e-3 --lr_decay_epoch 5 --lr_decay 0.95 --frames 351 --stride 1 "
+        "--model mhformer.tpc_mhformer --token_num 117 --layer_index 1",
+        "--batch_size 4 --test --frames 243 --stride 1 --model mixste.tpc_mixste --token_num 61 --layer_index 7 "
+        "--previous_dir checkpoint/pretrained/tpc_mixste",
+    ]
+    for line in recipes:
+        assert isinstance(parse_args(line.split()), argparse.Namespace)
+
+
+def _error_of(capsys, recipe, argv):
+    code = main(recipe, model, argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and err.startswith("error: "), err
+    return err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--frames", "27"], "--model is required"),
+    (["--model", "mixste.nope", "--frames", "27", "--stride", "27"], "unknown --model"),
+    (["--model", "mixste.mixste", "--frames", "27", "--stride", "40"], "--stride 40"),
+    (["--model", "mixste.mixste", "--frames", "28", "--stride", "1"], "odd --frames"),
+    (["--model", "mixste.hot_mixste", "--frames", "27", "--stride", "27", "--token_num", "27"], "--token_num 27"),
+    (["--model", "mixste.hot_mixste", "--frames", "27", "--stride", "27", "--token_num", "9",
+      "--layer_index", "8"], "--layer_index 8"),
+    (["--model", "mixste.mixste", "--test"], "--test needs weights"),
+    (["--model", "mixste.mixste", "--resume", "nowhere/last.pth"], "--resume nowhere"),
+    (["--model", "mixste.mixste", "--test", "--previous_dir", "no/such/dir"], "not found"),
+    (["--model", "mixste.mixste", "--subset", "1.5"], "--subset"),
+    (["--model", "mixste.mixste", "--device", "cpu", "--amp", "fp16"], "fp16"),
+])
+def test_wrong_flags_stop_with_one_line(capsys, argv, needle):
+    assert needle in _error_of(capsys, MIXSTE, argv)
+
+
+def test_checkpoint_of_another_variant_is_refused(tmp_path, capsys):
+    weights = tmp_path / "best.pth"
+    torch.save(dict(format=CHECKPOINT_FORMAT, variant="mixste.mixste", model={"w": torch.zeros(1)},
+                    args=dict(frames=27, channel=32)), weights)
+    err = _error_of(capsys, MIXSTE_TPC, ["--model", "mixste.tpc_mixste", "--test", "--previous_dir", str(tmp_path)])
+    assert "holds 'mixste.mixste' weights" in err
+
+
+def test_entry_script_error_exit_code_and_help():
+    """A real process: exit status 2, one line on stderr, no traceback; --help lists the groups."""
+    proc = subprocess.run([sys.executable, "main_mhformer.py", "--model", "mhformer.mhformer", "--stride", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: --stride 0 must be between 1 and --frames 243 (a larger "
+                                                "step would skip frames)"]
+    assert MHFORMER.seed == 1
+    out = subprocess.run([sys.executable, "main_mixste.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120).stdout
+    for group in ("model:", "data:", "training:", "checkpoints and outputs:", "device and speed:"):
+        assert group in out

@@ -1,0 +1,122 @@
+"""The engine end to end on real Human3.6M data (CPU, tiny models): the README recipes, learning, outputs,
+checkpoint round trips. The data are loaded once per session (S1 for training, S9 for testing, 16 SH joints)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import common.engine as engine
+import model
+from common.arguments import parse_args
+from common.data import load_h36m
+from common.engine import main, run
+from common.recipes import MHFORMER, MHFORMER_TPC, MIXSTE, MIXSTE_TPC
+
+_CACHE: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch):
+    """One thread (the CI machine is shared) and the npz files read once per session."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def cached(root_path, keypoints="cpn_ft_h36m_dbb", subjects=None, dataset="h36m", **kw):
+        key = (str(root_path), keypoints, dataset)
+        if key not in _CACHE:
+            _CACHE[key] = load_h36m(root_path, keypoints, subjects=["S1", "S9"], dataset=dataset, **kw)
+        return _CACHE[key]
+
+    monkeypatch.setattr(engine, "load_h36m", cached)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small(h36m_dir: Path, run_dir: Path, *extra: str) -> list:
+    """Overrides that make any recipe a few-second CPU run on real data."""
+    return ["--root_path", str(h36m_dir), "--keypoints", "sh_pt_mpii", "--subjects_train", "S1",
+            "--subjects_test", "S9", "--actions", "Walking", "--subset", "0.1", "--downsample", "2",
+            "--frames", "27", "--channel", "32", "--d_hid", "64", "--depth", "2", "--nepoch", "1",
+            "--device", "cpu", "--no_progress", "--checkpoint", str(run_dir), *extra]
+
+
+#: the README recipes (HOT_SPEC §2.6) with their script, plus HoT w. MotionBERT / MotionAGFormer on main_mixste
+README = [
+    (MIXSTE, "--batch_size 4 --frames 243 --stride 243 --model mixste.mixste", "--stride 27"),
+    (MIXSTE, "--batch_size 4 --frames 243 --stride 243 --model mixste.hot_mixste --token_num 81 --layer_index 3",
+     "--stride 27 --token_num 9 --layer_index 1"),
+    (MIXSTE_TPC, "--batch_size 4 --frames 243 --stride 243 --model mixste.tpc_mixste --token_num 61 --layer_index 7",
+     "--stride 27 --token_num 9 --layer_index 1"),
+    (MHFORMER, "--batch_size 128 --nepoch 20 --lr 1e-3 --lr_decay_epoch 5 --lr_decay 0.95 --frames 351 --stride 1 "
+     "--model mhformer.mhformer", "--subset 0.02"),
+    (MHFORMER_TPC, "--batch_size 210 --nepoch 20 --lr 1e-3 --lr_decay_epoch 5 --lr_decay 0.95 --frames 351 "
+     "--stride 1 --model mhformer.tpc_mhformer --token_num 117 --layer_index 1", "--subset 0.02 --token_num 9 --depth 3"),
+    (MIXSTE, "--batch_size 4 --stride 243 --model motionbert.hot_motionbert", "--stride 27 --token_num 9"),
+    (MIXSTE, "--batch_size 4 --stride 243 --model motionagformer.hot_motionagformer",
+     "--stride 27 --token_num 9 --layer_index 1"),
+]
+
+
+@pytest.mark.parametrize("recipe, readme, overrides", README, ids=[r[1].split("--model ")[1].split()[0] for r in README])
+def test_readme_recipe_runs_one_short_epoch(h36m_dir, tmp_path, recipe, readme, overrides):
+    args = parse_args(readme.split() + small(h36m_dir, tmp_path / "run", *overrides.split()), **recipe.defaults)
+    result = run(args, recipe, model)
+    assert result.p1 > 0 and result.p2 > 0 and result.n_windows > 0
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert len(rows) == 1 and float(rows[0]["loss"]) > 0
+    saved = torch.load(tmp_path / "run" / "best.pth", weights_only=True)
+    assert saved["variant"] == args.model and saved["p1"] == result.p1
+
+
+def test_loss_decreases_then_test_reproduces_best_p1(h36m_dir, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["--model", "mixste.hot_mixste", "--stride", "27", "--token_num", "9", "--layer_index", "1",
+            "--batch_size", "4", "--lr", "2e-3", "--lr_decay", "0.9"]
+    args = parse_args(argv + small(h36m_dir, run_dir, "--nepoch", "5", "--subset", "0.25"), **MIXSTE.defaults)
+    best = run(args, MIXSTE, model)
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    losses = [float(r["loss"]) for r in rows]
+    assert len(losses) == 5 and losses[-1] < 0.6 * losses[0], losses  # 5 x 64 optimizer steps
+    assert [float(r["lr"]) for r in rows[:2]] == pytest.approx([2e-3, 1.8e-3])
+    for name in ("train.log", "configs.txt", "config.json", "curves.png", "best.pth", "last.pth"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "tensorboard").is_dir()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["channel"] == 32 and config["n_joints"] == 16 and config["model_config"]["depth"] == 2
+    assert "epoch: 5, lr:" in (run_dir / "train.log").read_text()
+    last = torch.load(run_dir / "last.pth", weights_only=True)
+    assert {"model", "optimizer", "rng", "args", "history", "epoch", "best_p1", "lr"} <= set(last)
+    best_ckpt = torch.load(run_dir / "best.pth", weights_only=True)
+    # --test with only the folder: variant and sizes come from the checkpoint; same P1 to the last digit
+    same_data = small(h36m_dir, tmp_path)[:-2] + ["--subset", "0.25", "--stride", "27"]  # no --checkpoint
+    test_argv = ["--test", "--previous_dir", str(run_dir), "--report", str(tmp_path / "r.json")] + same_data
+    tested = run(parse_args(test_argv, **MIXSTE.defaults), MIXSTE, model)
+    assert tested.p1 == best_ckpt["p1"] == best.p1 and tested.p2 == best_ckpt["p2"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["results"]["per_action"]["Walking"]["samples"] > 0 and report["protocol"]["flip_tta"]
+    assert "Walking" in capsys.readouterr().out  # the per-action table is printed
+    # a reference-style folder (bare state_dicts named model_<epoch>_<p1x100>.pth): lowest P1 wins, strict load
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    torch.save(best_ckpt["model"], ref / "model_5_1234.pth")
+    torch.save({k: v + 1 for k, v in best_ckpt["model"].items()}, ref / "model_2_9999.pth")
+    again = run(parse_args(["--model", "mixste.hot_mixste", "--token_num", "9", "--layer_index", "1", "--test",
+                            "--previous_dir", str(ref)] + same_data,
+                           **MIXSTE.defaults), MIXSTE, model)
+    assert again.p1 == best.p1
+    # a file that fits another size: one-line error, no traceback
+    code = main(MIXSTE, model, same_data + ["--model", "mixste.hot_mixste", "--token_num", "9", "--layer_index", "1",
+                                            "--channel", "64", "--test", "--checkpoint_file", str(ref / "model_5_1234.pth")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "shape mismatch" in err and "\n" not in err
+
+
+def test_joint_count_mismatch_is_a_one_line_error(h36m_dir, tmp_path, capsys):
+    code = main(MIXSTE, model, ["--model", "mixste.mixste", "--stride", "27", "--n_joints", "17"]
+                + small(h36m_dir, tmp_path / "run"))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--n_joints 17 does not match the 16 joints" in err
