@@ -57,7 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", default=None, help="lifting weights .pth (default: the shipped in-the-wild one)")
     g.add_argument("--frames", type=int, default=None, help="window length F (default: the checkpoint's / model's)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable test-time flip augmentation")
-    g.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    g.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (memory grows with it)")
+    g.add_argument("--stride", type=int, default=None,
+                   help="step between seq2seq windows (default F: no overlap); e.g. F/2 cross-fades the joins "
+                        "between windows (smoother, 2x lifting time)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (lifting and hrnet)")
     g.add_argument("--gpu", default=None, help=argparse.SUPPRESS)  # accepted for the reference's commands
     g = p.add_argument_group("misc")
@@ -84,7 +87,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no output written", file=sys.stderr)
         return 130
-    print(f"{result.num_frames} frames, person found in {100 * result.found_rate:.1f}%; outputs in {result.output_dir}:")
+    found = 100 * result.found_rate
+    print(f"{result.num_frames} frames, person found in {found:.1f}%; outputs in {result.output_dir}:")
     for path in result.files:
         print(f"  {path.name}")
     return 0

@@ -83,6 +83,20 @@ def test_sliding_window_covers_every_frame(mode, frames, length):
     assert np.abs(out[:, 0]).max() == 0
 
 
+def test_overlapping_windows_cross_fade():
+    kp = np.random.default_rng(4).normal(size=(40, 17, 2)).astype(np.float32)
+    out = sliding_window_lift(_identity_lifter, kp, 9, stride=3, flip=False)
+    np.testing.assert_allclose(out[..., :2], kp - kp[:, :1], atol=1e-5)
+
+    def offset_by_window(x, index=None):  # a lifter whose answer depends on the window: z = first input x
+        pose = _identity_lifter(x)
+        pose[..., 1:, 2] = x[:, :1, :1, 0]
+        return pose
+
+    z = sliding_window_lift(offset_by_window, kp, 9, stride=3, flip=False)[:, 1, 2]
+    assert np.isfinite(z).all() and np.abs(np.diff(z)).max() <= np.abs(np.diff(kp[:, 0, 0])).max() + 1e-5
+
+
 def test_sliding_window_with_tpc_index():
     """Seq2frame TPC: the centre frame is found through the returned index; the flip pass gets the index."""
     calls = []

@@ -120,7 +120,8 @@ def random_hrnet_weights(tmp_path_factory):
 def test_hrnet_detector_on_random_weights(random_hrnet_weights, video_dir):
     from demo.lib.video import iter_frames
 
-    detector = HRNetDetector(random_hrnet_weights / "yolov3.weights", random_hrnet_weights / "pose_hrnet_w48_384x288.pth",
+    folder = random_hrnet_weights
+    detector = HRNetDetector(folder / "yolov3.weights", folder / "pose_hrnet_w48_384x288.pth",
                              yolo_width=0.0625, hrnet_width=8, input_size=(96, 128))
     det = detector(iter_frames(video_dir / "walkway_cam03.mp4", max_frames=3))
     assert det.keypoints.shape == (3, 17, 2) and det.found.all() and det.boxes.shape == (3, 4)

@@ -6,7 +6,7 @@ MotionBERT (Zhu et al., ICCV 2023), MotionAGFormer (Mehraban et al., WACV 2024).
 
 ``sliding_window_lift`` is a pure function of a model callable and normalised keypoints: seq2seq models
 (MixSTE, HoT, MotionBERT, MotionAGFormer) are slid over the video in windows of F frames (the last one
-aligned with the end, overlaps averaged, edge padding only for videos shorter than F); seq2frame models
+aligned with the end, overlaps cross-faded, edge padding only for videos shorter than F); seq2frame models
 (TPC, MHFormer) get one centred, edge-padded window per frame and give its centre. Test-time flip averages
 the prediction with the un-flipped prediction of the mirrored input. Output is root-relative, in the
 camera frame, in metres.
@@ -159,7 +159,8 @@ def sliding_window_lift(
         joints_left: left joints, swapped with ``joints_right`` when mirroring.
         joints_right: right joints.
         batch_size: windows per forward pass.
-        stride: seq2seq window step (default F: no overlap except the last window); overlaps are averaged.
+        stride: seq2seq window step (default F: no overlap except the last window). Overlapping windows
+            are cross-faded with triangular weights, which hides the jumps between independent windows.
         device: where the model runs.
         progress: called with the number of output frames finished after every batch.
 
@@ -173,6 +174,8 @@ def sliding_window_lift(
     if mode not in ("seq2seq", "seq2frame"):
         raise ValueError(f"mode must be 'seq2seq' or 'seq2frame', got {mode!r}")
     offsets = torch.arange(frames)
+    # triangular weights: a window trusts its centre more than its edges (only matters where windows overlap)
+    blend = torch.minimum(offsets + 1, frames - offsets).float()
     if mode == "seq2seq":
         starts = _window_starts(num_frames, frames, stride or frames)
     else:
@@ -196,8 +199,9 @@ def sliding_window_lift(
             if pose.shape[1] != frames:
                 raise ValueError(f"seq2seq model returned {pose.shape[1]} frames for {frames}; use mode='seq2frame'")
             real = (frame_idx >= 0) & (frame_idx < num_frames)  # padded positions are not written back
-            out.index_put_((frame_idx[real],), pose[real], accumulate=True)
-            counts.index_put_((frame_idx[real],), torch.ones(int(real.sum())), accumulate=True)
+            weight = blend.expand_as(frame_idx)[real]
+            out.index_put_((frame_idx[real],), pose[real] * weight[:, None, None], accumulate=True)
+            counts.index_put_((frame_idx[real],), weight, accumulate=True)
         if progress is not None:
             finished = int((counts > 0).sum())
             progress(finished - done)

@@ -60,6 +60,7 @@ class DemoOptions:
         frames: window length override.
         flip: test-time flip augmentation.
         batch_size: windows per forward pass.
+        stride: seq2seq window step (default F, no overlap); smaller = smoother joins, slower.
         render: write the side-by-side mp4.
         fix_z: fixed vertical range in the 3-D view.
         max_height: output video height cap.
@@ -82,6 +83,7 @@ class DemoOptions:
     frames: Optional[int] = None
     flip: bool = True
     batch_size: int = 8
+    stride: Optional[int] = None
     render: bool = True
     fix_z: bool = False
     max_height: int = 720
@@ -176,7 +178,8 @@ def _detect(opts: DemoOptions, video: Path, info: VideoInfo) -> Detection2D:
     total = info.reported_frames or None
     if opts.max_frames:
         total = min(total or opts.max_frames, opts.max_frames)
-    with build_detector(opts.detector, **kwargs) as detector, _progress_bar(opts.progress, total, "2D keypoints") as bar:
+    bar = _progress_bar(opts.progress, total, "2D keypoints")
+    with build_detector(opts.detector, **kwargs) as detector, bar:
         detection = detector(iter_frames(video, opts.max_frames), progress=bar.update)
         bar.total = bar.n  # the container's count may have been wrong
         bar.refresh()
@@ -202,7 +205,7 @@ def _lift(opts: DemoOptions, lifter: Lifter, kp: np.ndarray, scores: np.ndarray,
     device = next(lifter.model.parameters()).device
     with _progress_bar(opts.progress, len(x), "3D lifting") as bar:
         return sliding_window_lift(lifter.model, x, lifter.frames, lifter.mode, flip=opts.flip, joints_left=left,
-                                   joints_right=right, batch_size=opts.batch_size, device=device,
+                                   joints_right=right, batch_size=opts.batch_size, stride=opts.stride, device=device,
                                    progress=bar.update)
 
 

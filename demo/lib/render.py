@@ -57,7 +57,8 @@ def draw_skeleton_2d(frame: np.ndarray, keypoints: np.ndarray, detected: bool = 
     return out
 
 
-def _label(image: np.ndarray, text: str, origin: Tuple[int, int], colour=(0, 0, 0), scale: Optional[float] = None) -> None:
+def _label(image: np.ndarray, text: str, origin: Tuple[int, int], colour=(0, 0, 0),
+           scale: Optional[float] = None) -> None:
     scale = scale or max(0.5, image.shape[0] / 1000)
     thick = max(1, int(round(scale * 2)))
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick + 2, cv2.LINE_AA)

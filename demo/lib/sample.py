@@ -59,7 +59,8 @@ def _licence_member(names: Sequence[str]) -> Optional[str]:
     return sorted(candidates, key=len)[0] if candidates else None
 
 
-def extract_sample(wheel: Union[str, Path], destination: Union[str, Path], expected_sha256: str = SAMPLE_SHA256) -> Path:
+def extract_sample(wheel: Union[str, Path], destination: Union[str, Path],
+                   expected_sha256: str = SAMPLE_SHA256) -> Path:
     """Extract the sample clip (and its licence text) from the pose2sim wheel into ``destination``.
 
     The video is written to a temporary name, checked against ``expected_sha256`` and only then renamed,

@@ -192,7 +192,8 @@ def darknet_float_count(model: YOLOv3) -> int:
     """Number of float32 values the model's Darknet weight file holds (62,001,757 for yolov3.weights)."""
     count = 0
     for block in model.conv_layers():
-        count += block.conv.weight.numel() + (4 * block.bn.num_features if hasattr(block, "bn") else block.conv.bias.numel())
+        extra = 4 * block.bn.num_features if hasattr(block, "bn") else block.conv.bias.numel()
+        count += block.conv.weight.numel() + extra
     return count
 
 
