@@ -88,6 +88,10 @@ class LinearLift:
 
 
 METHODS = {"mean": MeanPose, "linear": LinearLift}
+#: column names of the paper's per-action tables
+SHORT_NAMES = {"Directions": "Dir.", "Discussion": "Disc.", "Eating": "Eat", "Greeting": "Greet", "Phoning": "Phone",
+               "Photo": "Photo", "Posing": "Pose", "Purchases": "Purch.", "Sitting": "Sit", "SittingDown": "SitD.",
+               "Smoking": "Smoke", "Waiting": "Wait", "WalkDog": "WalkD.", "Walking": "Walk", "WalkTogether": "WalkT."}
 
 
 def evaluate(model, dataset: PoseWindowDataset, batch_size: int, p2_compat: bool = False,
@@ -119,7 +123,7 @@ def markdown_table(acc: ActionErrorAccumulator, title: str) -> str:
     """The per-action numbers as a markdown table (actions as columns, like the paper)."""
     rows = acc.per_action()
     summary = acc.summary()
-    head = "| " + title + " | " + " | ".join(a[:5] if len(a) > 8 else a for a in rows) + " | Avg |"
+    head = "| " + title + " | " + " | ".join(SHORT_NAMES.get(a, a) for a in rows) + " | Avg |"
     sep = "|---" * (len(rows) + 2) + "|"
     p1 = "| P1 (mm) | " + " | ".join(f"{r['p1']:.1f}" for r in rows.values()) + f" | **{summary['p1']:.1f}** |"
     p2 = "| P2 (mm) | " + " | ".join(f"{r['p2']:.1f}" for r in rows.values()) + f" | **{summary['p2']:.1f}** |"
