@@ -1,0 +1,1 @@
+"""Command-line tools: baseline evaluation, benchmark, ONNX export, README table regeneration."""
