@@ -27,7 +27,8 @@ import numpy as np
 
 from common.camera import normalize_screen_coordinates
 from common.skeleton import H36M_17_NAMES, h36m_skeleton
-from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, build_detector
+from common.utils import resolve_device
+from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, Detector2D, build_detector
 from demo.lib.errors import DemoError
 from demo.lib.lift import Lifter, h36m_sides, load_lifter, sliding_window_lift
 from demo.lib.preprocess import coco_to_h36m, fill_gaps
@@ -165,21 +166,22 @@ def _progress_bar(enabled: bool, total: Optional[int], desc: str):
     return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, dynamic_ncols=True, leave=True)
 
 
-def _detect(opts: DemoOptions, video: Path, info: VideoInfo) -> Detection2D:
+def _build_detector(opts: DemoOptions, device) -> Detector2D:
+    """The chosen detector with its options (fails fast: missing weights or packages)."""
     kwargs: dict = {}
     if opts.detector == "keypoints":
         kwargs = dict(path=opts.keypoints, layout=opts.keypoints_layout)
     elif opts.detector == "hrnet":
-        from common.utils import resolve_device
-
-        kwargs = dict(yolo_weights=opts.yolo_weights, hrnet_weights=opts.hrnet_weights,
-                      device=resolve_device(opts.device))
+        kwargs = dict(yolo_weights=opts.yolo_weights, hrnet_weights=opts.hrnet_weights, device=device)
     kwargs.update(opts.detector_options)
+    return build_detector(opts.detector, **kwargs)
+
+
+def _detect(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo) -> Detection2D:
     total = info.reported_frames or None
     if opts.max_frames:
         total = min(total or opts.max_frames, opts.max_frames)
-    bar = _progress_bar(opts.progress, total, "2D keypoints")
-    with build_detector(opts.detector, **kwargs) as detector, bar:
+    with _progress_bar(opts.progress, total, "2D keypoints") as bar:
         detection = detector(iter_frames(video, opts.max_frames), progress=bar.update)
         bar.total = bar.n  # the container's count may have been wrong
         bar.refresh()
@@ -274,17 +276,19 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     video = resolve_video(opts.video)
     info = probe_video(video)
     output = Path(opts.output) if opts.output else DEFAULT_OUTPUT_ROOT / video.stem
-    stage = _Staging(output)
     try:
-        from common.utils import resolve_device
-
-        try:
-            device = resolve_device(opts.device)
-        except ValueError as exc:
-            raise DemoError(str(exc)) from exc
-        lifter = load_lifter(opts.model, opts.checkpoint, opts.frames, device)  # fail fast, before detection
-        lap("load_model")
-        detection = _detect(opts, video, info)
+        device = resolve_device(opts.device)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
+    stage = _Staging(output)
+    detector = None
+    try:
+        # everything that can fail on a bad flag or file happens before the long stages
+        detector = _build_detector(opts, device)
+        lifter = load_lifter(opts.model, opts.checkpoint, opts.frames, device)
+        lap("load_models")
+        detection = _detect(opts, detector, video, info)
+        detector.close()
         lap("detect_2d")
         kp, scores = _to_h36m(detection)
         _logger.info("person found in %d of %d frames (%.1f%%); the others are interpolated",
@@ -301,6 +305,9 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     except BaseException:
         stage.abort()
         raise
+    finally:
+        if detector is not None:
+            detector.close()
     for name, seconds in timings.items():
         _logger.info("%-10s %7.2f s  (%.1f ms/frame)", name, seconds, 1000 * seconds / max(len(poses), 1))
     if not lifter.trained:
