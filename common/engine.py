@@ -34,9 +34,9 @@ from torch.utils.data import DataLoader, Subset
 
 from common.arguments import ConfigError, check_flags, derive, parse_args
 from common.checkpoint import CheckpointError, atomic_save, find_checkpoint, load_weights
-from common.data import PoseWindowDataset, load_h36m
+from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
 from common.evaluate import EvalResult, evaluate
-from common.h36m_dataset import DataError
+from common.h36m_dataset import DATA_HELP, DataError
 from common.metrics import parse_actions, write_eval_report
 from common.recipes import Recipe, lr_factor
 from common.tracking import RunTracker, history_row, write_configs
@@ -126,6 +126,9 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
     except ValueError as exc:
         raise ConfigError(f"--actions: {exc}") from exc
     check_model(args, zoo)
+    for path in (file_3d(args.root_path, args.dataset), file_2d(args.root_path, args.keypoints, args.dataset)):
+        if not path.is_file():
+            raise DataError(f"{path} not found (--root_path/--keypoints); {DATA_HELP}")
     return args
 
 
@@ -179,6 +182,7 @@ def merge_resume(args: argparse.Namespace) -> argparse.Namespace:
         raise ConfigError(f"--resume {path}: not a last.pth written by this engine (no optimizer state)")
     merged = dict(vars(args))
     merged.update({k: v for k, v in ckpt["args"].items() if k not in ("explicit", "resume", "weights", "model_config")})
+    merged.update(previous_dir="", checkpoint_file="")  # the start weights of a fine-tuned run are not reloaded
     merged.update({k: getattr(args, k) for k in args.explicit})
     merged["resume"] = str(path)
     if "checkpoint" not in args.explicit:
@@ -286,8 +290,9 @@ def set_joint_counts(args: argparse.Namespace, data: Any) -> None:
     for flag in ("n_joints", "out_joints"):
         value = getattr(args, flag)
         if value is not None and value != joints:
-            raise ConfigError(f"--{flag} {value} does not match the {joints} joints of --keypoints "
-                              f"{args.keypoints}; drop --{flag} or use other 2-D data")
+            source = f"--{flag} {value}" if flag in args.explicit else f"the checkpoint's {flag} ({value})"
+            raise ConfigError(f"{source} does not match the {joints} joints of --keypoints {args.keypoints}; "
+                              "use matching 2-D data or weights")
         setattr(args, flag, joints)
 
 

@@ -194,10 +194,10 @@ def evaluate(
     finally:
         model.train(was_training)
     shards = all_gather_objects(local)  # rank order = window order (contiguous shards)
-    actions = [a for shard in shards for a in shard[0]]
+    names = [a for shard in shards for a in shard[0]]
     p1 = np.concatenate([shard[1] for shard in shards])
     p2 = np.concatenate([shard[2] for shard in shards])
     acc = ActionErrorAccumulator(actions)
-    acc.update(actions, p1, p2)
+    acc.update(names, p1, p2)
     summary = acc.summary()
-    return EvalResult(float(summary["p1"]), float(summary["p2"]), acc.table(), acc.to_dict(), len(actions))
+    return EvalResult(float(summary["p1"]), float(summary["p2"]), acc.table(), acc.to_dict(), len(names))

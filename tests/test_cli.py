@@ -106,6 +106,8 @@ def _error_of(capsys, recipe, argv):
     (["--model", "mixste.mixste", "--test", "--previous_dir", "no/such/dir"], "not found"),
     (["--model", "mixste.mixste", "--subset", "1.5"], "--subset"),
     (["--model", "mixste.mixste", "--device", "cpu", "--amp", "fp16"], "fp16"),
+    (["--model", "mixste.mixste", "--root_path", "/no/such/folder"], "data_3d_h36m.npz not found"),
+    (["--model", "mixste.mixste", "--actions", "Sitting,Dancing"], "unknown action(s) Dancing"),
 ])
 def test_wrong_flags_stop_with_one_line(capsys, argv, needle):
     assert needle in _error_of(capsys, MIXSTE, argv)

@@ -12,7 +12,7 @@ import torch
 import common.engine as engine
 import model
 from common.arguments import parse_args
-from common.data import load_h36m
+from common.data import PoseWindowDataset, load_h36m
 from common.engine import main, run
 from common.recipes import MHFORMER, MHFORMER_TPC, MIXSTE, MIXSTE_TPC
 
@@ -119,4 +119,35 @@ def test_joint_count_mismatch_is_a_one_line_error(h36m_dir, tmp_path, capsys):
     code = main(MIXSTE, model, ["--model", "mixste.mixste", "--stride", "27", "--n_joints", "17"]
                 + small(h36m_dir, tmp_path / "run"))
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "--n_joints 17 does not match the 16 joints" in err
+    assert code == 2 and "--n_joints 17 does not match the 16 joints of --keypoints sh_pt_mpii" in err
+
+
+def test_tpc_mixste_trained_seq2seq_is_tested_seq2frame(h36m_dir, tmp_path):
+    """TPC w. MixSTE: trained with --stride 27 (scored on its kept frames), tested with --stride 1 (centre frame)."""
+    flags = ["--model", "mixste.tpc_mixste", "--token_num", "9", "--layer_index", "1"]
+    trained = run(parse_args(flags + small(h36m_dir, tmp_path / "run", "--stride", "27", "--amp", "bf16")),
+                  MIXSTE_TPC, model)
+    assert trained.n_windows > 0
+    tested = run(parse_args(flags + small(h36m_dir, tmp_path / "unused")[:-2] + [
+        "--test", "--stride", "1", "--previous_dir", str(tmp_path / "run")]), MIXSTE_TPC, model)
+    windows = PoseWindowDataset(_CACHE[(str(h36m_dir), "sh_pt_mpii", "h36m")], ["S9"], 27, 1, False,
+                                actions="Walking", downsample=2, subset=0.1)
+    assert tested.n_windows == len(windows) == windows.num_frames  # one window per (subsampled) frame
+    assert set(tested.report["per_action"]) == {"Walking"}
+    assert 0 < tested.p1 < 1000 and (tmp_path / "run" / "eval_best_s1.json").is_file()
+
+
+def test_tensorboard_is_optional(tmp_path, monkeypatch, caplog):
+    import sys
+
+    from common import tracking
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
+    monkeypatch.setattr(tracking, "_TB_WARNED", False)
+    trackers = [tracking.RunTracker(tmp_path) for _ in range(2)]
+    assert all(t.writer is None for t in trackers)
+    assert caplog.text.count("tensorboard is not installed") == 1
+    row = tracking.history_row(epoch=1, lr=1e-3, loss=0.5, p1=50.0, p2=40.0, best_p1=50.0, best_epoch=1)
+    trackers[0].log_epoch(row, [row])
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[1].startswith("1,0.001,0.5,50.0")
+    assert trackers[0].plot([row]).is_file()

@@ -115,3 +115,21 @@ def test_rng_roundtrip_and_meter():
     m.update(2.0, 3)
     m.update(4.0, 1)
     assert m.avg == pytest.approx(2.5) and not math.isnan(AverageMeter().avg)
+
+
+def test_flip_pass_reuses_the_index():
+    from common.evaluate import predict
+    from model.config import LiftOutput
+
+    calls = []
+
+    class Fake(torch.nn.Module):
+        def forward(self, x, index=None):
+            calls.append(index)
+            kept = torch.tensor([[0, 2]]) if index is None else index
+            return LiftOutput(x[:, kept[0], :, :1].repeat(1, 1, 1, 3), kept, kept)
+
+    x = torch.randn(1, 2, 3, 4, 2)
+    pose, index = predict(Fake(), x, True, [1], [2])
+    assert calls[0] is None and torch.equal(calls[1], torch.tensor([[0, 2]])) and torch.equal(index, calls[1])
+    assert pose.shape == (1, 2, 4, 3)

@@ -25,8 +25,8 @@ def tiny_flags(h36m_dir: Path, run_dir: Path, *extra: str) -> list:
     """A few-second MixSTE configuration on real data (S1 → S9, Walking, 16 SH joints)."""
     return [
         "--model", "mixste.mixste", "--root_path", str(h36m_dir), "--keypoints", "sh_pt_mpii",
-        "--frames", "27", "--stride", "27", "--channel", "32", "--d_hid", "64", "--drop_path", "0",
-        "--subjects_train", "S1", "--subjects_test", "S9", "--actions", "Walking", "--subset", "0.25",
+        "--frames", "27", "--stride", "27", "--channel", "32", "--d_hid", "64", "--depth", "2", "--drop_path", "0",
+        "--subjects_train", "S1", "--subjects_test", "S9", "--actions", "Walking", "--subset", "0.1",
         "--downsample", "2", "--batch_size", "8", "--lr", "1e-3", "--device", "cpu", "--no_progress",
         "--checkpoint", str(run_dir), *extra,
     ]
@@ -43,10 +43,17 @@ def run(args: list, timeout: int = 300) -> subprocess.CompletedProcess:
     return proc
 
 
-def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(h36m_dir, tmp_path):
+@pytest.fixture(scope="module")
+def full_run(h36m_dir, tmp_path_factory) -> Path:
+    """An uninterrupted 3-epoch single-process run (shared by both tests)."""
+    full = tmp_path_factory.mktemp("full") / "run"
+    run([sys.executable, "main_mixste.py"] + tiny_flags(h36m_dir, full, "--nepoch", "3"))
+    return full
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(h36m_dir, tmp_path, full_run):
     script = [sys.executable, "main_mixste.py"]
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    run(script + tiny_flags(h36m_dir, full, "--nepoch", "3"))
+    killed = tmp_path / "killed"
     proc = subprocess.Popen(script + tiny_flags(h36m_dir, killed, "--nepoch", "3"), cwd=ROOT, env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -62,15 +69,14 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(h36m_dir, tmp_path)
     saved = torch.load(killed / "last.pth", map_location="cpu", weights_only=True)
     assert saved["epoch"] == 1 and "optimizer" in saved and "rng" in saved
     run([sys.executable, "main_mixste.py", "--resume", str(killed / "last.pth"), "--no_progress"])
-    expected, got = losses(full), losses(killed)
+    expected, got = losses(full_run), losses(killed)
     assert sorted(got) == [1, 2, 3]
     assert [got[e] for e in (2, 3)] == [expected[e] for e in (2, 3)]  # bit-identical after the resume
     assert torch.load(killed / "last.pth", weights_only=True)["epoch"] == 3
 
 
-def test_torchrun_two_processes_match_one(h36m_dir, tmp_path):
-    one, two = tmp_path / "one", tmp_path / "two"
-    run([sys.executable, "main_mixste.py"] + tiny_flags(h36m_dir, one, "--nepoch", "1"))
+def test_torchrun_two_processes_match_one(h36m_dir, tmp_path, full_run):
+    one, two = full_run, tmp_path / "two"
     run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "main_mixste.py"]
         + tiny_flags(h36m_dir, two, "--nepoch", "1"))
     assert losses(two)[1] == pytest.approx(losses(one)[1], rel=1e-5)
