@@ -121,13 +121,15 @@ def test_flip_is_an_involution():
     np.testing.assert_allclose(flip_keypoints(flip_keypoints(x, LEFT, RIGHT), LEFT, RIGHT), x)
 
 
-@pytest.mark.parametrize("name", ["mixste.hot_mixste", "mixste.tpc_mixste"])
+@pytest.mark.parametrize("name", ["mixste.hot_mixste", "mixste.tpc_mixste", "mhformer.tpc_mhformer",
+                                  "motionbert.hot_motionbert"])
 def test_lift_with_real_small_models(name):
     from model import build_model
 
-    model = build_model(name, frames=27, channel=32, token_num=9, layer_index=1, depth=2).eval()
-    kp = np.random.default_rng(2).uniform(-0.5, 0.5, size=(30, 17, 2)).astype(np.float32)
-    length = 30 if lift_mode(name) == "seq2seq" else 10  # seq2frame: one window per frame
+    model = build_model(name, frames=27, channel=32, d_hid=64, token_num=9, layer_index=1, depth=2).eval()
+    channels = model.config.in_channels  # MotionBERT-style models take (x, y, confidence)
+    kp = np.random.default_rng(2).uniform(-0.5, 0.5, size=(30, 17, channels)).astype(np.float32)
+    length = 30 if lift_mode(name) == "seq2seq" else 6  # seq2frame: one window per frame
     out = sliding_window_lift(model, kp[:length], 27, lift_mode(name), batch_size=16)
     assert out.shape == (length, 17, 3) and np.isfinite(out).all()
 
