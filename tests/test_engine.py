@@ -54,14 +54,16 @@ README = [
     (MHFORMER, "--batch_size 128 --nepoch 20 --lr 1e-3 --lr_decay_epoch 5 --lr_decay 0.95 --frames 351 --stride 1 "
      "--model mhformer.mhformer", "--subset 0.02"),
     (MHFORMER_TPC, "--batch_size 210 --nepoch 20 --lr 1e-3 --lr_decay_epoch 5 --lr_decay 0.95 --frames 351 "
-     "--stride 1 --model mhformer.tpc_mhformer --token_num 117 --layer_index 1", "--subset 0.02 --token_num 9 --depth 3"),
+     "--stride 1 --model mhformer.tpc_mhformer --token_num 117 --layer_index 1",
+     "--subset 0.02 --token_num 9 --depth 3"),
     (MIXSTE, "--batch_size 4 --stride 243 --model motionbert.hot_motionbert", "--stride 27 --token_num 9"),
     (MIXSTE, "--batch_size 4 --stride 243 --model motionagformer.hot_motionagformer",
      "--stride 27 --token_num 9 --layer_index 1"),
 ]
 
 
-@pytest.mark.parametrize("recipe, readme, overrides", README, ids=[r[1].split("--model ")[1].split()[0] for r in README])
+@pytest.mark.parametrize("recipe, readme, overrides", README, ids=[r[1].split("--model ")[1].split()[0]
+                                                                  for r in README])
 def test_readme_recipe_runs_one_short_epoch(h36m_dir, tmp_path, recipe, readme, overrides):
     args = parse_args(readme.split() + small(h36m_dir, tmp_path / "run", *overrides.split()), **recipe.defaults)
     result = run(args, recipe, model)
@@ -109,8 +111,9 @@ def test_loss_decreases_then_test_reproduces_best_p1(h36m_dir, tmp_path, capsys)
                            **MIXSTE.defaults), MIXSTE, model)
     assert again.p1 == best.p1
     # a file that fits another size: one-line error, no traceback
-    code = main(MIXSTE, model, same_data + ["--model", "mixste.hot_mixste", "--token_num", "9", "--layer_index", "1",
-                                            "--channel", "64", "--test", "--checkpoint_file", str(ref / "model_5_1234.pth")])
+    wrong_size = ["--model", "mixste.hot_mixste", "--token_num", "9", "--layer_index", "1", "--channel", "64",
+                  "--test", "--checkpoint_file", str(ref / "model_5_1234.pth")]
+    code = main(MIXSTE, model, same_data + wrong_size)
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "shape mismatch" in err and "\n" not in err
 
