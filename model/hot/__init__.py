@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Optional
 
+import torch
 from torch import nn
 
-from model.hot.clustering import cluster_dpc_knn, dpc_knn_score, gather_tokens, select_tokens
+from model.hot.clustering import cluster_dpc_knn, default_generator, dpc_knn_score, gather_tokens, select_tokens
 from model.hot.pruning import TokenPruningCluster
 from model.hot.recovery import TokenRecoveringAttention
 
@@ -21,6 +22,7 @@ __all__ = [
     "TokenPruningCluster",
     "TokenRecoveringAttention",
     "set_pruning_generator",
+    "freeze_tie_break_noise",
 ]
 
 
@@ -41,5 +43,42 @@ def set_pruning_generator(model: nn.Module, generator=None, seed: Optional[int] 
             module.generator = generator
             if seed is not None:
                 module.seed = seed
+            count += 1
+    return count
+
+
+def freeze_tie_break_noise(model: nn.Module, frames: Optional[int] = None, max_batch: int = 64) -> int:
+    """Store in every TPC module the tie-break noise its per-call generator would draw (for tracing/ONNX).
+
+    The default (per-call, seeded) noise of a (B, F) batch equals the first B rows of the (``max_batch``, F)
+    draw, so the frozen model keeps exactly the frames the plain one keeps for any batch ≤ ``max_batch``.
+
+    Args:
+        model: any model of the zoo.
+        frames: F, the number of frames TPC sees (default ``model.config.frames``); ``0`` removes the tables.
+        max_batch: rows of the table, the largest batch the frozen model accepts.
+
+    Returns:
+        The number of TPC modules updated.
+
+    Raises:
+        ValueError: a module has a stateful generator (its noise changes per call and cannot be frozen),
+            or ``frames`` is unknown.
+    """
+    if frames is None:
+        frames = getattr(getattr(model, "config", None), "frames", None)
+        if frames is None:
+            raise ValueError("pass frames=: the model has no config.frames")
+    count = 0
+    for module in model.modules():
+        if isinstance(module, TokenPruningCluster):
+            if module.generator is not None:
+                raise ValueError("a TPC module has a stateful generator; its noise cannot be frozen")
+            ref = next(iter(module.parameters()), None)
+            if frames:
+                table = torch.rand((max_batch, frames), generator=default_generator(module.seed))
+                module.tie_break_noise = table.to(ref.device) if ref is not None else table
+            else:
+                module.tie_break_noise = None
             count += 1
     return count

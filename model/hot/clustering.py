@@ -26,7 +26,12 @@ def default_generator(seed: int = 0) -> torch.Generator:
 
 
 @torch.no_grad()
-def dpc_knn_score(z: torch.Tensor, k: int = 2, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def dpc_knn_score(
+    z: torch.Tensor,
+    k: int = 2,
+    generator: Optional[torch.Generator] = None,
+    noise: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """Density-peak score γ = ρ·δ of every token.
 
     Args:
@@ -34,6 +39,8 @@ def dpc_knn_score(z: torch.Tensor, k: int = 2, generator: Optional[torch.Generat
         k: neighbours in the kNN density, counting the token itself (reference: 2).
         generator: source of the tie-break noise (drawn on the CPU, then moved to ``z``'s device);
             ``None`` uses a fresh generator seeded with 0, so the same input gives the same score.
+        noise: (B, F) uniform [0, 1) tie-break noise to use instead of drawing it (``generator`` is then
+            ignored). ONNX export passes a precomputed table here: a traced graph cannot hold a generator.
 
     Returns:
         γ, (B, F).
@@ -42,8 +49,9 @@ def dpc_knn_score(z: torch.Tensor, k: int = 2, generator: Optional[torch.Generat
     dist = torch.cdist(z, z) / math.sqrt(c)  # (B, F, F); the matmul path, as the reference
     knn = dist.topk(k, dim=-1, largest=False).values  # (B, F, k)
     density = (-(knn**2).mean(dim=-1)).exp()  # (B, F)
-    gen = generator if generator is not None else default_generator()
-    noise = torch.rand((b, f), generator=gen, device=gen.device, dtype=torch.float32)
+    if noise is None:
+        gen = generator if generator is not None else default_generator()
+        noise = torch.rand((b, f), generator=gen, device=gen.device, dtype=torch.float32)
     density = density + noise.to(device=density.device, dtype=density.dtype) * TIE_BREAK_SCALE
     higher = density[:, None, :] > density[:, :, None]  # (B, F, F): ρ_j > ρ_i
     dist_max = dist.flatten(1).max(dim=-1).values[:, None, None]  # (B, 1, 1)

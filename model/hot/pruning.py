@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from model.hot.clustering import cluster_dpc_knn, default_generator, gather_tokens
+from model.hot.clustering import default_generator, dpc_knn_score, gather_tokens, select_tokens
 
 
 class TokenPruningCluster(nn.Module):
@@ -30,6 +30,10 @@ class TokenPruningCluster(nn.Module):
             from a fresh generator seeded with ``seed`` on every call, so the same input always
             keeps the same frames; set a generator (``model.hot.set_pruning_generator``) to vary it.
         seed: seed of the per-call generator.
+        tie_break_noise: optional (N, F) table (non-persistent buffer) of the noise the per-call generator
+            would draw; when set, a batch of B ≤ N uses its first B rows instead of a generator (identical
+            results: the seeded draw of (B, F) is the first B rows of the (N, F) draw). ONNX export sets it
+            with ``model.hot.freeze_tie_break_noise``, because a traced graph cannot hold a generator.
     """
 
     def __init__(self, num_tokens: int, dim: Optional[int] = None, center: Optional[int] = None, k: int = 2) -> None:
@@ -40,11 +44,27 @@ class TokenPruningCluster(nn.Module):
         self.generator: Optional[torch.Generator] = None
         self.seed = 0
         self.pos_embed_token = nn.Parameter(torch.zeros(1, num_tokens, dim)) if dim else None
+        self.register_buffer("tie_break_noise", None, persistent=False)
 
     def select(self, z: torch.Tensor) -> torch.Tensor:
-        """Kept frame indices (B, f), sorted, for frame features ``z`` (B, F, C)."""
-        gen = self.generator if self.generator is not None else default_generator(self.seed)
-        return cluster_dpc_knn(z.detach(), self.num_tokens, k=self.k, center=self.center, generator=gen)
+        """Kept frame indices (B, f), sorted, for frame features ``z`` (B, F, C).
+
+        Clustering always runs in float32 (a no-op for float32 features), so a bf16/fp16 model scores
+        the same distances as its features allow rather than rounding them again.
+        """
+        z = z.detach().float()
+        noise = None
+        if self.tie_break_noise is not None:
+            if z.shape[0] > self.tie_break_noise.shape[0] or z.shape[1] != self.tie_break_noise.shape[1]:
+                raise ValueError(
+                    f"tie_break_noise is ({tuple(self.tie_break_noise.shape)}) but the batch is {tuple(z.shape[:2])}"
+                )
+            noise = self.tie_break_noise[: z.shape[0]]  # (B, F)
+        gen = None
+        if noise is None:
+            gen = self.generator if self.generator is not None else default_generator(self.seed)
+        score = dpc_knn_score(z, k=self.k, generator=gen, noise=noise)  # (B, F)
+        return select_tokens(score, self.num_tokens, center=self.center)
 
     def forward(self, x: torch.Tensor, index: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Prune ``x``.
@@ -58,7 +78,7 @@ class TokenPruningCluster(nn.Module):
             (tokens (B, f, J, C) or (B, f, C), index (B, f) sorted ascending).
         """
         if index is None:
-            index = self.select(x.mean(dim=2) if x.ndim == 4 else x)  # (B, F, C)
+            index = self.select(x.mean(dim=2, dtype=torch.float32) if x.ndim == 4 else x)  # (B, F, C)
         x = gather_tokens(x, index)
         if self.pos_embed_token is not None:
             pos = self.pos_embed_token

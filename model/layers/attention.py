@@ -87,8 +87,9 @@ class CrossAttention(_MultiHeadAttention):
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """q: (B, N, C), k and v: (B, M, C) → (B, N, C). A batch axis of 1 in ``q`` broadcasts."""
-        b = max(q.shape[0], k.shape[0])
-        qh = _split_heads(self.linear_q(q), self.num_heads).expand(b, -1, -1, -1)
+        qh = _split_heads(self.linear_q(q), self.num_heads)
         kh = _split_heads(self.linear_k(k), self.num_heads)
         vh = _split_heads(self.linear_v(v), self.num_heads)
+        if q.shape[0] == 1:  # broadcast the shared queries; the size stays symbolic when traced (ONNX)
+            qh = qh.expand(kh.shape[0], -1, -1, -1)
         return self._attend(qh, kh, vh)
