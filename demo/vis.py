@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keypoints", default=None, help="npz/json keypoint file for --detector keypoints")
     g.add_argument("--keypoints-layout", choices=["auto", "coco", "h36m"], default="auto",
                    help="joint order of --keypoints (auto: the file's 'layout' entry, else coco)")
+    g.add_argument("--no-fix-flips", dest="fix_flips", action="store_false",
+                   help="keep the detector's left/right labels as they are (default: undo short mix-ups of "
+                        "at most 5 frames, common on people seen from behind)")
     g.add_argument("--yolo-weights", default=None, help="yolov3.weights (default demo/lib/checkpoint/yolov3.weights)")
     g.add_argument("--hrnet-weights", default=None,
                    help="pose_hrnet_w48_384x288.pth (default demo/lib/checkpoint/pose_hrnet_w48_384x288.pth)")

@@ -13,7 +13,7 @@ from demo.lib.detectors import DETECTORS, build_detector
 from demo.lib.detectors.keypoints_file import load_keypoint_file
 from demo.lib.errors import DemoError
 from demo.lib.lift import (canonical_model_name, flip_keypoints, lift_mode, load_lifter, sliding_window_lift)
-from demo.lib.preprocess import coco_to_h36m, fill_gaps
+from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
 from demo.lib.render import BONES, SideBySideRenderer
 from demo.lib.sample import SAMPLE_MEMBER, extract_sample, sha256_of
 
@@ -61,6 +61,21 @@ def test_fill_gaps_interpolates_and_keeps_length():
     np.testing.assert_allclose(filled[5], filled[4])  # nearest at the end
     np.testing.assert_allclose(filled[2], filled[1] + (filled[4] - filled[1]) / 3, rtol=1e-5)
     assert (sc[~found] == 0).all() and (sc[found] == 1).all()
+
+
+def test_short_left_right_mixups_are_undone_but_a_cut_is_not():
+    t = np.arange(40, dtype=np.float32)
+    kp = np.zeros((40, 17, 2), np.float32)
+    kp[:, :, 0] = np.linspace(-50, 50, 17)[None] + t[:, None]  # joints spread in x, drifting right
+    kp[:, :, 1] = 100
+    truth = kp.copy()
+    legs = [1, 2, 3, 4, 5, 6]
+    kp[10:12, legs] = kp[10:12, [4, 5, 6, 1, 2, 3]]  # a 2-frame mix-up of the legs: undone
+    kp[30:, legs] = kp[30:, [4, 5, 6, 1, 2, 3]]  # a lasting change (e.g. a camera cut): left alone
+    fixed, sc, count = fix_left_right_flips(kp, np.ones((40, 17), np.float32))
+    assert count == 2
+    np.testing.assert_array_equal(fixed[:30], truth[:30])
+    np.testing.assert_array_equal(fixed[30:], kp[30:])
 
 
 def test_fill_gaps_refuses_without_person():

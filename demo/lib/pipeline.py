@@ -31,7 +31,7 @@ from common.utils import resolve_device
 from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, Detector2D, build_detector
 from demo.lib.errors import DemoError
 from demo.lib.lift import Lifter, h36m_sides, load_lifter, sliding_window_lift
-from demo.lib.preprocess import coco_to_h36m, fill_gaps
+from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
 from demo.lib.quality import pose_quality
 from demo.lib.render import BONES, SideBySideRenderer
 from demo.lib.sample import ATTRIBUTION, SAMPLE_NAME, resolve_video
@@ -60,6 +60,7 @@ class DemoOptions:
         checkpoint: lifting weights (default ``lift.DEFAULT_CHECKPOINT``).
         frames: window length override.
         flip: test-time flip augmentation.
+        fix_flips: undo short left/right label mix-ups of the 2-D detector.
         batch_size: windows per forward pass.
         stride: seq2seq window step (default F, no overlap); smaller = smoother joins, slower.
         render: write the side-by-side mp4.
@@ -83,6 +84,7 @@ class DemoOptions:
     checkpoint: Optional[str] = None
     frames: Optional[int] = None
     flip: bool = True
+    fix_flips: bool = True
     batch_size: int = 8
     stride: Optional[int] = None
     render: bool = True
@@ -190,13 +192,17 @@ def _detect(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInf
     return detection
 
 
-def _to_h36m(detection: Detection2D) -> tuple:
-    """Detection (COCO or H36M layout, NaN gaps) → gap-free H36M keypoints (T, 17, 2) and scores (T, 17)."""
+def _to_h36m(detection: Detection2D, fix_flips: bool) -> tuple:
+    """Detection (COCO or H36M layout, NaN gaps) → gap-free H36M keypoints (T, 17, 2), scores (T, 17) and
+    the number of left/right label fixes."""
     if detection.layout == "coco":
         kp, sc = coco_to_h36m(detection.keypoints, detection.scores)
     else:
         kp, sc = detection.keypoints.astype(np.float32), detection.scores.astype(np.float32)
-    return fill_gaps(kp, sc, detection.found)
+    kp, sc = fill_gaps(kp, sc, detection.found)
+    if not fix_flips:
+        return kp, sc, 0
+    return fix_left_right_flips(kp, sc)
 
 
 def _lift(opts: DemoOptions, lifter: Lifter, kp: np.ndarray, scores: np.ndarray, info: VideoInfo) -> np.ndarray:
@@ -213,13 +219,13 @@ def _lift(opts: DemoOptions, lifter: Lifter, kp: np.ndarray, scores: np.ndarray,
 
 def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detection2D, kp: np.ndarray,
           scores: np.ndarray, poses: np.ndarray, lifter: Lifter, timings: Dict[str, float],
-          quality: Dict[str, float]) -> None:
+          quality: Dict[str, float], flips: int) -> None:
     skeleton = h36m_skeleton()
     meta = dict(video=str(info.path), width=info.width, height=info.height, fps=info.fps,
                 num_frames=int(len(poses)), detector=opts.detector, model=lifter.name,
                 checkpoint=str(lifter.checkpoint) if lifter.checkpoint else None, trained=lifter.trained,
                 window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip,
-                person_found_rate=float(detection.found.mean()), quality=quality)
+                person_found_rate=float(detection.found.mean()), left_right_fixes_2d=int(flips), quality=quality)
     if info.path.name == SAMPLE_NAME:
         meta["attribution"] = ATTRIBUTION
     boxes = detection.boxes if detection.boxes is not None else np.full((len(poses), 4), np.nan, np.float32)
@@ -290,7 +296,9 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         detection = _detect(opts, detector, video, info)
         detector.close()
         lap("detect_2d")
-        kp, scores = _to_h36m(detection)
+        kp, scores, flips = _to_h36m(detection, opts.fix_flips)
+        if flips:
+            _logger.info("undid %d short left/right label mix-ups of the 2-D detector", flips)
         _logger.info("person found in %d of %d frames (%.1f%%); the others are interpolated",
                      int(detection.found.sum()), detection.num_frames, 100 * detection.found.mean())
         poses = _lift(opts, lifter, kp, scores, info)
@@ -299,7 +307,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         if opts.render:
             _render(stage, opts, video, info, kp, poses, detection.found, lifter)
             lap("render")
-        _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality)
+        _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality, flips)
         lap("save")
         files = stage.commit()
     except BaseException:

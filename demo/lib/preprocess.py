@@ -4,12 +4,13 @@ Part of the HoT demo (Li et al., CVPR 2024, arXiv:2311.12028). The conversion fo
 ``coco_h36m`` rules (spec §6.2, stage 1.4), which synthesise the joints COCO lacks (pelvis, spine, thorax,
 head) from the ones it has. Frames in which no person was found are never dropped (the reference dropped
 them, misaligning 2-D and video, spec §9.24): they are filled by linear interpolation across the gap
-(nearest value at the ends) and flagged.
+(nearest value at the ends) and flagged. ``fix_left_right_flips`` undoes the short left/right mix-ups
+2-D detectors make on people seen from behind.
 """
 from __future__ import annotations
 
 import logging
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import numpy as np
 
@@ -106,3 +107,57 @@ def fill_gaps(keypoints: np.ndarray, scores: np.ndarray, found: np.ndarray) -> T
         sc[~ok, j] = 0.0
     sc = np.nan_to_num(sc, nan=0.0)
     return kp, sc
+
+
+#: H36M-17 limb chains whose left/right labels a detector can mix up: (left joints, right joints)
+H36M_LIMB_PAIRS = (((4, 5, 6), (1, 2, 3)), ((11, 12, 13), (14, 15, 16)))
+
+
+def crossed_transitions(kp: np.ndarray, left: Sequence[int], right: Sequence[int], margin: float = 0.5) -> np.ndarray:
+    """(T-1,) bool: frame t+1 matches frame t clearly better with this limb pair's labels exchanged.
+
+    Args:
+        kp: (T, J, C) joints (2-D or 3-D).
+        left: the limb's left joints; right: the paired right joints.
+        margin: "clearly": crossed summed distances < ``margin`` × straight ones.
+    """
+    prev_l, prev_r, cur_l, cur_r = kp[:-1][:, left], kp[:-1][:, right], kp[1:][:, left], kp[1:][:, right]
+    straight = np.linalg.norm(cur_l - prev_l, axis=-1).sum(1) + np.linalg.norm(cur_r - prev_r, axis=-1).sum(1)
+    crossed = np.linalg.norm(cur_l - prev_r, axis=-1).sum(1) + np.linalg.norm(cur_r - prev_l, axis=-1).sum(1)
+    return crossed < margin * straight
+
+
+def fix_left_right_flips(keypoints: np.ndarray, scores: np.ndarray, max_run: int = 5,
+                         margin: float = 0.5) -> Tuple[np.ndarray, np.ndarray, int]:
+    """Exchange the left/right labels of a limb pair during short runs where the detector mixed them up.
+
+    A run is bounded by two "crossed" transitions (the pair matches its neighbour frame clearly better with
+    the labels exchanged: summed joint distances below ``margin`` × the straight ones) at most ``max_run``
+    frames apart. A single crossed transition with no return (a camera cut, a real turn) is left alone, so a
+    wrong decision cannot propagate through the rest of the video.
+
+    Args:
+        keypoints: (T, 17, 2) H36M keypoints without gaps.
+        scores: (T, 17).
+        max_run: longest run (frames) that is corrected.
+        margin: see above.
+
+    Returns:
+        ``(keypoints, scores, frames_fixed)``: corrected copies and the number of (frame, limb pair) fixes.
+    """
+    kp, sc = np.array(keypoints, copy=True), np.array(scores, copy=True)
+    fixed = 0
+    for left, right in H36M_LIMB_PAIRS:
+        left, right = list(left), list(right)
+        crossings = np.flatnonzero(crossed_transitions(kp, left, right, margin)) + 1  # first frame after a cross
+        i = 0
+        while i < len(crossings) - 1:
+            start, end = crossings[i], crossings[i + 1]
+            if end - start <= max_run:
+                kp[start:end, left + right] = kp[start:end, right + left]
+                sc[start:end, left + right] = sc[start:end, right + left]
+                fixed += end - start
+                i += 2
+            else:
+                i += 1
+    return kp, sc, fixed

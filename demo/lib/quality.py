@@ -2,8 +2,9 @@
 arXiv:2311.12028).
 
 * bone-length coefficient of variation (std / mean over frames, per bone): a rigid skeleton keeps it low;
-* left/right swaps: frames where a whole limb (hip-knee-ankle or shoulder-elbow-wrist) is closer to the
-  previous frame's opposite limb than to its own;
+* left/right swaps: frames where a pair of limbs (hips-knees-ankles or shoulders-elbows-wrists) matches
+  the previous frame clearly better crossed than straight (summed joint distances less than half), so that
+  limbs that merely overlap do not count;
 * acceleration: ‖p[t+1] − 2p[t] + p[t−1]‖ per joint in m/s² (root-relative), mean and 99th percentile.
 """
 from __future__ import annotations
@@ -12,8 +13,10 @@ from typing import Dict, Sequence, Tuple
 
 import numpy as np
 
-#: left/right limb chains of the H36M-17 skeleton (legs, arms)
-LIMB_PAIRS: Tuple[Tuple[Sequence[int], Sequence[int]], ...] = (((4, 5, 6), (1, 2, 3)), ((11, 12, 13), (14, 15, 16)))
+from demo.lib.preprocess import H36M_LIMB_PAIRS, crossed_transitions
+
+#: a swap needs the crossed matching to cost less than this share of the straight one
+SWAP_MARGIN = 0.5
 
 
 def bone_length_cv(poses: np.ndarray, bones: Sequence[Tuple[int, int]]) -> np.ndarray:
@@ -23,14 +26,10 @@ def bone_length_cv(poses: np.ndarray, bones: Sequence[Tuple[int, int]]) -> np.nd
 
 
 def left_right_swaps(poses: np.ndarray) -> int:
-    """Number of consecutive-frame transitions in which some limb pair is better matched swapped."""
+    """Number of consecutive-frame transitions in which some limb pair is clearly better matched crossed."""
     swaps = np.zeros(max(len(poses) - 1, 0), bool)
-    for left, right in LIMB_PAIRS:
-        prev_l, prev_r = poses[:-1][:, list(left)], poses[:-1][:, list(right)]
-        cur_l, cur_r = poses[1:][:, list(left)], poses[1:][:, list(right)]
-        straight = np.linalg.norm(cur_l - prev_l, axis=-1).sum(1) + np.linalg.norm(cur_r - prev_r, axis=-1).sum(1)
-        crossed = np.linalg.norm(cur_l - prev_r, axis=-1).sum(1) + np.linalg.norm(cur_r - prev_l, axis=-1).sum(1)
-        swaps |= crossed < straight
+    for left, right in H36M_LIMB_PAIRS:
+        swaps |= crossed_transitions(poses, list(left), list(right), SWAP_MARGIN)
     return int(swaps.sum())
 
 
