@@ -16,6 +16,15 @@ from demo.lib.errors import DemoError
 YOLOV3_WEIGHTS_FLOATS = 62_001_757
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny networks: one thread avoids thread-pool overhead on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_yolov3_full_size_matches_the_darknet_file():
     with torch.device("meta"):
         model = YOLOv3()
