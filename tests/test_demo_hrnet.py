@@ -11,18 +11,10 @@ from demo.lib.detectors.hrnet import HRNetDetector, PoseHRNet, heatmap_peaks, lo
 from demo.lib.detectors.yolov3 import (YOLOv3, darknet_float_count, letterbox, load_darknet_weights,
                                        write_darknet_weights)
 from demo.lib.errors import DemoError
+from test_demo import _one_torch_thread  # noqa: F401 - the shared autouse fixture
 
 #: float32 values in the public yolov3.weights (248,007,048 bytes − 20-byte header, / 4)
 YOLOV3_WEIGHTS_FLOATS = 62_001_757
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks: one thread avoids thread-pool overhead on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_yolov3_full_size_matches_the_darknet_file():

@@ -14,18 +14,10 @@ import pytest
 import torch
 
 from demo.vis import main
+from test_demo import _one_torch_thread  # noqa: F401 - the shared autouse fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 24
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks: one thread avoids thread-pool overhead on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _has_mediapipe() -> bool:
