@@ -174,6 +174,11 @@ def test_checkpoint_args_choose_the_model(tmp_path, caplog):
     torch.save({"model": build_model(args["model"], args).state_dict(), "args": args}, tmp_path / "small.pth")
     lifter = load_lifter(None, tmp_path / "small.pth")
     assert lifter.trained and lifter.name == "mixste.hot_mixste" and lifter.frames == 27
+    # the training engine's layout: variant + raw args + resolved model_config
+    engine = {"variant": "mixste.hot_mixste", "model": lifter.model.state_dict(), "args": {"frames": 243},
+              "model_config": dict(args, model=None)}
+    torch.save(engine, tmp_path / "engine.pth")
+    assert load_lifter(None, tmp_path / "engine.pth").frames == 27
     with pytest.raises(DemoError, match="does not fit model"):
         load_lifter("mixste.mixste", tmp_path / "small.pth", frames=27)
     with pytest.raises(DemoError, match="not found"):

@@ -225,7 +225,7 @@ def _centre_position(index: Optional[torch.Tensor], frames: int, out_shape: Tupl
 
 
 def _peek_checkpoint(path: Path) -> Dict[str, Any]:
-    """The metadata (``args`` etc.) stored beside the weights, or ``{}`` for a bare state_dict."""
+    """The metadata stored beside the weights (``variant``, ``args`` merged with ``model_config``), or ``{}``."""
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -237,8 +237,11 @@ def _peek_checkpoint(path: Path) -> Dict[str, Any]:
     args = obj.get("args")
     if isinstance(args, argparse.Namespace):
         args = vars(args)
-    meta = {k: v for k, v in obj.items() if not isinstance(v, (dict, torch.Tensor)) or k == "args"}
+    meta = {k: v for k, v in obj.items() if not isinstance(v, (dict, torch.Tensor))}
     meta["args"] = dict(args) if isinstance(args, dict) else {}
+    # the training engine also stores the resolved sizes; they win over the raw flags
+    model_config = obj.get("model_config")
+    meta["args"].update({k: v for k, v in (model_config or {}).items() if v is not None})
     return meta
 
 
