@@ -87,6 +87,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # disk full, permissions changed mid-run ...
+        if args.verbose:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; no output written", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; no output written", file=sys.stderr)
         return 130

@@ -21,7 +21,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -41,6 +41,8 @@ _logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT_ROOT = ROOT / "demo" / "output"
+#: the files every run writes (plus ``<video name>.mp4`` unless --no-render)
+OUTPUT_FILES = ("keypoints_2d.npz", "poses_3d.npz", "poses_3d.json")
 COORDINATES = "camera frame (x right, y down, z away from the camera), root-relative: pelvis (joint 0) = 0"
 
 
@@ -145,7 +147,13 @@ class _Staging:
     def path(self, name: str) -> Path:
         return self.tmp / name
 
-    def commit(self) -> List[Path]:
+    def commit(self, stale: Sequence[str] = ()) -> List[Path]:
+        """Move the staged files into place and delete ``stale`` outputs of an earlier run that this run
+        did not write (e.g. an old video after ``--no-render``), so the folder is always consistent."""
+        written = {item.name for item in self.tmp.iterdir()}
+        for name in stale:
+            if name not in written and (self.final / name).is_file():
+                (self.final / name).unlink()
         files = []
         for item in sorted(self.tmp.iterdir()):
             os.replace(item, self.final / item.name)
@@ -309,7 +317,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             lap("render")
         _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality, flips)
         lap("save")
-        files = stage.commit()
+        files = stage.commit(stale=OUTPUT_FILES + (f"{video.stem}.mp4",))
     except BaseException:
         stage.abort()
         raise
