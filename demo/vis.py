@@ -28,6 +28,14 @@ from demo.lib.errors import DemoError  # noqa: E402
 _logger = logging.getLogger("demo.vis")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The demo's command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
@@ -37,10 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", "-o", default=None, help="output folder (default demo/output/<video name>/)")
     g.add_argument("--no-render", dest="render", action="store_false",
                    help="write only keypoints_2d.npz, poses_3d.npz and poses_3d.json, no video")
-    g.add_argument("--max-frames", type=int, default=None, help="process only the first N frames")
+    g.add_argument("--max-frames", type=positive_int, default=None, help="process only the first N frames")
     g.add_argument("--fix-z", "--fix_z", dest="fix_z", action="store_true",
                    help="fixed vertical range [0, 1.5] m in the 3-D view")
-    g.add_argument("--max-height", type=int, default=720, help="height cap of the rendered video in pixels")
+    g.add_argument("--max-height", type=positive_int, default=720, help="height cap of the rendered video in pixels")
     g = p.add_argument_group("2-D detection")
     g.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
                    help="mediapipe: BlazePose (offline, default); hrnet: YOLOv3 + HRNet-W48 (weights in "
@@ -57,11 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("3-D lifting")
     g.add_argument("--model", default=None,
                    help="model variant, e.g. mixste.hot_mixste (default: the checkpoint's own, else hot_mixste)")
-    g.add_argument("--checkpoint", default=None, help="lifting weights .pth (default: the shipped in-the-wild one)")
-    g.add_argument("--frames", type=int, default=None, help="window length F (default: the checkpoint's / model's)")
+    g.add_argument("--checkpoint", default=None,
+                   help="lifting weights .pth (default: the shipped in-the-wild one; none is shipped yet, so "
+                        "without this flag the model has random weights and the demo warns)")
+    g.add_argument("--frames", type=positive_int, default=None, help="window length F (default: the checkpoint's / model's)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable test-time flip augmentation")
-    g.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (memory grows with it)")
-    g.add_argument("--stride", type=int, default=None,
+    g.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (memory grows with it)")
+    g.add_argument("--stride", type=positive_int, default=None,
                    help="step between seq2seq windows (default F: no overlap); e.g. F/2 cross-fades the joins "
                         "between windows (smoother, 2x lifting time)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (lifting and hrnet)")
