@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--checkpoint", default=None,
                    help="lifting weights .pth (default: the shipped in-the-wild one; none is shipped yet, so "
                         "without this flag the model has random weights and the demo warns)")
-    g.add_argument("--frames", type=positive_int, default=None, help="window length F (default: the checkpoint's / model's)")
+    g.add_argument("--frames", type=positive_int, default=None,
+                   help="window length F (default: the checkpoint's / model's)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable test-time flip augmentation")
     g.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (memory grows with it)")
     g.add_argument("--stride", type=positive_int, default=None,
