@@ -103,14 +103,18 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-class _TqdmStreamHandler(logging.StreamHandler):
-    """Console handler that writes through ``tqdm.write`` so progress bars stay intact."""
+class _TqdmStreamHandler(logging.Handler):
+    """Console handler that writes through ``tqdm.write`` so progress bars stay intact.
+
+    The stream is looked up at every record (``sys.stdout`` now, not when the handler was made), so a
+    replaced or closed stdout (pytest capture, notebooks) never breaks logging.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             from tqdm import tqdm
 
-            tqdm.write(self.format(record), file=self.stream)
+            tqdm.write(self.format(record), file=sys.stdout)
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
 
@@ -125,7 +129,7 @@ def setup_logging(log_file: Optional[str] = None, main_process: bool = True, lev
     for handler in [h for h in root.handlers if getattr(h, "_hot_engine", False)]:
         root.removeHandler(handler)
         handler.close()
-    console = _TqdmStreamHandler(sys.stdout)
+    console = _TqdmStreamHandler()
     console.setFormatter(logging.Formatter("%(message)s"))
     handlers: list = [console]
     if log_file and main_process:
