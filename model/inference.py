@@ -50,6 +50,7 @@ __all__ = [
     "pack_linears",
     "InferenceModel",
     "prepare_for_inference",
+    "load_model",
 ]
 
 #: accepted dtype names → torch dtypes
@@ -295,3 +296,43 @@ def describe(model: Any) -> Dict[str, Any]:
         return dict(dtype=dtype_name(model.dtype), packed_linears=model.packed, compiled=model.compiled,
                     allocator_tuned=_allocator_tuned)
     return dict(dtype="fp32", packed_linears=0, compiled=False, allocator_tuned=_allocator_tuned)
+
+
+def load_model(name: Optional[str] = None, checkpoint: Optional[str] = None, **overrides: Any) -> nn.Module:
+    """Build a variant and load its weights strictly.
+
+    The variant and its sizes come from, by priority: ``name`` and ``overrides``; the checkpoint's
+    ``variant`` and ``args`` (engine checkpoints); the variant's defaults. Without ``checkpoint`` the
+    weights are random (a warning is logged).
+
+    Raises:
+        ValueError: no variant name anywhere, or a checkpoint for another variant than ``name``.
+        common.checkpoint.CheckpointError: unreadable or mismatching checkpoint (missing file included).
+    """
+    from model import build_model
+
+    if checkpoint is None:
+        if name is None:
+            raise ValueError("give a model name or a checkpoint")
+        _logger.warning("no checkpoint: %s has RANDOM weights", name)
+        return build_model(name, **overrides)
+    from common.checkpoint import CheckpointError, load_weights
+
+    try:
+        stored = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"checkpoint not found: {checkpoint}") from exc
+    except Exception as exc:  # noqa: BLE001 - load_weights reports unreadable files clearly below
+        _logger.debug("cannot read metadata of %s: %s", checkpoint, exc)
+        stored = {}
+    meta = stored if isinstance(stored, dict) else {}
+    variant = meta.get("variant") if isinstance(meta.get("variant"), str) else None
+    if name and variant and name != variant:
+        raise ValueError(f"{checkpoint} holds '{variant}' weights, not '{name}'")
+    name = name or variant
+    if name is None:
+        raise ValueError(f"{checkpoint} does not say which variant it holds; pass the model name")
+    sizes = meta.get("args") if isinstance(meta.get("args"), dict) else None
+    model = build_model(name, sizes, **overrides)
+    load_weights(model, checkpoint)
+    return model

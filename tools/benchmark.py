@@ -57,7 +57,7 @@ DEFAULT_GROUPS = (
     ("motionagformer.motionagformer", "motionagformer.hot_motionagformer"),
     ("mhformer.mhformer", "mhformer.tpc_mhformer"),
 )
-_SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "in_channels")
+_SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "depth", "n_joints", "in_channels")
 
 
 # ---------------------------------------------------------------------------------------------

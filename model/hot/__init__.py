@@ -10,13 +10,21 @@ from typing import Optional
 import torch
 from torch import nn
 
-from model.hot.clustering import cluster_dpc_knn, default_generator, dpc_knn_score, gather_tokens, select_tokens
+from model.hot.clustering import (
+    cluster_dpc_knn,
+    default_generator,
+    dpc_knn_score,
+    gather_tokens,
+    pairwise_distance,
+    select_tokens,
+)
 from model.hot.pruning import TokenPruningCluster
 from model.hot.recovery import TokenRecoveringAttention
 
 __all__ = [
     "cluster_dpc_knn",
     "dpc_knn_score",
+    "pairwise_distance",
     "gather_tokens",
     "select_tokens",
     "TokenPruningCluster",

@@ -25,12 +25,54 @@ def default_generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+#: ``torch.cdist`` computes Euclidean distances by a matrix product for more than this many rows
+CDIST_MM_ROWS = 25
+
+
+def pairwise_distance(z: torch.Tensor, exact: bool = False) -> torch.Tensor:
+    """``torch.cdist(z, z)`` written out, so that traced graphs (ONNX) compute it the same way.
+
+    For more than 25 rows ``torch.cdist`` takes its matrix-product path, ‖a‖² − 2a·b + ‖b‖² in one matmul
+    of padded operands, so self-distances come out slightly above 0 (HOT_SPEC §5.1, §9.21); by default
+    this function repeats exactly those operations, bit for bit on the same backend. (The ONNX exporter
+    would lower ``cdist`` to the direct difference form instead.)
+
+    ``exact=True`` returns a bitwise-symmetric matrix with an exact zero diagonal. With k = 2 the kNN
+    density of a mutual nearest-neighbour pair then ties exactly and the tie-break noise decides, as
+    intended; on the reference path the self-distance rounding of the matrix product decides, and that
+    rounding differs between backends (MKL, cuBLAS, onnxruntime). Exported graphs use it.
+
+    Args:
+        z: (B, F, C).
+        exact: symmetric, zero-diagonal distances (see above).
+
+    Returns:
+        (B, F, F) distances.
+    """
+    if exact:
+        norm = z.pow(2).sum(dim=-1)  # (B, F)
+        gram = z.matmul(z.transpose(-2, -1))  # (B, F, F)
+        gram = (gram + gram.transpose(-2, -1)) * 0.5  # bitwise symmetric
+        sq = (norm[:, :, None] + norm[:, None, :]) - 2 * gram
+        frame = torch.arange(z.shape[1], device=z.device)
+        diagonal = frame[:, None] == frame[None, :]  # (F, F)
+        return sq.clamp_min(0).masked_fill(diagonal, 0.0).sqrt()
+    if z.shape[1] <= CDIST_MM_ROWS:
+        return torch.cdist(z, z)
+    norm = z.pow(2).sum(dim=-1, keepdim=True)  # (B, F, 1)
+    ones = torch.ones_like(norm)
+    left = torch.cat([z.mul(-2), norm, ones], dim=-1)  # (B, F, C + 2)
+    right = torch.cat([z, ones, norm], dim=-1)  # (B, F, C + 2)
+    return left.matmul(right.transpose(-2, -1)).clamp_min(0).sqrt()
+
+
 @torch.no_grad()
 def dpc_knn_score(
     z: torch.Tensor,
     k: int = 2,
     generator: Optional[torch.Generator] = None,
     noise: Optional[torch.Tensor] = None,
+    exact_distance: bool = False,
 ) -> torch.Tensor:
     """Density-peak score γ = ρ·δ of every token.
 
@@ -41,12 +83,13 @@ def dpc_knn_score(
             ``None`` uses a fresh generator seeded with 0, so the same input gives the same score.
         noise: (B, F) uniform [0, 1) tie-break noise to use instead of drawing it (``generator`` is then
             ignored). ONNX export passes a precomputed table here: a traced graph cannot hold a generator.
+        exact_distance: symmetric zero-diagonal distances (``pairwise_distance(exact=True)``).
 
     Returns:
         γ, (B, F).
     """
     b, f, c = z.shape
-    dist = torch.cdist(z, z) / math.sqrt(c)  # (B, F, F); the matmul path, as the reference
+    dist = pairwise_distance(z, exact=exact_distance) / math.sqrt(c)  # (B, F, F)
     knn = dist.topk(k, dim=-1, largest=False).values  # (B, F, k)
     density = (-(knn**2).mean(dim=-1)).exp()  # (B, F)
     if noise is None:

@@ -34,6 +34,9 @@ class TokenPruningCluster(nn.Module):
             would draw; when set, a batch of B ≤ N uses its first B rows instead of a generator (identical
             results: the seeded draw of (B, F) is the first B rows of the (N, F) draw). ONNX export sets it
             with ``model.hot.freeze_tie_break_noise``, because a traced graph cannot hold a generator.
+        exact_distance: cluster on symmetric, zero-diagonal distances (``clustering.pairwise_distance``)
+            instead of the reference's matrix-product ``cdist``; False (default) = the reference. Exported
+            graphs set it, so that onnxruntime and PyTorch keep the same frames.
     """
 
     def __init__(self, num_tokens: int, dim: Optional[int] = None, center: Optional[int] = None, k: int = 2) -> None:
@@ -45,6 +48,7 @@ class TokenPruningCluster(nn.Module):
         self.seed = 0
         self.pos_embed_token = nn.Parameter(torch.zeros(1, num_tokens, dim)) if dim else None
         self.register_buffer("tie_break_noise", None, persistent=False)
+        self.exact_distance = False
 
     def select(self, z: torch.Tensor) -> torch.Tensor:
         """Kept frame indices (B, f), sorted, for frame features ``z`` (B, F, C).
@@ -63,7 +67,7 @@ class TokenPruningCluster(nn.Module):
         gen = None
         if noise is None:
             gen = self.generator if self.generator is not None else default_generator(self.seed)
-        score = dpc_knn_score(z, k=self.k, generator=gen, noise=noise)  # (B, F)
+        score = dpc_knn_score(z, k=self.k, generator=gen, noise=noise, exact_distance=self.exact_distance)  # (B, F)
         return select_tokens(score, self.num_tokens, center=self.center)
 
     def forward(self, x: torch.Tensor, index: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:

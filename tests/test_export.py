@@ -1,0 +1,81 @@
+"""ONNX export of the seq2seq variants, HoT's data-dependent pruning included, checked with onnxruntime.
+
+HoT: Li et al., CVPR 2024 (arXiv:2311.12028). Small models (27 frames, 32 channels, 2 block pairs) keep
+the suite fast; the graph is the same at the reference sizes.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model import build_model
+from model.hot import freeze_tie_break_noise, pairwise_distance
+from tools.export_onnx import ExportError, export_onnx, main, verify_onnx
+
+pytest.importorskip("onnxruntime")
+
+TINY = dict(frames=27, channel=32, d_hid=64, token_num=9, depth=2, layer_index=1)
+
+
+def tiny(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(name, **TINY).eval()
+
+
+@pytest.mark.parametrize("name", ["mixste.hot_mixste", "motionbert.hot_motionbert",
+                                  "motionagformer.hot_motionagformer", "mixste.mixste"])
+def test_onnxruntime_matches_pytorch(name, tmp_path):
+    model = tiny(name)
+    info = export_onnx(model, tmp_path / "m.onnx", max_batch=8)
+    assert info["outputs"] == (["pose", "kept"] if name.split(".")[1].startswith("hot_") else ["pose"])
+    for seed in range(3):  # several inputs: the kept frames are data-dependent
+        check = verify_onnx(model, tmp_path / "m.onnx", batches=(1, 3), seed=seed)
+        assert check["ok"], check
+        assert check["max_abs_diff"] <= 1e-4 and check["kept_equal"]
+    assert model.prune is None or model.prune.tie_break_noise is None  # the export leaves the model as it was
+
+
+def test_zero_noise_export_is_verified_against_zero_noise_pytorch(tmp_path):
+    model = tiny("mixste.hot_mixste")
+    export_onnx(model, tmp_path / "m.onnx", max_batch=4, tie_break="none")
+    assert verify_onnx(model, tmp_path / "m.onnx", batches=(2,), tie_break="none")["ok"]
+
+
+def test_frozen_noise_keeps_the_same_frames_for_every_batch_up_to_the_table():
+    model = tiny("mixste.hot_mixste")
+    x = torch.rand(5, 27, 17, 2) * 2 - 1
+    with torch.no_grad():
+        plain = model(x)
+        freeze_tie_break_noise(model, max_batch=8)
+        frozen = model(x)
+        assert torch.equal(plain.kept, frozen.kept) and torch.equal(plain.pose, frozen.pose)
+        freeze_tie_break_noise(model, max_batch=4)
+        with pytest.raises(ValueError, match="tie_break_noise"):
+            model(x)
+        freeze_tie_break_noise(model, 0)
+        assert torch.equal(model(x).kept, plain.kept)
+
+
+@pytest.mark.parametrize("frames", [9, 27, 81])
+def test_pairwise_distance_is_cdist_bit_for_bit_and_exact_mode_is_symmetric(frames):
+    z = torch.randn(3, frames, 40)
+    assert torch.equal(pairwise_distance(z), torch.cdist(z, z))
+    exact = pairwise_distance(z, exact=True)
+    assert torch.equal(exact, exact.transpose(1, 2))
+    assert torch.equal(torch.diagonal(exact, dim1=1, dim2=2), torch.zeros(3, frames))
+    assert torch.allclose(exact, torch.cdist(z, z), atol=2e-2)  # cdist: self-distances slightly above 0
+
+
+def test_seq2frame_variants_are_refused(tmp_path):
+    with pytest.raises(ExportError, match="seq2frame"):
+        export_onnx(tiny("mixste.tpc_mixste"), tmp_path / "m.onnx")
+
+
+def test_cli_exports_and_verifies(tmp_path, capsys):
+    out = tmp_path / "cli.onnx"
+    args = ["--model", "motionbert.hot_motionbert", "-o", str(out), "--max-batch", "4"]
+    args += [f"--{k}={v}" for k, v in TINY.items()]
+    assert main(args) == 0
+    assert out.is_file()
+    assert main(["--model", "mixste.hot_mixste", "--checkpoint", str(tmp_path / "missing.pth")]) == 1
+    assert "not found" in capsys.readouterr().err

@@ -1,0 +1,218 @@
+"""Export a seq2seq model of the zoo to ONNX, HoT's data-dependent token pruning included, and verify it.
+
+HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024,
+arXiv:2311.12028) prunes frames by DPC-kNN clustering inside the network. The exported graph keeps that
+step (``cdist`` as a matrix product, ``TopK``, sort, ``GatherElements``), so an ONNX runtime keeps the same
+frames PyTorch keeps.
+
+The clustering adds a tiny uniform tie-break noise (× 1e-6) drawn from a seeded CPU generator on every
+call; a traced graph cannot hold a generator. ``--tie-break frozen`` (default) stores the noise table
+the generator would draw for up to ``--max-batch`` clips (:func:`model.hot.freeze_tie_break_noise`), which
+keeps results identical to PyTorch for any batch ≤ ``--max-batch``; ``--tie-break none`` uses zero noise
+(no table; exact ties then go to the lower frame index, differences from PyTorch only on exact ties).
+
+    python -m tools.export_onnx --model mixste.hot_mixste --checkpoint checkpoint/run/best.pth -o hot_mixste.onnx
+    python -m tools.export_onnx --model motionbert.hot_motionbert --frames 27 --channel 64 -o small.onnx
+
+The graph's input is ``keypoints_2d`` (B, F, J, C_in) float32 (B dynamic), its outputs ``pose``
+(B, F, J, 3) and, for HoT models, ``kept`` (B, f) int64. Verification runs onnxruntime against PyTorch on
+random input (batch 1 and 2 by default) and fails above ``--atol`` (1e-4).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from model import available_models
+from model.hot import TokenPruningCluster, freeze_tie_break_noise
+from model.profile import is_seq2frame
+
+_logger = logging.getLogger(__name__)
+
+__all__ = ["ExportError", "export_onnx", "verify_onnx", "main"]
+
+_SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "depth", "n_joints", "in_channels")
+
+
+class ExportError(RuntimeError):
+    """A user-facing export problem (unsupported model, failed verification, missing package)."""
+
+
+class _Exportable(nn.Module):
+    """Unpacks ``LiftOutput`` into plain tensors: ``pose`` and, when TPC ran, ``kept``."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        out = self.model(x)
+        return out.pose if out.kept is None else (out.pose, out.kept)
+
+
+def _prunes(model: nn.Module) -> bool:
+    return any(isinstance(m, TokenPruningCluster) for m in model.modules())
+
+
+@contextmanager
+def _tie_break(model: nn.Module, mode: str, max_batch: int) -> Iterator[None]:
+    """Inside the block, TPC modules draw their tie-break noise from a table: the seeded draw
+    (``"frozen"``, identical to the default) or zeros (``"none"``)."""
+    if not _prunes(model):
+        yield
+        return
+    freeze_tie_break_noise(model, model.config.frames, max_batch=max_batch)
+    modules = [m for m in model.modules() if isinstance(m, TokenPruningCluster)]
+    for m in modules:
+        m.exact_distance = True
+        if mode == "none":
+            m.tie_break_noise = torch.zeros_like(m.tie_break_noise)
+    try:
+        yield
+    finally:
+        freeze_tie_break_noise(model, 0)
+        for m in modules:
+            m.exact_distance = False
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    max_batch: int = 64,
+    opset: int = 17,
+    tie_break: str = "frozen",
+) -> Dict[str, Any]:
+    """Trace ``model`` (eval, float32, CPU) to an ONNX file with a dynamic batch axis.
+
+    Args:
+        model: a seq2seq model of the zoo (``model.config`` gives the input shape).
+        path: the ``.onnx`` file to write.
+        max_batch: largest batch the frozen tie-break table supports (``tie_break="frozen"``).
+        opset: ONNX opset.
+        tie_break: ``"frozen"`` (identical to PyTorch) or ``"none"`` (zero noise), see the module docstring.
+
+    Returns:
+        dict with ``path``, ``inputs``, ``outputs``, ``input_shape``, ``opset``, ``tie_break``, ``max_batch``.
+
+    Raises:
+        ExportError: a seq2frame model, or an unknown ``tie_break``.
+    """
+    if is_seq2frame(model):
+        raise ExportError(f"{getattr(model, 'variant_name', type(model).__name__)} is seq2frame; "
+                          "ONNX export covers the seq2seq variants (mixste, hot_mixste, motionbert, ...)")
+    if tie_break not in ("frozen", "none"):
+        raise ExportError(f"tie_break must be 'frozen' or 'none', got {tie_break!r}")
+    cfg = model.config
+    model = model.eval().float().cpu()
+    shape = (1, cfg.frames, cfg.n_joints, cfg.in_channels)
+    outputs = ["pose", "kept"] if _prunes(model) else ["pose"]
+    dynamic = {"keypoints_2d": {0: "batch"}, **{name: {0: "batch"} for name in outputs}}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings(), torch.no_grad(), _tie_break(model, tie_break, max_batch):
+        warnings.simplefilter("ignore")  # tracer warnings on static shape checks (F, J, C are fixed)
+        torch.onnx.export(_Exportable(model), (torch.zeros(shape),), str(path), dynamo=False,
+                          input_names=["keypoints_2d"], output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=opset)
+    return dict(path=str(path), inputs=["keypoints_2d"], outputs=outputs, input_shape=["batch", *shape[1:]],
+                opset=opset, tie_break=tie_break, max_batch=max_batch)
+
+
+def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1, 2), atol: float = 1e-4,
+                seed: int = 0, tie_break: str = "frozen") -> Dict[str, Any]:
+    """Run the ONNX file with onnxruntime and PyTorch on the same random input.
+
+    ``tie_break`` must be the export's: with ``"none"`` PyTorch runs with zero tie-break noise too.
+
+    Returns:
+        dict with ``max_abs_diff`` (pose), ``kept_equal`` and per-batch results; ``ok`` is True when every
+        pose differs by at most ``atol`` and every kept index is equal.
+
+    Raises:
+        ExportError: onnxruntime is not installed.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ExportError("verification needs onnxruntime: pip install onnxruntime") from exc
+    cfg = model.config
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(seed)
+    results: List[Dict[str, Any]] = []
+    model = model.eval().float().cpu()
+    for b in batches:
+        x = torch.rand((b, cfg.frames, cfg.n_joints, cfg.in_channels), generator=gen) * 2 - 1
+        with torch.no_grad(), _tie_break(model, tie_break, b):
+            ref = model(x)
+        got = session.run(None, {"keypoints_2d": x.numpy()})
+        diff = float(np.abs(got[0] - ref.pose.numpy()).max())
+        kept_equal = True if ref.kept is None else bool(np.array_equal(got[1], ref.kept.numpy()))
+        results.append(dict(batch=b, max_abs_diff=diff, kept_equal=kept_equal))
+    worst = max(r["max_abs_diff"] for r in results)
+    all_kept = all(r["kept_equal"] for r in results)
+    return dict(ok=worst <= atol and all_kept, max_abs_diff=worst, kept_equal=all_kept, atol=atol, batches=results)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m tools.export_onnx`` argument parser."""
+    p = argparse.ArgumentParser(prog="python -m tools.export_onnx", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, choices=available_models(), metavar="NAME",
+                   help="variant to export (seq2seq): " + ", ".join(available_models()))
+    p.add_argument("--checkpoint", default=None, help="weights .pth (default: random weights, with a warning)")
+    p.add_argument("--output", "-o", default=None, help="output .onnx file (default <model>.onnx)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--max-batch", type=int, default=64, help="largest batch of the frozen tie-break table (64)")
+    p.add_argument("--tie-break", choices=["frozen", "none"], default="frozen",
+                   help="DPC-kNN tie-break noise: frozen table identical to PyTorch (default) or none")
+    p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the onnxruntime check")
+    p.add_argument("--atol", type=float, default=1e-4, help="largest pose difference accepted (default 1e-4)")
+    g = p.add_argument_group("sizes (default: the checkpoint's, else the variant's README configuration)")
+    for flag in _SIZE_FLAGS:
+        g.add_argument(f"--{flag}", type=int, default=None, help=f"override {flag}")
+    return p
+
+
+def _load(args: argparse.Namespace) -> nn.Module:
+    from common.checkpoint import CheckpointError
+    from model.inference import load_model
+
+    overrides = {k: getattr(args, k) for k in _SIZE_FLAGS if getattr(args, k) is not None}
+    try:
+        return load_model(args.model, args.checkpoint, **overrides)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from exc
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        model = _load(args)
+        out = args.output or f"{args.model.split('.')[-1]}.onnx"
+        info = export_onnx(model, out, max_batch=args.max_batch, opset=args.opset, tie_break=args.tie_break)
+        _logger.info("wrote %s: input %s, outputs %s", info["path"], info["input_shape"], ", ".join(info["outputs"]))
+        if args.verify:
+            check = verify_onnx(model, out, atol=args.atol, tie_break=args.tie_break)
+            _logger.info("onnxruntime vs PyTorch: max |Δpose| %.2e, kept frames equal: %s", check["max_abs_diff"],
+                         check["kept_equal"])
+            if not check["ok"]:
+                raise ExportError(f"verification failed: max |Δpose| {check['max_abs_diff']:.2e} > {args.atol} "
+                                  f"or kept frames differ ({check['kept_equal']})")
+    except (ExportError, ValueError) as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
