@@ -1,0 +1,387 @@
+"""Real-time streaming 3-D lifting: 2-D frames in one at a time, each frame's 3-D pose out after a fixed delay.
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028); backbones as in ``demo.lib.lift``.
+
+:class:`StreamingLifter` keeps only the last F (+ hop − 1) frames of 2-D keypoints. Every ``hop`` frames it
+runs the model once on the window that ends at the newest frame and keeps the poses of ``hop`` frames
+that lie ``lookahead`` frames before its end (seq2seq), or the centres of ``hop`` windows (seq2frame,
+where the look-ahead is the half window, F // 2). Poses are then handed out one per pushed frame, so the
+**latency is fixed**: the pose of frame t comes back from the push of frame t + ``latency``, with
+
+    latency = lookahead + hop − 1   frames   (seq2frame: F // 2 + hop − 1).
+
+``hop = 1, lookahead = 0`` is a causal lifter with no delay but one full forward per frame; a larger hop
+divides the lifting cost per frame by ``hop`` at the price of ``hop − 1`` frames of delay. Before the
+first F frames the window is padded with copies of frame 0 (as the offline lift pads); :meth:`flush` ends
+a stream by padding with the last frame. ``run_stream`` adds decoding and MediaPipe 2-D detection for a
+video file or a camera and measures frames per second per stage.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from demo.lib.errors import DemoError
+from demo.lib.lift import flip_keypoints
+
+_logger = logging.getLogger(__name__)
+
+__all__ = ["StreamingLifter", "StreamResult", "run_stream", "open_source"]
+
+#: one emitted pose: (frame number, (J, 3) root-relative pose in metres)
+StreamPose = Tuple[int, np.ndarray]
+
+
+class StreamingLifter:
+    """Fixed-latency, bounded-memory lifting of a stream of 2-D poses.
+
+    Args:
+        model: callable (B, F, J, C) → ``LiftOutput`` or a (B, F', J, 3) tensor (e.g. an
+            ``model.inference.InferenceModel``).
+        frames: the model's window length F.
+        mode: ``"seq2seq"`` (one pose per window frame) or ``"seq2frame"`` (the centre frame's pose).
+        lookahead: seq2seq: future frames the model sees beyond the emitted ones (0 = causal). Ignored for
+            seq2frame (always F // 2).
+        hop: frames between two forwards; poses of ``hop`` frames come from each.
+        flip: average with the mirrored input (doubles the cost).
+        joints_left: left joints (swapped with ``joints_right`` when mirroring).
+        joints_right: right joints.
+        device: where the model runs.
+
+    Raises:
+        ValueError: ``hop < 1``, a negative look-ahead, or ``lookahead + hop > frames`` (seq2seq).
+    """
+
+    def __init__(
+        self,
+        model: Callable,
+        frames: int,
+        mode: str = "seq2seq",
+        lookahead: int = 0,
+        hop: int = 1,
+        flip: bool = False,
+        joints_left: Sequence[int] = (4, 5, 6, 11, 12, 13),
+        joints_right: Sequence[int] = (1, 2, 3, 14, 15, 16),
+        device: Union[str, torch.device] = "cpu",
+    ) -> None:
+        if mode not in ("seq2seq", "seq2frame"):
+            raise ValueError(f"mode must be 'seq2seq' or 'seq2frame', got {mode!r}")
+        if hop < 1 or lookahead < 0:
+            raise ValueError(f"hop must be ≥ 1 and lookahead ≥ 0, got hop {hop}, lookahead {lookahead}")
+        if mode == "seq2frame":
+            lookahead = frames // 2
+        elif lookahead + hop > frames:
+            raise ValueError(f"lookahead {lookahead} + hop {hop} must not exceed the window of {frames} frames")
+        self.model, self.frames, self.mode = model, frames, mode
+        self.lookahead, self.hop, self.flip = lookahead, hop, flip
+        self.joints_left, self.joints_right = tuple(joints_left), tuple(joints_right)
+        self.device = torch.device(device)
+        span = frames + (hop - 1 if mode == "seq2frame" else 0)  # frames the next forward needs
+        self._buffer: Deque[np.ndarray] = deque(maxlen=span)
+        self._pending: Deque[StreamPose] = deque()
+        self.received = 0  # real frames pushed
+        self._pushed = 0  # frames in the stream, padding after flush() included
+        self.emitted = 0
+        self.forwards = 0
+        self.lift_seconds = 0.0
+
+    @property
+    def latency(self) -> int:
+        """Frames between a frame's arrival and its pose: the pose of frame t is returned by the push of t + latency."""
+        return self.lookahead + self.hop - 1
+
+    @property
+    def buffered_frames(self) -> int:
+        """2-D frames held in memory (bounded by F + hop − 1)."""
+        return len(self._buffer)
+
+    def push(self, keypoints: np.ndarray) -> Optional[StreamPose]:
+        """Add the next frame's normalised 2-D keypoints (J, C); returns the pose now due, if any.
+
+        Returns:
+            ``(t, pose (J_out, 3))`` for frame t = (frames pushed so far) − 1 − ``latency``, or ``None``
+            while the stream is younger than the latency.
+        """
+        kp = np.asarray(keypoints, dtype=np.float32)
+        if kp.ndim != 2:
+            raise ValueError(f"expected one frame of keypoints (J, C), got shape {kp.shape}")
+        self.received += 1
+        return self._advance(kp)
+
+    def flush(self) -> List[StreamPose]:
+        """End of stream: pad with the last frame until every pushed frame has its pose; returns them in order."""
+        out: List[StreamPose] = []
+        if not self._buffer:
+            return out
+        last = self._buffer[-1]
+        while self.emitted < self.received:
+            pose = self._advance(last)
+            if pose is not None and pose[0] < self.received:
+                out.append(pose)
+        return out
+
+    def _advance(self, kp: np.ndarray) -> Optional[StreamPose]:
+        if not self._buffer:  # left edge padding: the window starts full of frame 0
+            self._buffer.extend([kp] * self._buffer.maxlen)
+        else:
+            self._buffer.append(kp)
+        newest = self._pushed
+        self._pushed += 1
+        first = newest - self.latency  # the earliest frame the forward at this push is due to deliver
+        if first >= 0 and first % self.hop == 0:
+            self._compute(newest, first)
+        if self._pending and self._pending[0][0] <= newest - self.latency:
+            self.emitted += 1
+            return self._pending.popleft()
+        return None
+
+    def _compute(self, newest: int, first: int) -> None:
+        """One forward giving the poses of frames first … first + hop − 1."""
+        start = time.perf_counter()
+        buffered = np.stack(self._buffer)  # (span, J, C)
+        if self.mode == "seq2seq":
+            x = torch.from_numpy(buffered[None])  # (1, F, J, C), window ending at ``newest``
+        else:
+            x = torch.from_numpy(np.stack([buffered[i:i + self.frames] for i in range(self.hop)]))  # (hop, F, J, C)
+        pose = self._predict(x.to(self.device))  # (B, F', J, 3) or (hop, J, 3)
+        if self.mode == "seq2seq":
+            end = self.frames - 1 - self.lookahead  # window position of frame first + hop − 1
+            poses = pose[0, end - self.hop + 1:end + 1]  # (hop, J, 3)
+        else:
+            poses = pose
+        poses = poses - poses[:, :1]  # root-relative
+        for i, p in enumerate(poses.numpy()):
+            self._pending.append((first + i, p))
+        self.forwards += 1
+        self.lift_seconds += time.perf_counter() - start
+
+    @torch.no_grad()
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, F, J, C) → seq2seq (B, F, J, 3), seq2frame (B, J, 3) centre poses; flip-averaged if asked."""
+        pose, index = _forward(self.model, x)
+        if self.flip:
+            mirrored, _ = _forward(self.model, flip_keypoints(x, self.joints_left, self.joints_right), index)
+            pose = (pose + flip_keypoints(mirrored, self.joints_left, self.joints_right)) / 2
+        pose = pose.float().cpu()
+        if self.mode == "seq2frame":
+            centre = self.frames // 2
+            if index is None:
+                pos = torch.full((pose.shape[0],), centre if pose.shape[1] == self.frames else 0)
+            else:
+                pos = (index.cpu() - centre).abs().argmin(dim=1)  # TPC keeps the centre frame
+            pose = pose[torch.arange(pose.shape[0]), pos]  # (B, J, 3)
+        return pose
+
+
+def _forward(model: Callable, x: torch.Tensor, index: Optional[torch.Tensor] = None):
+    out = model(x) if index is None else model(x, index=index)
+    if isinstance(out, torch.Tensor):
+        return out, None
+    return out.pose, out.index
+
+
+# ---------------------------------------------------------------------------------------------
+# video file / camera → MediaPipe 2-D → streaming lifter
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class StreamResult:
+    """What ``run_stream`` measured.
+
+    Attributes:
+        frames: frames decoded.
+        lifted: frames that got a 3-D pose (frames before the first detected person get none).
+        seconds: stage → wall seconds (``decode``, ``detect``, ``lift``, ``total``).
+        latency_frames: the lifter's fixed latency in frames.
+        fps: frames per second of the whole loop (decode + 2-D + lifting, no rendering).
+        source_fps: the source's frame rate (for the latency in seconds).
+        poses: (lifted, J, 3) poses if kept, else ``None``.
+        first_frame: number of the first lifted frame.
+        settings: the lifter's settings.
+    """
+
+    frames: int
+    lifted: int
+    seconds: Dict[str, float]
+    latency_frames: int
+    fps: float
+    source_fps: float
+    poses: Optional[np.ndarray] = None
+    first_frame: int = 0
+    settings: Dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One paragraph for the console."""
+        per = {k: 1000 * v / max(self.frames, 1) for k, v in self.seconds.items()}
+        return (
+            f"{self.frames} frames at {self.fps:.1f} frames/s end to end (decode {per['decode']:.1f} ms, 2-D "
+            f"{per['detect']:.1f} ms, lifting {per['lift']:.1f} ms per frame; no rendering); fixed latency "
+            f"{self.latency_frames} frames = {self.latency_frames / self.source_fps:.2f} s at {self.source_fps:.0f} fps"
+        )
+
+
+def open_source(source: Union[str, int, Path]):
+    """``cv2.VideoCapture`` of a video file or a camera index ("0" → camera 0).
+
+    Raises:
+        DemoError: the file or camera cannot be opened.
+    """
+    import cv2
+
+    src: Union[str, int] = str(source)
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+        src = int(source)
+    elif not Path(src).is_file():
+        raise DemoError(f"video not found: {source} (pass a video file or a camera index such as 0)")
+    cap = cv2.VideoCapture(src)
+    if not cap.isOpened():
+        raise DemoError(f"cannot open {'camera' if isinstance(src, int) else 'video'} {source}")
+    return cap
+
+
+def run_stream(
+    source: Union[str, int, Path],
+    lifter: StreamingLifter,
+    detector: Any,
+    in_channels: int = 2,
+    max_frames: Optional[int] = None,
+    keep_poses: bool = True,
+    on_pose: Optional[Callable[[int, np.ndarray], Any]] = None,
+) -> StreamResult:
+    """Decode frames one at a time, detect 2-D (COCO-17 → H36M-17), lift with ``lifter``.
+
+    Frames before the first detected person get no pose; afterwards a frame without a detection repeats
+    the last detected keypoints (with score 0), causally. The video is never held in memory.
+
+    Args:
+        source: video file or camera index.
+        lifter: the streaming lifter.
+        detector: a ``demo.lib.detectors`` detector (``detect_frame(frame) -> (kp, scores, box) or None``).
+        in_channels: 3 appends the detection score as a confidence channel.
+        max_frames: stop after this many frames (a camera runs until interrupted otherwise).
+        keep_poses: collect the poses in the result (memory grows with the stream; off for cameras).
+        on_pose: called with ``(frame number, pose (J, 3))`` as each pose is emitted.
+    """
+    import cv2
+
+    from common.camera import normalize_screen_coordinates
+    from demo.lib.preprocess import coco_to_h36m
+
+    cap = open_source(source)
+    source_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    source_fps = source_fps if np.isfinite(source_fps) and 0 < source_fps < 1000 else 25.0
+    seconds = dict(decode=0.0, detect=0.0, lift=0.0)
+    poses: List[np.ndarray] = []
+    last: Optional[np.ndarray] = None
+    first_frame, frames = -1, 0
+
+    def emit(item: Optional[StreamPose]) -> None:
+        if item is None:
+            return
+        if keep_poses:
+            poses.append(item[1])
+        if on_pose is not None:
+            on_pose(first_frame + item[0], item[1])
+
+    start = time.perf_counter()
+    try:
+        while max_frames is None or frames < max_frames:
+            t0 = time.perf_counter()
+            ok, frame = cap.read()
+            t1 = time.perf_counter()
+            seconds["decode"] += t1 - t0
+            if not ok or frame is None or frame.size == 0:
+                break
+            frames += 1
+            result = detector.detect_frame(frame)
+            t2 = time.perf_counter()
+            seconds["detect"] += t2 - t1
+            if result is not None:
+                kp, sc = coco_to_h36m(np.asarray(result[0], np.float32)[None], np.asarray(result[1], np.float32)[None])
+                x = normalize_screen_coordinates(kp[0], w=frame.shape[1], h=frame.shape[0])  # (17, 2)
+                last = np.concatenate([x, sc[0][:, None]], axis=-1) if in_channels == 3 else x
+                if first_frame < 0:
+                    first_frame = frames - 1
+            elif last is not None and in_channels == 3:
+                last = np.concatenate([last[:, :2], np.zeros((last.shape[0], 1), np.float32)], axis=-1)
+            if last is not None:
+                emit(lifter.push(last))
+            seconds["lift"] += time.perf_counter() - t2
+        t2 = time.perf_counter()
+        for item in lifter.flush():
+            emit(item)
+        seconds["lift"] += time.perf_counter() - t2
+    finally:
+        cap.release()
+    seconds["total"] = time.perf_counter() - start
+    settings = dict(frames=lifter.frames, mode=lifter.mode, lookahead=lifter.lookahead, hop=lifter.hop,
+                    flip=lifter.flip, forwards=lifter.forwards)
+    return StreamResult(
+        frames=frames, lifted=lifter.emitted, seconds=seconds, latency_frames=lifter.latency,
+        fps=frames / seconds["total"] if seconds["total"] > 0 else 0.0, source_fps=source_fps,
+        poses=np.stack(poses) if keep_poses and poses else None, first_frame=max(first_frame, 0),
+        settings=settings,
+    )
+
+
+def stream_main(args: Any) -> int:
+    """``demo/vis.py --stream``: lift a video file or camera live and report speed and latency.
+
+    Uses ``args.video`` (file, "sample" or a camera index), ``args.model``, ``args.checkpoint``,
+    ``args.frames``, ``args.flip``, ``args.device``, ``args.max_frames``, ``args.output`` and the stream
+    flags ``args.hop``, ``args.lookahead``, ``args.dtype`` (missing ones take their defaults).
+    """
+    from demo.lib.detectors import build_detector
+    from demo.lib.lift import h36m_sides, load_lifter
+    from model.inference import prepare_for_inference
+
+    video = getattr(args, "video", None)
+    if video is None or str(video) == "sample" or not (str(video).isdigit() or Path(str(video)).is_file()):
+        from demo.lib.sample import resolve_video
+
+        video = resolve_video(video)
+    device = getattr(args, "device", "cpu")
+    device = "cpu" if device in (None, "auto") and not torch.cuda.is_available() else device
+    device = "cuda" if device == "auto" else device
+    loaded = load_lifter(getattr(args, "model", None), getattr(args, "checkpoint", None),
+                         getattr(args, "frames", None), device)
+    dtype = getattr(args, "dtype", None) or "auto"
+    if dtype == "auto":
+        dtype = "bf16" if _fast_bf16(device) else "fp32"
+    model = prepare_for_inference(loaded.model, dtype, device=device, inplace=True)
+    left, right = h36m_sides()
+    hop = getattr(args, "hop", None) or max(1, loaded.frames // 3)
+    lifter = StreamingLifter(model, loaded.frames, loaded.mode, lookahead=getattr(args, "lookahead", 0) or 0,
+                             hop=hop if loaded.mode == "seq2seq" else 1, flip=bool(getattr(args, "flip", False)),
+                             joints_left=left, joints_right=right, device=device)
+    is_camera = str(video).isdigit()
+    with build_detector("mediapipe") as detector:
+        result = run_stream(video, lifter, detector, in_channels=loaded.in_channels,
+                            max_frames=getattr(args, "max_frames", None), keep_poses=not is_camera)
+    print(result.summary())
+    output = getattr(args, "output", None)
+    if output and result.poses is not None:
+        path = Path(output)
+        path.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path / "poses_3d_stream.npz", poses_3d=result.poses, first_frame=result.first_frame,
+                            latency_frames=result.latency_frames, fps=result.fps, **{
+                                f"setting_{k}": v for k, v in result.settings.items()})
+        print(f"poses written to {path / 'poses_3d_stream.npz'}")
+    return 0
+
+
+def _fast_bf16(device: str) -> bool:
+    """Whether bf16 is the faster choice: a CUDA device, or a CPU with native bf16 (AVX512-BF16 / AMX)."""
+    if str(device).startswith("cuda"):
+        return True
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
