@@ -11,15 +11,7 @@ import torch
 from demo.lib.lift import sliding_window_lift
 from demo.lib.stream import StreamingLifter, run_stream
 from model import build_model
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and a busy machine cannot stall a second one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+from tests.test_export import one_thread  # noqa: F401  (autouse: tiny models on one thread)
 
 TINY = dict(frames=27, channel=32, d_hid=64, token_num=9, depth=2, layer_index=1)
 F = TINY["frames"]
