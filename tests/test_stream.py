@@ -48,17 +48,18 @@ def run(lifter: StreamingLifter, kp: np.ndarray):
     return poses, when, most
 
 
-@pytest.mark.parametrize("hop,lookahead", [(1, 0), (1, 3), (5, 0), (4, 2)])
-def test_fixed_latency_bounded_memory_and_exact_poses(hot, hop, lookahead):
+@pytest.mark.parametrize("hop,lookahead,background", [(1, 0, False), (1, 3, False), (5, 0, False), (4, 2, True)])
+def test_fixed_latency_bounded_memory_and_exact_poses(hot, hop, lookahead, background):
     kp = keypoints(40)
-    lifter = StreamingLifter(hot, F, "seq2seq", lookahead=lookahead, hop=hop)
-    assert lifter.latency == lookahead + hop - 1
+    lifter = StreamingLifter(hot, F, "seq2seq", lookahead=lookahead, hop=hop, background=background)
+    assert lifter.latency == lookahead + hop - 1 + (hop if background else 0)
     poses, when, most = run(lifter, kp)
     assert sorted(poses) == list(range(40)) and lifter.emitted == 40
     assert all(n - t == lifter.latency for t, n in when.items())  # every pose exactly `latency` pushes later
     assert len(when) == 40 - lifter.latency  # the rest come from flush()
     assert most <= F
     assert lifter.forwards == -(-40 // hop)
+    lifter.close()
     for t in (0, 1, 6, 21, 33, 39):  # start (left padding), middle, end (flush pads on the right)
         end = (t // hop) * hop + hop - 1 + lookahead  # frame t comes from the window ending here
         idx = np.clip(np.arange(end - F + 1, end + 1), 0, len(kp) - 1)

@@ -12,7 +12,13 @@ where the look-ahead is the half window, F // 2). Poses are then handed out one 
     latency = lookahead + hop − 1   frames   (seq2frame: F // 2 + hop − 1).
 
 ``hop = 1, lookahead = 0`` is a causal lifter with no delay but one full forward per frame; a larger hop
-divides the lifting cost per frame by ``hop`` at the price of ``hop − 1`` frames of delay. Before the
+divides the lifting cost per frame by ``hop`` at the price of ``hop − 1`` frames of delay. With
+``background=True`` each forward runs in a worker thread while the caller goes on decoding and detecting
+the next ``hop`` frames (on a multi-core CPU the two overlap); its poses are due one hop later, so then
+
+    latency = lookahead + 2·hop − 1   frames,
+
+still fixed: if a forward is late, ``push`` waits for it. Before the
 first F frames the window is padded with copies of frame 0 (as the offline lift pads); :meth:`flush` ends
 a stream by padding with the last frame. ``run_stream`` adds decoding and MediaPipe 2-D detection for a
 video file or a camera and measures frames per second per stage.
@@ -20,8 +26,10 @@ video file or a camera and measures frames per second per stage.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
@@ -55,6 +63,7 @@ class StreamingLifter:
         joints_left: left joints (swapped with ``joints_right`` when mirroring).
         joints_right: right joints.
         device: where the model runs.
+        background: run each forward in a worker thread (one more hop of latency, see the module docstring).
 
     Raises:
         ValueError: ``hop < 1``, a negative look-ahead, or ``lookahead + hop > frames`` (seq2seq).
@@ -71,6 +80,7 @@ class StreamingLifter:
         joints_left: Sequence[int] = (4, 5, 6, 11, 12, 13),
         joints_right: Sequence[int] = (1, 2, 3, 14, 15, 16),
         device: Union[str, torch.device] = "cpu",
+        background: bool = False,
     ) -> None:
         if mode not in ("seq2seq", "seq2frame"):
             raise ValueError(f"mode must be 'seq2seq' or 'seq2frame', got {mode!r}")
@@ -87,6 +97,8 @@ class StreamingLifter:
         span = frames + (hop - 1 if mode == "seq2frame" else 0)  # frames the next forward needs
         self._buffer: Deque[np.ndarray] = deque(maxlen=span)
         self._pending: Deque[StreamPose] = deque()
+        self._running: Deque[Future] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lift") if background else None
         self.received = 0  # real frames pushed
         self._pushed = 0  # frames in the stream, padding after flush() included
         self.emitted = 0
@@ -94,9 +106,25 @@ class StreamingLifter:
         self.lift_seconds = 0.0
 
     @property
+    def background(self) -> bool:
+        """Whether forwards run in a worker thread."""
+        return self._pool is not None
+
+    @property
     def latency(self) -> int:
         """Frames between a frame's arrival and its pose: the pose of frame t is returned by the push of t + latency."""
-        return self.lookahead + self.hop - 1
+        return self.lookahead + self.hop - 1 + (self.hop if self.background else 0)
+
+    def close(self) -> None:
+        """Stop the worker thread (background mode); pending forwards are finished first."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "StreamingLifter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     @property
     def buffered_frames(self) -> int:
@@ -135,33 +163,36 @@ class StreamingLifter:
             self._buffer.append(kp)
         newest = self._pushed
         self._pushed += 1
-        first = newest - self.latency  # the earliest frame the forward at this push is due to deliver
+        first = newest - (self.lookahead + self.hop - 1)  # the first frame of the block this window completes
         if first >= 0 and first % self.hop == 0:
-            self._compute(newest, first)
-        if self._pending and self._pending[0][0] <= newest - self.latency:
-            self.emitted += 1
-            return self._pending.popleft()
-        return None
+            window = np.stack(self._buffer)  # (span, J, C), a copy: the buffer moves on
+            if self._pool is None:
+                self._pending.extend(self._compute(window, first))
+            else:
+                self._running.append(self._pool.submit(self._compute, window, first))
+        due = newest - self.latency
+        if due < 0:
+            return None
+        while (not self._pending or self._pending[0][0] > due) and self._running:
+            self._pending.extend(self._running.popleft().result())  # waits only if the forward is late
+        self.emitted += 1
+        return self._pending.popleft()
 
-    def _compute(self, newest: int, first: int) -> None:
-        """One forward giving the poses of frames first … first + hop − 1."""
+    def _compute(self, window: np.ndarray, first: int) -> List[StreamPose]:
+        """One forward on ``window`` (the buffered frames); the poses of frames first … first + hop − 1."""
         start = time.perf_counter()
-        buffered = np.stack(self._buffer)  # (span, J, C)
         if self.mode == "seq2seq":
-            x = torch.from_numpy(buffered[None])  # (1, F, J, C), window ending at ``newest``
+            x = torch.from_numpy(window[None])  # (1, F, J, C), the window ending at the newest frame
         else:
-            x = torch.from_numpy(np.stack([buffered[i:i + self.frames] for i in range(self.hop)]))  # (hop, F, J, C)
-        pose = self._predict(x.to(self.device))  # (B, F', J, 3) or (hop, J, 3)
+            x = torch.from_numpy(np.stack([window[i:i + self.frames] for i in range(self.hop)]))  # (hop, F, J, C)
+        pose = self._predict(x.to(self.device))  # seq2seq (1, F, J, 3); seq2frame (hop, J, 3)
         if self.mode == "seq2seq":
             end = self.frames - 1 - self.lookahead  # window position of frame first + hop − 1
-            poses = pose[0, end - self.hop + 1:end + 1]  # (hop, J, 3)
-        else:
-            poses = pose
-        poses = poses - poses[:, :1]  # root-relative
-        for i, p in enumerate(poses.numpy()):
-            self._pending.append((first + i, p))
+            pose = pose[0, end - self.hop + 1:end + 1]  # (hop, J, 3)
+        pose = pose - pose[:, :1]  # root-relative
         self.forwards += 1
         self.lift_seconds += time.perf_counter() - start
+        return [(first + i, p) for i, p in enumerate(pose.numpy())]
 
     @torch.no_grad()
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -198,7 +229,9 @@ class StreamResult:
     Attributes:
         frames: frames decoded.
         lifted: frames that got a 3-D pose (frames before the first detected person get none).
-        seconds: stage → wall seconds (``decode``, ``detect``, ``lift``, ``total``).
+        seconds: stage → wall seconds of the loop (``decode``, ``detect``, ``lift``: time spent in ``push``,
+            waiting included; ``total``) and ``forward``: the model's own time (in the worker thread when
+            the lifter runs in the background, overlapping the others).
         latency_frames: the lifter's fixed latency in frames.
         fps: frames per second of the whole loop (decode + 2-D + lifting, no rendering).
         source_fps: the source's frame rate (for the latency in seconds).
@@ -220,10 +253,12 @@ class StreamResult:
     def summary(self) -> str:
         """One paragraph for the console."""
         per = {k: 1000 * v / max(self.frames, 1) for k, v in self.seconds.items()}
+        background = " in the background" if self.settings.get("background") else ""
         return (
-            f"{self.frames} frames at {self.fps:.1f} frames/s end to end (decode {per['decode']:.1f} ms, 2-D "
-            f"{per['detect']:.1f} ms, lifting {per['lift']:.1f} ms per frame; no rendering); fixed latency "
-            f"{self.latency_frames} frames = {self.latency_frames / self.source_fps:.2f} s at {self.source_fps:.0f} fps"
+            f"{self.frames} frames at {self.fps:.1f} frames/s end to end (per frame: decode {per['decode']:.1f} ms, "
+            f"2-D {per['detect']:.1f} ms, lifting {per['lift']:.1f} ms, model {per['forward']:.1f} ms{background}; "
+            f"no rendering); fixed latency {self.latency_frames} frames = "
+            f"{self.latency_frames / self.source_fps:.2f} s at {self.source_fps:.0f} fps"
         )
 
 
@@ -321,8 +356,9 @@ def run_stream(
     finally:
         cap.release()
     seconds["total"] = time.perf_counter() - start
+    seconds["forward"] = lifter.lift_seconds
     settings = dict(frames=lifter.frames, mode=lifter.mode, lookahead=lifter.lookahead, hop=lifter.hop,
-                    flip=lifter.flip, forwards=lifter.forwards)
+                    flip=lifter.flip, forwards=lifter.forwards, background=lifter.background)
     return StreamResult(
         frames=frames, lifted=lifter.emitted, seconds=seconds, latency_frames=lifter.latency,
         fps=frames / seconds["total"] if seconds["total"] > 0 else 0.0, source_fps=source_fps,
@@ -336,7 +372,9 @@ def stream_main(args: Any) -> int:
 
     Uses ``args.video`` (file, "sample" or a camera index), ``args.model``, ``args.checkpoint``,
     ``args.frames``, ``args.flip``, ``args.device``, ``args.max_frames``, ``args.output`` and the stream
-    flags ``args.hop``, ``args.lookahead``, ``args.dtype`` (missing ones take their defaults).
+    flags ``args.hop`` (default F // 6), ``args.lookahead`` (0), ``args.dtype`` ("auto": bf16 where the CPU has
+    native bf16) and ``args.sync`` (False: lift in a background thread); missing ones take their defaults.
+    Writes the summary line to stdout (and ``poses_3d_stream.npz`` into ``args.output`` if given).
     """
     from demo.lib.detectors import build_detector
     from demo.lib.lift import h36m_sides, load_lifter
@@ -357,15 +395,15 @@ def stream_main(args: Any) -> int:
         dtype = "bf16" if _fast_bf16(device) else "fp32"
     model = prepare_for_inference(loaded.model, dtype, device=device, inplace=True)
     left, right = h36m_sides()
-    hop = getattr(args, "hop", None) or max(1, loaded.frames // 3)
+    hop = getattr(args, "hop", None) or max(1, loaded.frames // 6)
     lifter = StreamingLifter(model, loaded.frames, loaded.mode, lookahead=getattr(args, "lookahead", 0) or 0,
-                             hop=hop if loaded.mode == "seq2seq" else 1, flip=bool(getattr(args, "flip", False)),
-                             joints_left=left, joints_right=right, device=device)
+                             hop=hop, flip=bool(getattr(args, "flip", False)), joints_left=left,
+                             joints_right=right, device=device, background=not getattr(args, "sync", False))
     is_camera = str(video).isdigit()
-    with build_detector("mediapipe") as detector:
+    with build_detector("mediapipe") as detector, lifter:
         result = run_stream(video, lifter, detector, in_channels=loaded.in_channels,
                             max_frames=getattr(args, "max_frames", None), keep_poses=not is_camera)
-    print(result.summary())
+    sys.stdout.write(result.summary() + "\n")
     output = getattr(args, "output", None)
     if output and result.poses is not None:
         path = Path(output)
@@ -373,7 +411,7 @@ def stream_main(args: Any) -> int:
         np.savez_compressed(path / "poses_3d_stream.npz", poses_3d=result.poses, first_frame=result.first_frame,
                             latency_frames=result.latency_frames, fps=result.fps, **{
                                 f"setting_{k}": v for k, v in result.settings.items()})
-        print(f"poses written to {path / 'poses_3d_stream.npz'}")
+        sys.stdout.write(f"poses written to {path / 'poses_3d_stream.npz'}\n")
     return 0
 
 
