@@ -219,6 +219,13 @@ class InferenceModel(nn.Module):
         self.runner = torch.compile(model, dynamic=False) if compiled else model
         self.variant_name = getattr(model, "variant_name", None)
         self.config = getattr(model, "config", None)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "InferenceModel":
+        """Inference only: the wrapped network stays in eval mode whatever is asked (evaluation loops
+        restore the previous mode with ``train(was_training)``)."""
+        self.training = False
+        return self
 
     @property
     def device(self) -> torch.device:

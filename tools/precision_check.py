@@ -1,0 +1,124 @@
+"""What low precision costs in accuracy: P1/P2 of one checkpoint in float32, bf16 autocast and fast bf16.
+
+HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024,
+arXiv:2311.12028). The fast bf16 path (:func:`model.inference.prepare_for_inference`: bf16 weights and
+activations, fused oneDNN linears, DPC-kNN in float32) is ~3× faster on a CPU with native bf16; whether
+it is *accurate enough* can only be measured with trained weights on real data. This tool runs the
+engine's own test protocol (``common.evaluate.evaluate``, the same data, windows, flip augmentation and
+per-action averaging as ``main_*.py --test``) once per precision on the same loaded model, and reports
+P1, P2, their change against float32 and the wall time.
+
+    python -m tools.precision_check --recipe main_mixste -- --model mixste.hot_mixste \\
+        --previous_dir checkpoint/hot_mixste --root_path ../shared/data/h36m --keypoints sh_pt_mpii
+
+Everything after ``--`` is a ``main_<recipe>.py`` command line (``--test`` is implied). Precisions:
+``fp32``, ``bf16-autocast`` (the engine's ``--amp bf16``), ``bf16`` (fast path), ``fp16`` (fast path, CUDA).
+Writes a JSON report with ``--report``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+_logger = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16-autocast", "bf16", "fp16")
+
+
+def _recipes() -> Dict[str, Any]:
+    from common import recipes
+
+    return {r.name: r for r in (recipes.MIXSTE, recipes.MIXSTE_TPC, recipes.MHFORMER, recipes.MHFORMER_TPC)}
+
+
+def evaluate_precisions(engine_argv: Sequence[str], recipe_name: str = "main_mixste",
+                        precisions: Sequence[str] = ("fp32", "bf16-autocast", "bf16")) -> Dict[str, Any]:
+    """Evaluate one model (``main_<recipe>.py --test`` flags) once per precision.
+
+    Returns:
+        dict with ``rows`` (precision, p1, p2, delta_p1, delta_p2 vs the first precision, seconds,
+        n_windows), ``model``, ``weights``, ``protocol``.
+    """
+    import model as zoo
+    from common.arguments import parse_args
+    from common.engine import build, eval_kwargs, load_data, prepare_args, protocol, setup
+    from common.evaluate import evaluate
+    from model.inference import prepare_for_inference
+
+    recipe = _recipes()[recipe_name]
+    argv = list(engine_argv) + ([] if "--test" in engine_argv else ["--test"])
+    args = prepare_args(parse_args(argv, **recipe.defaults), zoo)
+    ctx = setup(args, recipe)
+    ctx.data = load_data(ctx)
+    net = build(ctx, zoo)
+    if ctx.weights is None:
+        _logger.warning("no --previous_dir/--checkpoint_file: RANDOM weights, the P1 numbers mean nothing")
+    kwargs = eval_kwargs(ctx)
+    rows: List[Dict[str, Any]] = []
+    for precision in precisions:
+        amp, runner = "none", net
+        if precision == "bf16-autocast":
+            amp = "bf16"
+        elif precision in ("bf16", "fp16"):
+            runner = prepare_for_inference(net, precision, device=ctx.device)
+        start = time.perf_counter()
+        result = evaluate(runner, ctx.data["test"], ctx.device, **{**kwargs, "amp": amp})
+        rows.append(dict(precision=precision, p1=result.p1, p2=result.p2, n_windows=result.n_windows,
+                         seconds=time.perf_counter() - start))
+        _logger.info("%-14s P1 %.3f mm  P2 %.3f mm  (%.1f s)", precision, result.p1, result.p2, rows[-1]["seconds"])
+    for row in rows:
+        row["delta_p1"] = row["p1"] - rows[0]["p1"]
+        row["delta_p2"] = row["p2"] - rows[0]["p2"]
+    return dict(rows=rows, model=args.model, weights=str(ctx.weights) if ctx.weights else None,
+                trained=ctx.weights is not None, protocol=protocol(ctx))
+
+
+def markdown(report: Dict[str, Any]) -> str:
+    """The report as a markdown table."""
+    lines = [f"Model `{report['model']}`, weights {report['weights'] or 'RANDOM (not meaningful)'}.", "",
+             "| Precision | P1 (mm) | P2 (mm) | ΔP1 vs first | ΔP2 vs first | windows | seconds |",
+             "|---|---|---|---|---|---|---|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['precision']} | {r['p1']:.2f} | {r['p2']:.2f} | {r['delta_p1']:+.3f} | "
+                     f"{r['delta_p2']:+.3f} | {r['n_windows']} | {r['seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m tools.precision_check`` argument parser (its own flags; the engine's follow ``--``)."""
+    p = argparse.ArgumentParser(prog="python -m tools.precision_check", description=__doc__.split("\n\n")[0],
+                                usage="%(prog)s [options] -- <main_*.py flags>")
+    p.add_argument("--recipe", default="main_mixste", choices=sorted(_recipes()),
+                   help="which main_*.py recipe the flags after -- belong to (default main_mixste)")
+    p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=["fp32", "bf16-autocast", "bf16"],
+                   help="precisions to evaluate; deltas are against the first (default fp32 bf16-autocast bf16)")
+    p.add_argument("--report", default=None, help="also write the results as JSON to this file")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, engine_argv = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+    args = build_parser().parse_args(own)
+    from common.engine import USER_ERRORS  # the engine sets up logging itself
+
+    try:
+        report = evaluate_precisions(engine_argv, args.recipe, args.precisions)
+    except USER_ERRORS as exc:
+        sys.stderr.write(f"error: {str(exc).strip().splitlines()[0]}\n")
+        return 2
+    sys.stdout.write(markdown(report))
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
