@@ -25,6 +25,7 @@ trained weights (``python -m tools.precision_check``). DPC-kNN always clusters i
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import ctypes.util
@@ -199,6 +200,16 @@ def pack_linears(model: nn.Module) -> int:
     return count
 
 
+def _compile_settings(compiled: bool):
+    """Inductor settings for a compiled model: ``freezing`` (weights become constants, so inductor packs
+    them for oneDNN and fuses bias/activations). Active while a call may (re)compile."""
+    if not compiled:
+        return contextlib.nullcontext()
+    import torch._inductor.config as inductor_config
+
+    return inductor_config.patch(freezing=True)
+
+
 class InferenceModel(nn.Module):
     """A prepared model: float32 input → float32 ``LiftOutput``, under ``torch.inference_mode``.
 
@@ -240,7 +251,7 @@ class InferenceModel(nn.Module):
 
         ``index`` is passed on (seq2frame flip pass, or replaying kept frames to compare precisions).
         """
-        with torch.inference_mode():
+        with torch.inference_mode(), _compile_settings(self.compiled):
             x = x.to(device=self.device, dtype=self.dtype)
             out = self.runner(x) if index is None else self.runner(x, index=index)
             if isinstance(out, torch.Tensor):
@@ -266,7 +277,8 @@ def prepare_for_inference(
         model: any model of the zoo (left untouched unless ``inplace``).
         dtype: compute dtype, ``fp32`` / ``bf16`` / ``fp16``. Weights are cast; DPC-kNN stays float32.
         compile: wrap in ``torch.compile`` (first call compiles: ~1 min for MixSTE on 2 CPU cores).
-        pack: on CPU in bf16, fuse bias/GELU into oneDNN linears (:func:`pack_linears`); ignored elsewhere.
+        pack: on CPU in bf16, fuse bias/GELU into oneDNN linears (:func:`pack_linears`); ignored elsewhere
+            and with ``compile`` (inductor cannot lower the packed weights; it fuses on its own).
         device: move the model there (default: where it is).
         allocator: call :func:`tune_allocator` (CPU only; process-wide, see its docstring).
         inplace: modify ``model`` itself instead of a deep copy (saves memory for large models).
@@ -287,7 +299,7 @@ def prepare_for_inference(
     if allocator and on_cpu:
         tune_allocator()
     packed = 0
-    if pack and on_cpu and packed_linear_available(torch_dtype):
+    if pack and on_cpu and not compile and packed_linear_available(torch_dtype):
         packed = pack_linears(net)
     for attr in ("variant_name", "config"):
         if hasattr(model, attr):
