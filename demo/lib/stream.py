@@ -371,9 +371,10 @@ def stream_main(args: Any) -> int:
     """``demo/vis.py --stream``: lift a video file or camera live and report speed and latency.
 
     Uses ``args.video`` (file, "sample" or a camera index), ``args.model``, ``args.checkpoint``,
-    ``args.frames``, ``args.flip``, ``args.device``, ``args.max_frames``, ``args.output`` and the stream
-    flags ``args.hop`` (default F // 6), ``args.lookahead`` (0), ``args.dtype`` ("auto": bf16 where the CPU has
-    native bf16) and ``args.sync`` (False: lift in a background thread); missing ones take their defaults.
+    ``args.frames``, ``args.device``, ``args.max_frames``, ``args.output`` and the stream flags ``args.hop``
+    (default F // 6), ``args.lookahead`` (0), ``args.dtype`` ("auto": bf16 where the CPU has native bf16),
+    ``args.sync`` (False: lift in a background thread) and ``args.stream_flip`` (False: no flip averaging,
+    which would double the lifting cost); missing ones take their defaults.
     Writes the summary line to stdout (and ``poses_3d_stream.npz`` into ``args.output`` if given).
     """
     from demo.lib.detectors import build_detector
@@ -385,9 +386,12 @@ def stream_main(args: Any) -> int:
         from demo.lib.sample import resolve_video
 
         video = resolve_video(video)
-    device = getattr(args, "device", "cpu")
-    device = "cpu" if device in (None, "auto") and not torch.cuda.is_available() else device
-    device = "cuda" if device == "auto" else device
+    from common.utils import resolve_device
+
+    try:
+        device = resolve_device(getattr(args, "device", None) or "auto")
+    except ValueError as exc:
+        raise DemoError(str(exc)) from exc
     loaded = load_lifter(getattr(args, "model", None), getattr(args, "checkpoint", None),
                          getattr(args, "frames", None), device)
     dtype = getattr(args, "dtype", None) or "auto"
@@ -397,7 +401,7 @@ def stream_main(args: Any) -> int:
     left, right = h36m_sides()
     hop = getattr(args, "hop", None) or max(1, loaded.frames // 6)
     lifter = StreamingLifter(model, loaded.frames, loaded.mode, lookahead=getattr(args, "lookahead", 0) or 0,
-                             hop=hop, flip=bool(getattr(args, "flip", False)), joints_left=left,
+                             hop=hop, flip=bool(getattr(args, "stream_flip", False)), joints_left=left,
                              joints_right=right, device=device, background=not getattr(args, "sync", False))
     is_camera = str(video).isdigit()
     with build_detector("mediapipe") as detector, lifter:
@@ -415,10 +419,12 @@ def stream_main(args: Any) -> int:
     return 0
 
 
-def _fast_bf16(device: str) -> bool:
+def _fast_bf16(device: Union[str, torch.device]) -> bool:
     """Whether bf16 is the faster choice: a CUDA device, or a CPU with native bf16 (AVX512-BF16 / AMX)."""
-    if str(device).startswith("cuda"):
+    if torch.device(device).type == "cuda":
         return True
+    if torch.device(device).type != "cpu":
+        return False
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
