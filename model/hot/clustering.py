@@ -66,6 +66,14 @@ def pairwise_distance(z: torch.Tensor, exact: bool = False) -> torch.Tensor:
     return left.matmul(right.transpose(-2, -1)).clamp_min(0).sqrt()
 
 
+def tie_break_noise(batch: int, frames: int, generator: Optional[torch.Generator] = None, seed: int = 0) -> torch.Tensor:
+    """Uniform [0, 1) tie-break noise: (B, F) from a stateful ``generator``, else one (1, F) row from a fresh
+    generator seeded with ``seed`` (deterministic, and the same for every sample of any batch)."""
+    if generator is not None:
+        return torch.rand((batch, frames), generator=generator, device=generator.device, dtype=torch.float32)
+    return torch.rand((1, frames), generator=default_generator(seed), dtype=torch.float32)
+
+
 @torch.no_grad()
 def dpc_knn_score(
     z: torch.Tensor,
@@ -79,10 +87,12 @@ def dpc_knn_score(
     Args:
         z: token features, (B, F, C).
         k: neighbours in the kNN density, counting the token itself (reference: 2).
-        generator: source of the tie-break noise (drawn on the CPU, then moved to ``z``'s device);
-            ``None`` uses a fresh generator seeded with 0, so the same input gives the same score.
-        noise: (B, F) uniform [0, 1) tie-break noise to use instead of drawing it (``generator`` is then
-            ignored). ONNX export passes a precomputed table here: a traced graph cannot hold a generator.
+        generator: source of the tie-break noise, one (B, F) draw per call (on the CPU, then moved to
+            ``z``'s device). ``None`` draws one (1, F) row from a fresh generator seeded with 0, shared by
+            every sample, so a clip's score depends on neither the call nor its batch position.
+        noise: uniform [0, 1) tie-break noise broadcastable to (B, F), used instead of drawing it
+            (``generator`` is then ignored). ONNX export passes a frozen (1, F) row here: a traced graph
+            cannot hold a generator.
         exact_distance: symmetric zero-diagonal distances (``pairwise_distance(exact=True)``).
 
     Returns:
@@ -93,8 +103,7 @@ def dpc_knn_score(
     knn = dist.topk(k, dim=-1, largest=False).values  # (B, F, k)
     density = (-(knn**2).mean(dim=-1)).exp()  # (B, F)
     if noise is None:
-        gen = generator if generator is not None else default_generator()
-        noise = torch.rand((b, f), generator=gen, device=gen.device, dtype=torch.float32)
+        noise = tie_break_noise(b, f, generator)
     density = density + noise.to(device=density.device, dtype=density.dtype) * TIE_BREAK_SCALE
     higher = density[:, None, :] > density[:, :, None]  # (B, F, F): ρ_j > ρ_i
     dist_max = dist.flatten(1).max(dim=-1).values[:, None, None]  # (B, 1, 1)

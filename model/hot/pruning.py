@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from model.hot.clustering import default_generator, dpc_knn_score, gather_tokens, select_tokens
+from model.hot.clustering import dpc_knn_score, gather_tokens, select_tokens, tie_break_noise
 
 
 class TokenPruningCluster(nn.Module):
@@ -26,14 +26,14 @@ class TokenPruningCluster(nn.Module):
         k: kNN neighbours, counting the token itself.
 
     Attributes:
-        generator: optional ``torch.Generator`` for the tie-break noise. ``None`` (default) draws it
-            from a fresh generator seeded with ``seed`` on every call, so the same input always
-            keeps the same frames; set a generator (``model.hot.set_pruning_generator``) to vary it.
+        generator: optional ``torch.Generator`` for the tie-break noise (one (B, F) draw per call). ``None``
+            (default) draws one (1, F) row from a fresh generator seeded with ``seed`` on every call, shared
+            by all samples: the same clip keeps the same frames whatever the call, batch size or batch
+            position; set a generator (``model.hot.set_pruning_generator``) to vary it.
         seed: seed of the per-call generator.
-        tie_break_noise: optional (N, F) table (non-persistent buffer) of the noise the per-call generator
-            would draw; when set, a batch of B ≤ N uses its first B rows instead of a generator (identical
-            results: the seeded draw of (B, F) is the first B rows of the (N, F) draw). ONNX export sets it
-            with ``model.hot.freeze_tie_break_noise``, because a traced graph cannot hold a generator.
+        tie_break_noise: optional (1, F) row (non-persistent buffer): the noise the per-call generator
+            would draw, frozen. ONNX export sets it with ``model.hot.freeze_tie_break_noise``, because a
+            traced graph cannot hold a generator; results are identical for any batch size.
         exact_distance: cluster on symmetric, zero-diagonal distances (``clustering.pairwise_distance``)
             instead of the reference's matrix-product ``cdist``; False (default) = the reference. Exported
             graphs set it, so that onnxruntime and PyTorch keep the same frames.
@@ -57,16 +57,13 @@ class TokenPruningCluster(nn.Module):
         the same distances as its features allow rather than rounding them again.
         """
         z = z.detach().float()
-        noise = None
         if self.tie_break_noise is not None:
-            if z.shape[0] > self.tie_break_noise.shape[0] or z.shape[1] != self.tie_break_noise.shape[1]:
-                raise ValueError(
-                    f"tie_break_noise is ({tuple(self.tie_break_noise.shape)}) but the batch is {tuple(z.shape[:2])}"
-                )
-            noise = self.tie_break_noise[: z.shape[0]]  # (B, F)
+            if self.tie_break_noise.shape[-1] != z.shape[1]:
+                raise ValueError(f"tie_break_noise has {self.tie_break_noise.shape[-1]} frames but the input has {z.shape[1]}")
+            noise = self.tie_break_noise  # (1, F), frozen for tracing
+        else:
+            noise = tie_break_noise(z.shape[0], z.shape[1], self.generator, seed=self.seed)  # (1 or B, F)
         gen = None
-        if noise is None:
-            gen = self.generator if self.generator is not None else default_generator(self.seed)
         score = dpc_knn_score(z, k=self.k, generator=gen, noise=noise, exact_distance=self.exact_distance)  # (B, F)
         return select_tokens(score, self.num_tokens, center=self.center)
 
