@@ -372,9 +372,10 @@ def stream_main(args: Any) -> int:
 
     Uses ``args.video`` (file, "sample" or a camera index), ``args.model``, ``args.checkpoint``,
     ``args.frames``, ``args.device``, ``args.max_frames``, ``args.output`` and the stream flags ``args.hop``
-    (default F // 6), ``args.lookahead`` (0), ``args.dtype`` ("auto": bf16 where the CPU has native bf16),
-    ``args.sync`` (False: lift in a background thread) and ``args.stream_flip`` (False: no flip averaging,
-    which would double the lifting cost); missing ones take their defaults.
+    (default F // 9: 27 frames for F = 243), ``args.lookahead`` (0), ``args.dtype`` ("auto": bf16 where the CPU
+    has native bf16), ``args.background`` (False: lift inline; True overlaps lifting with decoding and 2-D
+    detection for more frames/s at one more hop of latency) and ``args.stream_flip`` (False: no flip
+    averaging, which would double the lifting cost); missing ones take their defaults.
     Writes the summary line to stdout (and ``poses_3d_stream.npz`` into ``args.output`` if given).
     """
     from demo.lib.detectors import build_detector
@@ -399,10 +400,10 @@ def stream_main(args: Any) -> int:
         dtype = "bf16" if _fast_bf16(device) else "fp32"
     model = prepare_for_inference(loaded.model, dtype, device=device, inplace=True)
     left, right = h36m_sides()
-    hop = getattr(args, "hop", None) or max(1, loaded.frames // 6)
+    hop = getattr(args, "hop", None) or max(1, loaded.frames // 9)
     lifter = StreamingLifter(model, loaded.frames, loaded.mode, lookahead=getattr(args, "lookahead", 0) or 0,
                              hop=hop, flip=bool(getattr(args, "stream_flip", False)), joints_left=left,
-                             joints_right=right, device=device, background=not getattr(args, "sync", False))
+                             joints_right=right, device=device, background=bool(getattr(args, "background", False)))
     is_camera = str(video).isdigit()
     with build_detector("mediapipe") as detector, lifter:
         result = run_stream(video, lifter, detector, in_channels=loaded.in_channels,
@@ -429,3 +430,86 @@ def _fast_bf16(device: Union[str, torch.device]) -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+# ---------------------------------------------------------------------------------------------
+# measurement: python -m demo.lib.stream --video ../shared/data/video/skating.mp4
+# ---------------------------------------------------------------------------------------------
+def benchmark_stream(video: Union[str, Path], model_name: str = "mixste.hot_mixste", dtype: str = "auto",
+                     hops: Sequence[int] = (27, 40, 81), background: Sequence[bool] = (False, True),
+                     lookahead: int = 0, max_frames: Optional[int] = None) -> List[Dict[str, Any]]:
+    """End-to-end frames/s (decode + MediaPipe + lifting, no rendering) per hop and threading mode.
+
+    One model and one MediaPipe graph serve every run; runs alternate so load changes hit all alike.
+    Random weights: the speed is that of trained ones.
+    """
+    from demo.lib.detectors import build_detector
+    from model import build_model
+    from model.inference import prepare_for_inference
+
+    dtype = ("bf16" if _fast_bf16("cpu") else "fp32") if dtype == "auto" else dtype
+    torch.manual_seed(0)
+    net = prepare_for_inference(build_model(model_name), dtype, inplace=True)
+    frames = net.config.frames
+    net(torch.zeros(1, frames, net.config.n_joints, net.config.in_channels))  # warm-up
+    rows = []
+    with build_detector("mediapipe") as detector:
+        for hop in hops:
+            for bg in background:
+                with StreamingLifter(net, frames, lookahead=lookahead, hop=hop, background=bg) as lifter:
+                    result = run_stream(video, lifter, detector, in_channels=net.config.in_channels,
+                                        max_frames=max_frames, keep_poses=False)
+                rows.append(dict(model=model_name, dtype=dtype, hop=hop, lookahead=lookahead, background=bg,
+                                 frames=result.frames, fps=result.fps, latency_frames=result.latency_frames,
+                                 latency_s=result.latency_frames / result.source_fps,
+                                 ms_per_frame={k: 1000 * v / max(result.frames, 1) for k, v in result.seconds.items()}))
+                _logger.info("%s", result.summary())
+    return rows
+
+
+def _stream_markdown(rows: List[Dict[str, Any]], header: str) -> str:
+    lines = [header, "", "| Model | dtype | hop | lifting | frames/s | latency (frames) | latency (s) | decode ms | "
+             "2-D ms | lifting ms (caller) | model ms |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ms = r["ms_per_frame"]
+        lines.append(f"| `{r['model']}` | {r['dtype']} | {r['hop']} | {'background' if r['background'] else 'inline'} "
+                     f"| {r['fps']:.1f} | {r['latency_frames']} | {r['latency_s']:.2f} | {ms['decode']:.1f} | "
+                     f"{ms['detect']:.1f} | {ms['lift']:.1f} | {ms['forward']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m demo.lib.stream``: measure the streaming pipeline; writes benchmarks/streaming_cpu.{json,md}."""
+    import argparse
+    import datetime
+    import json
+    import os
+
+    root = Path(__file__).resolve().parents[2]
+    p = argparse.ArgumentParser(prog="python -m demo.lib.stream", description=main.__doc__)
+    p.add_argument("--video", required=True, help="video file (e.g. ../shared/data/video/skating.mp4)")
+    p.add_argument("--model", default="mixste.hot_mixste", help="lifting variant (random weights)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="compute dtype")
+    p.add_argument("--hops", nargs="+", type=int, default=[27, 40, 81], help="frames per forward to try")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--name", default="streaming_cpu", help="report name under benchmarks/")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    load = os.getloadavg()
+    rows = benchmark_stream(args.video, args.model, args.dtype, args.hops, max_frames=args.max_frames)
+    from tools.benchmark import cpu_name
+
+    header = (f"Measured {datetime.date.today()} on {cpu_name()} ({os.cpu_count()} cores), torch {torch.__version__}, "
+              f"video `{Path(args.video).name}`, MediaPipe BlazePose full; load average at start "
+              f"{', '.join(f'{x:.1f}' for x in load)}. Command: `python -m demo.lib.stream "
+              f"{' '.join(argv if argv is not None else sys.argv[1:])}`.")
+    out = root / "benchmarks"
+    out.mkdir(exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(dict(header=header, rows=rows), indent=1), encoding="utf-8")
+    (out / f"{args.name}.md").write_text(_stream_markdown(rows, header), encoding="utf-8")
+    sys.stdout.write(_stream_markdown(rows, header))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
