@@ -77,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "between windows (smoother, 2x lifting time)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (lifting and hrnet)")
     g.add_argument("--gpu", default=None, help=argparse.SUPPRESS)  # accepted for the reference's commands
+    g = p.add_argument_group("real-time streaming (--stream; see demo/lib/stream.py)")
+    g.add_argument("--stream", action="store_true",
+                   help="lift frames one at a time as they are decoded (--video: a file or a camera index such "
+                        "as 0), each pose after a fixed latency; prints frames/s and latency, no rendering")
+    g.add_argument("--hop", type=positive_int, default=None,
+                   help="--stream: frames per forward (default F/9); latency = lookahead + hop - 1 frames")
+    g.add_argument("--lookahead", type=int, default=0, help="--stream: future frames the lifter sees (default 0)")
+    g.add_argument("--background", action="store_true",
+                   help="--stream: lift in a worker thread, overlapping 2-D detection (latency + hop frames)")
+    g.add_argument("--dtype", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="--stream: compute dtype (auto: bf16 on CPUs with native bf16, else fp32)")
+    g.add_argument("--stream-flip", action="store_true", help="--stream: flip test-time augmentation (2x cost)")
     g = p.add_argument_group("misc")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
     g.add_argument("--verbose", action="store_true", help="debug logging and full tracebacks")
@@ -90,8 +102,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=level, format="%(message)s")
     from demo.lib.pipeline import DemoOptions, run_demo
 
-    fields = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "gpu")}
+    stream_flags = ("stream", "hop", "lookahead", "background", "dtype", "stream_flip")
+    fields = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "gpu") + stream_flags}
     try:
+        if args.stream:
+            from demo.lib.stream import stream_main
+
+            return stream_main(args)
         result = run_demo(DemoOptions(**fields, progress=not args.quiet))
     except DemoError as exc:
         if args.verbose:

@@ -127,3 +127,16 @@ def test_run_stream_with_mediapipe(hot, video_dir):
         result = run_stream(video_dir / "skating.mp4", StreamingLifter(hot, F, hop=9), detector, max_frames=8)
     assert result.frames == 8 and result.lifted == 8 - result.first_frame
     assert np.isfinite(result.poses).all()
+
+
+def test_vis_stream_flag(video_dir, tmp_path, capsys):
+    pytest.importorskip("mediapipe")
+    from demo.vis import main
+
+    args = ["--stream", "--video", str(video_dir / "skating.mp4"), "--max-frames", "6", "--model", "mixste.mixste",
+            "--frames", "27", "--hop", "3", "--dtype", "fp32", "--device", "cpu", "--output", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "frames/s end to end" in out and "fixed latency 2 frames" in out
+    assert (tmp_path / "poses_3d_stream.npz").is_file()
+    assert main(["--stream", "--video", str(tmp_path / "missing.mp4")]) == 1

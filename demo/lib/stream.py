@@ -383,10 +383,11 @@ def stream_main(args: Any) -> int:
     from model.inference import prepare_for_inference
 
     video = getattr(args, "video", None)
-    if video is None or str(video) == "sample" or not (str(video).isdigit() or Path(str(video)).is_file()):
+    if video is None or str(video) == "sample":
         from demo.lib.sample import resolve_video
 
         video = resolve_video(video)
+    open_source(video).release()  # a missing file or camera fails here, before the models load
     from common.utils import resolve_device
 
     try:
