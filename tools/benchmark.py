@@ -236,15 +236,21 @@ class Executor:
     def call(self, op: str, *args: Any) -> Any:
         if self.local is not None:
             return getattr(self.local, op)(*args)
-        self.conn.send((op, args))
-        status, value = self.conn.recv()
+        try:
+            self.conn.send((op, args))
+            status, value = self.conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError) as exc:
+            raise RuntimeError(f"the {self.allocator}-allocator worker process died (out of memory?)") from exc
         if status != "ok":
             raise RuntimeError(value)
         return value
 
     def close(self) -> None:
         if self.local is None and self.proc.is_alive():
-            self.conn.send(("stop", ()))
+            try:
+                self.conn.send(("stop", ()))
+            except (BrokenPipeError, OSError):
+                pass
             self.proc.join(timeout=30)
 
 
@@ -628,6 +634,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  1000 * r["median_s"], r["output_frames_per_s"])
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; writing what was measured\n")
+    except RuntimeError as exc:
+        sys.stderr.write(f"error: {str(exc).splitlines()[0]}; writing what was measured\n")
     finally:
         for ex in set(executors.values()):
             ex.close()
