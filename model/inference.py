@@ -309,14 +309,6 @@ def prepare_for_inference(
     return InferenceModel(net, torch_dtype, packed=packed, compiled=compile)
 
 
-def describe(model: Any) -> Dict[str, Any]:
-    """Settings of an :class:`InferenceModel` (or a plain module) as a JSON-able dict."""
-    if isinstance(model, InferenceModel):
-        return dict(dtype=dtype_name(model.dtype), packed_linears=model.packed, compiled=model.compiled,
-                    allocator_tuned=_allocator_tuned)
-    return dict(dtype="fp32", packed_linears=0, compiled=False, allocator_tuned=_allocator_tuned)
-
-
 def load_model(name: Optional[str] = None, checkpoint: Optional[str] = None, **overrides: Any) -> nn.Module:
     """Build a variant and load its weights strictly.
 
