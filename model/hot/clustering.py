@@ -37,10 +37,12 @@ def pairwise_distance(z: torch.Tensor, exact: bool = False) -> torch.Tensor:
     this function repeats exactly those operations, bit for bit on the same backend. (The ONNX exporter
     would lower ``cdist`` to the direct difference form instead.)
 
-    ``exact=True`` returns a bitwise-symmetric matrix with an exact zero diagonal. With k = 2 the kNN
-    density of a mutual nearest-neighbour pair then ties exactly and the tie-break noise decides, as
-    intended; on the reference path the self-distance rounding of the matrix product decides, and that
-    rounding differs between backends (MKL, cuBLAS, onnxruntime). Exported graphs use it.
+    ``exact=True`` returns a bitwise-symmetric matrix with an exact zero diagonal, computed from features
+    centred per clip (the distances are the same; the norms, and so the cancellation error of the matrix
+    product form, are much smaller). With k = 2 the kNN density of a mutual nearest-neighbour pair then
+    ties exactly and the tie-break noise decides, as intended; on the reference path the rounding of the
+    matrix product decides, and that rounding differs between backends (MKL, cuBLAS, onnxruntime).
+    Exported graphs use it.
 
     Args:
         z: (B, F, C).
@@ -50,6 +52,7 @@ def pairwise_distance(z: torch.Tensor, exact: bool = False) -> torch.Tensor:
         (B, F, F) distances.
     """
     if exact:
+        z = z - z.mean(dim=1, keepdim=True)  # same distances; small norms, so ‖a‖² + ‖b‖² − 2a·b cancels less
         norm = z.pow(2).sum(dim=-1)  # (B, F)
         gram = z.matmul(z.transpose(-2, -1))  # (B, F, F)
         gram = (gram + gram.transpose(-2, -1)) * 0.5  # bitwise symmetric
