@@ -43,6 +43,7 @@ def test_onnxruntime_matches_pytorch(name, tmp_path):
         assert check["ok"], check
         assert check["max_abs_diff"] <= 1e-4 and check["kept_equal"] and check["max_abs_diff_own"] <= 1e-4
     assert model.prune is None or model.prune.tie_break_noise is None  # the export leaves the model as it was
+    assert not any(m.training for m in model.modules())
 
 
 def test_zero_noise_export_is_verified_against_zero_noise_pytorch(tmp_path):

@@ -118,7 +118,8 @@ def export_onnx(
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad(), _tie_break(model, tie_break):
         warnings.simplefilter("ignore")  # tracer warnings on static shape checks (F, J, C are fixed)
-        torch.onnx.export(_Exportable(model), (torch.zeros(shape),), str(path), dynamo=False,
+        # an eval-mode wrapper: the exporter restores the wrapper's mode afterwards, recursively
+        torch.onnx.export(_Exportable(model).eval(), (torch.zeros(shape),), str(path), dynamo=False,
                           input_names=["keypoints_2d"], output_names=outputs, dynamic_axes=dynamic,
                           opset_version=opset)
     return dict(path=str(path), inputs=["keypoints_2d"], outputs=outputs, input_shape=["batch", *shape[1:]],
