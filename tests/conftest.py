@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HOT_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -28,3 +29,13 @@ def h36m_dir() -> Path:
 def video_dir() -> Path:
     """Folder with the real videos (../shared/data/video)."""
     return VIDEO
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny networks on one thread: no thread-pool overhead, and a busy 2-core machine cannot stall a
+    second thread. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

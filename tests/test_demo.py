@@ -20,13 +20,7 @@ from demo.lib.sample import SAMPLE_MEMBER, extract_sample, sha256_of
 LEFT, RIGHT = (4, 5, 6, 11, 12, 13), (1, 2, 3, 14, 15, 16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks: one thread avoids thread-pool overhead on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _coco_person(t: int = 1) -> np.ndarray:

@@ -11,7 +11,8 @@ from demo.lib.detectors.hrnet import HRNetDetector, PoseHRNet, heatmap_peaks, lo
 from demo.lib.detectors.yolov3 import (YOLOv3, darknet_float_count, letterbox, load_darknet_weights,
                                        write_darknet_weights)
 from demo.lib.errors import DemoError
-from test_demo import _one_torch_thread  # noqa: F401 - the shared autouse fixture
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 #: float32 values in the public yolov3.weights (248,007,048 bytes − 20-byte header, / 4)
 YOLOV3_WEIGHTS_FLOATS = 62_001_757

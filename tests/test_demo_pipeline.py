@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from demo.vis import main
-from test_demo import _one_torch_thread  # noqa: F401 - the shared autouse fixture
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP_FRAMES = 24
@@ -144,6 +145,7 @@ def test_cli_exit_code_and_help(tmp_path):
     assert run.stderr.strip().splitlines() == [f"error: video not found: {tmp_path / 'missing.mp4'} "
                                                "(pass --video PATH, or --video sample for the demo clip)"]
     from demo.vis import build_parser
+
 
     for action in build_parser()._actions:
         assert action.help, f"{action.option_strings} has no help"

@@ -15,13 +15,7 @@ from tools.export_onnx import ExportError, export_onnx, main, verify_onnx
 pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and a busy machine cannot stall a second one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = dict(frames=27, channel=32, d_hid=64, token_num=9, depth=2, layer_index=1)

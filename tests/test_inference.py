@@ -16,9 +16,10 @@ from common.checkpoint import atomic_save
 from model import available_models, build_model
 from model.inference import (PackedLinear, load_model, pack_linears, packed_linear_available, prepare_for_inference,
                              resolve_dtype, tune_allocator)
-from tests.test_export import one_thread  # noqa: F401  (autouse: tiny models on one thread)
 from tools import benchmark, precision_check
 from tools.benchmark import explicit_attention, reference_attention
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = dict(frames=27, channel=32, d_hid=64, token_num=9, depth=2, layer_index=1)
 

@@ -11,7 +11,8 @@ import torch
 from demo.lib.lift import sliding_window_lift
 from demo.lib.stream import StreamingLifter, run_stream
 from model import build_model
-from tests.test_export import one_thread  # noqa: F401  (autouse: tiny models on one thread)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = dict(frames=27, channel=32, d_hid=64, token_num=9, depth=2, layer_index=1)
 F = TINY["frames"]

@@ -114,7 +114,7 @@ def _window_starts(num_frames: int, window: int, stride: int) -> list:
     return starts
 
 
-def _forward(model: Callable, x: torch.Tensor, index: Optional[torch.Tensor] = None):
+def forward_pose(model: Callable, x: torch.Tensor, index: Optional[torch.Tensor] = None):
     """Call the model and unpack ``LiftOutput`` (or a bare tensor from a simple callable)."""
     out = model(x) if index is None else model(x, index=index)
     if isinstance(out, torch.Tensor):
@@ -126,9 +126,9 @@ def _predict(
     model: Callable, x: torch.Tensor, flip: bool, joints_left: Sequence[int], joints_right: Sequence[int]
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """(B, F, J, C) windows → (B, F', J, 3) poses (flip-averaged) and the covered input frames (or None)."""
-    pose, index = _forward(model, x)
+    pose, index = forward_pose(model, x)
     if flip:
-        flipped, _ = _forward(model, flip_keypoints(x, joints_left, joints_right), index)
+        flipped, _ = forward_pose(model, flip_keypoints(x, joints_left, joints_right), index)
         pose = (pose + flip_keypoints(flipped, joints_left, joints_right)) / 2
     return pose, index
 

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from demo.lib.errors import DemoError
-from demo.lib.lift import flip_keypoints
+from demo.lib.lift import flip_keypoints, forward_pose
 
 _logger = logging.getLogger(__name__)
 
@@ -197,9 +197,9 @@ class StreamingLifter:
     @torch.no_grad()
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
         """(B, F, J, C) → seq2seq (B, F, J, 3), seq2frame (B, J, 3) centre poses; flip-averaged if asked."""
-        pose, index = _forward(self.model, x)
+        pose, index = forward_pose(self.model, x)
         if self.flip:
-            mirrored, _ = _forward(self.model, flip_keypoints(x, self.joints_left, self.joints_right), index)
+            mirrored, _ = forward_pose(self.model, flip_keypoints(x, self.joints_left, self.joints_right), index)
             pose = (pose + flip_keypoints(mirrored, self.joints_left, self.joints_right)) / 2
         pose = pose.float().cpu()
         if self.mode == "seq2frame":
@@ -210,13 +210,6 @@ class StreamingLifter:
                 pos = (index.cpu() - centre).abs().argmin(dim=1)  # TPC keeps the centre frame
             pose = pose[torch.arange(pose.shape[0]), pos]  # (B, J, 3)
         return pose
-
-
-def _forward(model: Callable, x: torch.Tensor, index: Optional[torch.Tensor] = None):
-    out = model(x) if index is None else model(x, index=index)
-    if isinstance(out, torch.Tensor):
-        return out, None
-    return out.pose, out.index
 
 
 # ---------------------------------------------------------------------------------------------
