@@ -81,3 +81,48 @@ def _as_mapping(args: Any) -> Mapping[str, Any]:
     if isinstance(args, Mapping):
         return args
     return vars(args)
+
+
+def check_pose_input(
+    x: torch.Tensor, name: str, frames: int, n_joints: int, in_channels: int, exact_frames: bool = True
+) -> torch.Tensor:
+    """Validate a model input and adapt its channels; one rule for every family.
+
+    Args:
+        x: (B, T, J, C) 2-D poses (C = 2: x, y; 3: x, y, confidence).
+        name: model name for the error messages.
+        frames: the length the model was built for; T must equal it (``exact_frames``) or not exceed it.
+        n_joints: J the model was built for.
+        in_channels: C the model was built for; 2-channel input to a 3-channel model gets a confidence of
+            ones appended (the training pipeline feeds x, y only).
+
+    Returns:
+        x, or (B, T, J, 3) with the appended confidence.
+
+    Raises:
+        ValueError: one line naming the mismatch and the flag that fixes it.
+    """
+    if x.ndim != 4 or x.shape[2] != n_joints:
+        raise ValueError(
+            f"{name} expects input (B, T, {n_joints}, C) with {n_joints} joints (--n_joints), got {tuple(x.shape)}"
+        )
+    t, c = x.shape[1], x.shape[3]
+    if t > frames or (exact_frames and t != frames):
+        need = "exactly" if exact_frames else "at most"
+        raise ValueError(
+            f"{name} was built for {need} {frames} frames (--frames {frames}) but got {t}; "
+            f"pass windows of {frames} frames or build it with frames={t}"
+        )
+    if c == in_channels:
+        return x
+    if c == 2 and in_channels == 3:
+        return torch.cat([x, x.new_ones(x.shape[:3] + (1,))], dim=-1)  # (B, T, J, 3): confidence 1
+    raise ValueError(f"{name} was built for {in_channels} input channels but got {c} channels; set in_channels={c}")
+
+
+def check_index(index: Optional[torch.Tensor], batch: int, num_tokens: int) -> None:
+    """A kept-frame index passed back into a model must be (B, f)."""
+    if index is not None and tuple(index.shape) != (batch, num_tokens):
+        raise ValueError(
+            f"index must have shape (batch, token_num) = ({batch}, {num_tokens}), got {tuple(index.shape)}"
+        )

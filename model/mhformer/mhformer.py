@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from model import build_model
-from model.config import LiftOutput, ModelConfig
+from model.config import LiftOutput, ModelConfig, check_index, check_pose_input
 from model.hot import TokenPruningCluster
 from model.mhformer.modules import HypothesisTransformer, Transformer
 
@@ -131,20 +131,6 @@ class MHFormer(nn.Module):
         """Whether the model prunes (a pruner is present and ``layer_index`` names an SHR block)."""
         return self.Transformer_hypothesis.prunes
 
-    def _check_input(self, x: torch.Tensor, index: Optional[torch.Tensor]) -> None:
-        """Validate x (B, F, J, C_in) and a given index (B, f)."""
-        expected = (self.frames, self.n_joints, self.in_channels)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"input must have shape (batch, frames, joints, channels) = (B, {', '.join(map(str, expected))}) "
-                f"as built by --frames/--n_joints, got {tuple(x.shape)}; pass matching windows or rebuild"
-            )
-        if index is not None and self.prunes and tuple(index.shape) != (x.shape[0], self.prune.num_tokens):
-            raise ValueError(
-                f"index must have shape (batch, token_num) = ({x.shape[0]}, {self.prune.num_tokens}), "
-                f"got {tuple(index.shape)}"
-            )
-
     def forward(self, x: torch.Tensor, index: Optional[torch.Tensor] = None) -> LiftOutput:
         """Lift a 2-D pose sequence to 3-D.
 
@@ -157,7 +143,9 @@ class MHFormer(nn.Module):
             ``LiftOutput``: pose (B, F, J_out, 3) and ``index`` ``None`` without pruning; pose
             (B, f, J_out, 3) with ``index`` = ``kept`` (B, f), sorted, with pruning.
         """
-        self._check_input(x, index)
+        x = check_pose_input(x, "MHFormer", self.frames, self.n_joints, self.in_channels)
+        if self.prunes:
+            check_index(index, x.shape[0], self.prune.num_tokens)
         b, f, j, c = x.shape
         x = x.permute(0, 2, 3, 1).reshape(b, j * c, f)  # (B, J·C_in, F): channel = joint·C_in + coord
         x_1 = x + self.Transformer_encoder_1(self.norm_1(x))  # MHG hypotheses, each (B, J·C_in, F)

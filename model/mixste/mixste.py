@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from model import build_model
-from model.config import LiftOutput, ModelConfig
+from model.config import LiftOutput, ModelConfig, check_index, check_pose_input
 from model.hot import TokenPruningCluster, TokenRecoveringAttention
 from model.layers import Block, LayerNorm6
 
@@ -119,31 +119,6 @@ class MixSTE(nn.Module):
         """Whether ``prune`` is present and ``layer_index`` lets it fire."""
         return self.prune is not None and 1 <= self.layer_index < self.depth
 
-    def _check_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Validate x (B, F, J, C_in); append a confidence of ones to 2-channel input of a 3-channel model."""
-        if x.ndim != 4:
-            raise ValueError(f"expected input of shape (batch, frames, joints, channels), got {tuple(x.shape)}")
-        _, f, j, c = x.shape
-        if f != self.frames:
-            raise ValueError(
-                f"input has {f} frames but the model was built for --frames {self.frames}; "
-                f"pass windows of {self.frames} frames or rebuild with --frames {f}"
-            )
-        if j != self.n_joints:
-            raise ValueError(f"input has {j} joints but the model was built for --n_joints {self.n_joints}")
-        if c == 2 and self.in_channels == 3:
-            x = torch.cat([x, x.new_ones(x.shape[:-1] + (1,))], dim=-1)  # (B, F, J, 3)
-        elif c != self.in_channels:
-            raise ValueError(f"input has {c} channels per joint but the model expects {self.in_channels}")
-        return x
-
-    def _check_index(self, index: Optional[torch.Tensor], batch: int) -> None:
-        if index is not None and tuple(index.shape) != (batch, self.prune.num_tokens):
-            raise ValueError(
-                f"index must have shape (batch, token_num) = ({batch}, {self.prune.num_tokens}), "
-                f"got {tuple(index.shape)}"
-            )
-
     def _spatial(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Spatial block i + shared Spatial_norm: attention over joints. (B, F, J, C) → (B, F, J, C)."""
         b, f, j, c = x.shape
@@ -171,12 +146,12 @@ class MixSTE(nn.Module):
             ``LiftOutput``: pose (B, F, J_out, 3), ``kept`` (B, f) for HoT (``recover`` present); pose
             (B, f, J_out, 3) with ``index`` = ``kept`` (B, f) for TPC-only; pose (B, F, J_out, 3) otherwise.
         """
-        x = self._check_input(x)
+        x = check_pose_input(x, "MixSTE", self.frames, self.n_joints, self.in_channels)
         x = self.Spatial_patch_to_embedding(x) + self.Spatial_pos_embed  # (B, F, J, C)
         kept = None
         for i in range(self.depth):
             if i == self.layer_index and self.prunes:
-                self._check_index(index, x.shape[0])
+                check_index(index, x.shape[0], self.prune.num_tokens)
                 x, kept = self.prune(x, index)  # (B, f, J, C), (B, f)
             x = self._temporal(i, self._spatial(i, x))
         if self.recover is not None:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
-from model.config import LiftOutput, ModelConfig
+from model.config import LiftOutput, ModelConfig, check_pose_input
 from model.hot import TokenPruningCluster, TokenRecoveringAttention
 from model.layers import Attention
 
@@ -170,20 +170,8 @@ class PrunableLifter(nn.Module):
         Returns:
             (B, T, J, in_channels).
         """
-        name = type(self).__name__
-        if x.ndim != 4 or x.shape[2] != self.num_joints:
-            raise ValueError(f"{name} expects input (B, T, {self.num_joints}, C), got {tuple(x.shape)}")
-        t, c = x.shape[1], x.shape[3]
-        if t > self.num_frames or (self.exact_length and t != self.num_frames):
-            need = "exactly" if self.exact_length else "at most"
-            raise ValueError(
-                f"{name} was built for {need} {self.num_frames} frames but got {t}; build it with frames={t}"
-            )
-        if c == self.in_channels:
-            return x
-        if c == 2 and self.in_channels == 3:
-            return torch.cat([x, x.new_ones(x.shape[:3] + (1,))], dim=-1)  # (B, T, J, 3): confidence 1
-        raise ValueError(f"{name} was built for {self.in_channels} input channels but got {c}; set in_channels={c}")
+        return check_pose_input(x, type(self).__name__, self.num_frames, self.num_joints, self.in_channels,
+                                exact_frames=self.exact_length)
 
     def recover_frames(self, x: torch.Tensor) -> torch.Tensor:
         """TRA: (B, f, J, C) kept-frame tokens → (B, T, J, C); identity without ``recover``."""
