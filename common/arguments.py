@@ -73,7 +73,8 @@ def _data_group(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("data")
     g.add_argument("--dataset", type=str, default="h36m", help="dataset name part of the npz files")
     g.add_argument("--keypoints", type=str, default="cpn_ft_h36m_dbb", help="2-D source: data_2d_<dataset>_"
-                   "<keypoints>.npz (cpn_ft_h36m_dbb, gt, sh_pt_mpii, ...)")
+                   "<keypoints>.npz (cpn_ft_h36m_dbb, gt, sh_pt_mpii, ...); with --previous_dir, default: the "
+                   "checkpoint's")
     g.add_argument("--root_path", type=str, default="./dataset/", help="folder holding the npz files")
     g.add_argument("--actions", type=str, default="*", help="'*' for all 15 actions, or comma-separated "
                    "canonical names (e.g. Walking,SittingDown)")
@@ -81,7 +82,7 @@ def _data_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--subset", type=float, default=1.0, help="fraction of each sequence kept (deterministic)")
     g.add_argument("--stride", type=int, default=243, help="window step: 1 = one centred window per frame "
                    "(seq2frame), else non-overlapping/strided windows (seq2seq); the test stride is --frames "
-                   "unless --stride is 1 or --frames")
+                   "unless --stride is 1 or --frames; with --previous_dir, default: the checkpoint's")
     g.add_argument("--data_augmentation", type=int, default=1, choices=(0, 1), help="1: add a horizontally "
                    "flipped copy of every training window")
     _bool_flag(g, "--reverse_augmentation", False, "add time-reversed copies of the training windows")
@@ -104,6 +105,11 @@ def _train_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr_decay_large", type=float, default=0.5, help="LR multiplier after epochs divisible by "
                    "--lr_decay_epoch (instead of --lr_decay)")
     g.add_argument("--lr_decay_epoch", type=int, default=200, help="period of the large LR decay")
+    g.add_argument("--epoch_fraction", type=float, default=1.0, help="share of the training windows drawn "
+                   "(randomly, afresh) per epoch; < 1 gives short epochs for CPU budgets")
+    g.add_argument("--noise_2d", type=float, default=0.0, help="2-D noise augmentation: per-window Gaussian "
+                   "jitter with std drawn from U[0, NOISE_2D] in screen-normalised units (0.01 = 0.5%% of the "
+                   "image width); for in-the-wild models")
     g.add_argument("--seed", type=int, default=None, help="random seed; default: the script's (1126 MixSTE "
                    "scripts, 1 MHFormer scripts)")
 
@@ -188,6 +194,10 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ConfigError(f"--stride 1 scores the centre frame, which needs an odd --frames (got {args.frames})")
     if not 0 < args.subset <= 1:
         raise ConfigError(f"--subset must be in (0, 1], got {args.subset}")
+    if not 0.0 < args.epoch_fraction <= 1.0:
+        raise ConfigError(f"--epoch_fraction must be in (0, 1], got {args.epoch_fraction}")
+    if args.noise_2d < 0:
+        raise ConfigError(f"--noise_2d must be >= 0, got {args.noise_2d}")
     for flag in ("downsample", "batch_size", "nepoch", "lr_decay_epoch"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")

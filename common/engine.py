@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Subset
 from common.arguments import ConfigError, check_flags, derive, parse_args
 from common.checkpoint import CheckpointError, atomic_save, find_checkpoint, load_weights
 from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
-from common.evaluate import EvalResult, evaluate
+from common.evaluate import JointCompletion, EvalResult, evaluate
 from common.h36m_dataset import DATA_HELP, DataError
 from common.metrics import parse_actions, write_eval_report
 from common.recipes import Recipe, lr_factor
@@ -154,7 +154,8 @@ def peek(path: Path) -> Dict[str, Any]:
 
 
 def adopt_checkpoint_sizes(args: argparse.Namespace, ckpt: Dict[str, Any]) -> None:
-    """Use an engine checkpoint's variant and model sizes for the flags not given on the command line."""
+    """Use an engine checkpoint's variant, model sizes, window stride and 2-D source for the flags not given on
+    the command line (so ``--test --previous_dir DIR`` alone scores a run the way it was validated)."""
     if not ckpt:
         return
     variant = ckpt.get("variant", "")
@@ -163,7 +164,7 @@ def adopt_checkpoint_sizes(args: argparse.Namespace, ckpt: Dict[str, Any]) -> No
                           f"use --model {variant} or other weights")
     args.model = variant
     saved = ckpt.get("args", {})
-    adopted = {k: saved[k] for k in SIZE_FLAGS if k not in args.explicit and saved.get(k) is not None}
+    adopted = {k: saved[k] for k in SIZE_FLAGS + ("stride", "keypoints") if k not in args.explicit and saved.get(k) is not None}
     for key, value in adopted.items():
         setattr(args, key, value)
     if adopted:
@@ -287,6 +288,14 @@ def _subjects(text: str) -> List[str]:
 def set_joint_counts(args: argparse.Namespace, data: Any) -> None:
     """``--n_joints``/``--out_joints`` default to the data's joint count; an explicit mismatch is an error."""
     joints = int(data.num_joints)
+    args.complete_joints = False
+    if (args.test and joints == 16 and args.n_joints == 17 and args.out_joints in (None, 17)
+            and not {"n_joints", "out_joints"} & set(args.explicit)):
+        args.complete_joints = True  # a 17-joint checkpoint on 16-joint detections: see JointCompletion
+        _logger.info("17-joint weights on 16-joint 2-D: Neck/Nose placed on the thorax-head segment, scored "
+                     "on the 16 joints the 2-D file has")
+        args.out_joints = 17
+        return
     for flag in ("n_joints", "out_joints"):
         value = getattr(args, flag)
         if value is not None and value != joints:
@@ -303,7 +312,8 @@ def make_loader(dataset, ctx: Context, train: bool) -> DataLoader:
     workers = args.workers if args.workers is not None else (8 if cuda else 0)
     extra = dict(num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0)
     if train:
-        sampler = GlobalBatchSampler(len(dataset), args.batch_size, info.rank, info.world_size, ctx.seed)
+        sampler = GlobalBatchSampler(len(dataset), args.batch_size, info.rank, info.world_size, ctx.seed,
+                                     fraction=args.epoch_fraction)
         return DataLoader(dataset, batch_sampler=sampler, **extra)
     shard = Subset(dataset, shard_range(len(dataset), info.rank, info.world_size))
     return DataLoader(shard, batch_size=args.batch_size, shuffle=False, **extra)
@@ -323,6 +333,8 @@ def build(ctx: Context, zoo: ModelZoo) -> nn.Module:
         load_weights(model, ctx.weights)
     n_params = sum(p.numel() for p in model.parameters())
     _logger.info("%s: %.2f M parameters; sizes %s", args.model, n_params / 1e6, cfg)
+    if getattr(args, "complete_joints", False):
+        model = JointCompletion(model)
     return model.to(ctx.device)
 
 
@@ -343,7 +355,8 @@ def protocol(ctx: Context) -> Dict[str, Any]:
                 stride=ctx.data["test_stride"], seq2frame=ctx.data["test_stride"] == 1,
                 flip_tta=bool(args.test_augmentation), downsample=args.downsample, subset=args.subset,
                 p2="per-window Procrustes (reference: batch mean for mixed batches)",
-                weighting="each window weighs 1; unweighted mean over actions", amp=args.amp)
+                weighting="each window weighs 1; unweighted mean over actions", amp=args.amp,
+                joint_completion=bool(getattr(args, "complete_joints", False)))
 
 
 def test(ctx: Context) -> EvalResult:
@@ -420,7 +433,8 @@ def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tra
     reseed(ctx.seed, epoch, ctx.info.rank)
     ctx.data["train"].batch_sampler.set_epoch(epoch)
     stats = train_one_epoch(train_model, ctx.data["train"], optimizer, ctx.recipe.loss, ctx.device, amp=args.amp,
-                            scaler=scaler, progress=ctx.info.is_main and not args.no_progress, epoch=epoch)
+                            scaler=scaler, progress=ctx.info.is_main and not args.no_progress, epoch=epoch,
+                            noise_2d=args.noise_2d)
     start = time.perf_counter()
     result = evaluate(eval_model, ctx.data["test"], ctx.device, **eval_kwargs(ctx))
     lr = optimizer.param_groups[0]["lr"]

@@ -28,12 +28,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from common.data import JOINT_DROPPED_FOR_16, complete_h36m16
 from common.metrics import ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample
 from common.utils import all_gather_objects
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["EvalResult", "take_frames", "unflip_pose", "predict", "scored_frames", "evaluate", "autocast"]
+__all__ = ["JointCompletion", "EvalResult", "take_frames", "unflip_pose", "predict", "scored_frames", "evaluate", "autocast"]
 
 
 @dataclass
@@ -53,6 +54,25 @@ class EvalResult:
     table: str = ""
     report: Dict[str, Any] = field(default_factory=dict)
     n_windows: int = 0
+
+
+class JointCompletion(nn.Module):
+    """Test a 17-joint model on 16-joint 2-D (Stacked-Hourglass order: H36M without Neck/Nose).
+
+    The missing 2-D joint is placed on the thorax→head segment (``common.data.complete_h36m16``) and the
+    prediction of that joint is dropped, so the output (B, F', 16, 3) matches the 16-joint 3-D targets the
+    reference scores for such files.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.keep = [j for j in range(17) if j != JOINT_DROPPED_FOR_16]
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any):
+        """x (B, F, 16, C) → the wrapped model's ``LiftOutput`` with pose (B, F', 16, 3)."""
+        out = self.model(complete_h36m16(x), *args, **kwargs)
+        return out._replace(pose=out.pose[..., self.keep, :])
 
 
 def autocast(device: torch.device, amp: str):

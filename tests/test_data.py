@@ -34,19 +34,6 @@ SKIPPED = {("S5", "Discussion 2"), ("S5", "Discussion 3"), ("S7", "Discussion"),
 
 # ------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="session")
-def prepared_root(h36m_dir, tmp_path_factory) -> Path:
-    """A --root_path set up by dataset/prepare_data_h36m.py: links to the shared files + built GT 2-D."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("prepare_data_h36m", ROOT / "dataset" / "prepare_data_h36m.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    root = tmp_path_factory.mktemp("h36m_root")
-    assert module.main(["--source", str(h36m_dir), "--root_path", str(root)]) == 0
-    return root
-
-
-@pytest.fixture(scope="session")
 def gt_data(prepared_root):
     return load_h36m(prepared_root, keypoints="gt")
 

@@ -154,3 +154,34 @@ def test_tensorboard_is_optional(tmp_path, monkeypatch, caplog):
     trackers[0].log_epoch(row, [row])
     assert (tmp_path / "metrics.csv").read_text().splitlines()[1].startswith("1,0.001,0.5,50.0")
     assert trackers[0].plot([row]).is_file()
+
+
+def test_cpu_budget_flags_and_17_joint_weights_on_16_joint_detections(prepared_root, tmp_path):
+    """--epoch_fraction draws a fresh subset per epoch, --noise_2d trains on jittered input; the resulting
+    17-joint GT-2D model is then tested on the 16-joint SH detections (Neck/Nose completed, 16 joints scored)."""
+    run_dir = tmp_path / "run"
+    flags = ["--model", "mixste.hot_mixste", "--stride", "27", "--token_num", "9", "--layer_index", "1",
+             "--batch_size", "8", "--lr", "2e-3"]
+    argv = flags + small(prepared_root, run_dir, "--keypoints", "gt", "--nepoch", "2", "--epoch_fraction", "0.5",
+                         "--noise_2d", "0.01")
+    run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model)
+    train_set = PoseWindowDataset(_CACHE[(str(prepared_root), "gt", "h36m")], ["S1"], 27, 27, True,
+                                  actions="Walking", downsample=2, subset=0.1, flip_aug=True)
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    seen = [float(r["samples_per_s"]) * float(r["train_s"]) for r in rows]
+    assert seen == pytest.approx([round(len(train_set) * 0.5)] * 2, rel=0.02)
+    assert json.loads((run_dir / "config.json").read_text())["noise_2d"] == 0.01
+    same = small(prepared_root, tmp_path)[:-2]  # keypoints sh_pt_mpii: 16 joints
+    tested = run(parse_args(["--test", "--previous_dir", str(run_dir), "--report", str(tmp_path / "sh.json")]
+                            + same, **MIXSTE.defaults), MIXSTE, model)
+    report = json.loads((tmp_path / "sh.json").read_text())
+    assert report["protocol"]["joint_completion"] and report["protocol"]["keypoints"] == "sh_pt_mpii"
+    assert 0 < tested.p1 < 1000 and tested.n_windows > 0
+
+
+def test_bad_budget_flags_are_one_line_errors(h36m_dir, tmp_path, capsys):
+    for flag, value in (("--epoch_fraction", "0"), ("--noise_2d", "-1")):
+        code = main(MIXSTE, model, ["--model", "mixste.mixste", "--stride", "27", flag, value]
+                    + small(h36m_dir, tmp_path / "run"))
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith(f"error: {flag} must be") and "\n" not in err

@@ -10,7 +10,7 @@ from common.evaluate import scored_frames, take_frames, unflip_pose
 from common.loss import (H36M_JOINT_WEIGHTS, joint_weights, mean_velocity, mixste_loss, mpjpe, temporal_consistency,
                          weighted_mpjpe)
 from common.recipes import MHFORMER, MHFORMER_TPC, MIXSTE, MIXSTE_TPC, lr_factor
-from common.train import GlobalBatchSampler, shard_range
+from common.train import GlobalBatchSampler, add_noise_2d, shard_range
 from common.utils import AverageMeter, get_rng_state, set_rng_state
 
 
@@ -133,3 +133,48 @@ def test_flip_pass_reuses_the_index():
     pose, index = predict(Fake(), x, True, [1], [2])
     assert calls[0] is None and torch.equal(calls[1], torch.tensor([[0, 2]])) and torch.equal(index, calls[1])
     assert pose.shape == (1, 2, 4, 3)
+
+
+def test_epoch_fraction_draws_a_fresh_subset_each_epoch():
+    s = GlobalBatchSampler(100, 8, seed=5, fraction=0.25)
+    s.set_epoch(1)
+    first = [i for b in s for i in b]
+    s.set_epoch(2)
+    second = [i for b in s for i in b]
+    assert len(first) == len(second) == 25 and len(set(first)) == 25 and set(first) != set(second)
+    assert len(s) == 4 and s.share(1, 3) == 1.0
+    with pytest.raises(ValueError, match="fraction"):
+        GlobalBatchSampler(10, 2, fraction=1.5)
+    with pytest.raises(ValueError, match="shuffling"):
+        GlobalBatchSampler(10, 2, shuffle=False, fraction=0.5)
+
+
+def test_noise_2d_jitters_each_window_with_its_own_scale():
+    torch.manual_seed(0)
+    x = torch.zeros(512, 9, 17, 2)
+    assert add_noise_2d(x, 0.0) is x
+    noisy = add_noise_2d(x, 0.02)
+    per_window = noisy.flatten(1).std(dim=1)
+    assert 0.0 <= per_window.min() < 0.002 and 0.018 < per_window.max() <= 0.0215  # std ~ U[0, 0.02]
+    assert per_window.mean() == pytest.approx(0.01, abs=0.001)
+
+
+def test_complete_h36m16_places_the_nose_between_thorax_and_head():
+    from common.data import NOSE_ALPHA, complete_h36m16
+    from common.evaluate import JointCompletion
+    x = torch.randn(2, 5, 16, 3)
+    full = complete_h36m16(x)
+    assert full.shape == (2, 5, 17, 3)
+    assert torch.equal(full[..., :9, :], x[..., :9, :]) and torch.equal(full[..., 10:, :], x[..., 9:, :])
+    assert torch.allclose(full[..., 9, :2], x[..., 8, :2] + NOSE_ALPHA * (x[..., 9, :2] - x[..., 8, :2]))
+    assert torch.equal(full[..., 9, 2], x[..., 9, 2])  # confidence copied from the head
+
+    class Echo(torch.nn.Module):  # returns its input as the "pose": shows what the wrapped model receives
+        def forward(self, inp):
+            from model.config import LiftOutput
+            return LiftOutput(torch.cat([inp, inp[..., :1]], -1))
+
+    out = JointCompletion(Echo())(x[..., :2])
+    assert out.pose.shape == (2, 5, 16, 3) and torch.equal(out.pose[..., :2], x[..., :2])
+    with pytest.raises(ValueError, match="16 joints"):
+        complete_h36m16(full)

@@ -1,0 +1,283 @@
+"""Results of the project's trained checkpoints: accuracy, cost, speed, and the FLOPs-vs-MPJPE plot.
+
+HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024,
+arXiv:2311.12028) claims −39.6 % FLOPs for +0.1 mm P1 on MixSTE. This tool measures the same comparison for the
+checkpoints shipped in ``checkpoint/shipped/``:
+
+1. ``--evaluate``: runs the project's own ``--test`` (``common.engine.run``, the code behind ``main_mixste.py``)
+   on S9+S11, all 4 cameras, flip TTA, for every checkpoint and 2-D source, writing
+   ``benchmarks/results/<name>_<keypoints>.json``; without it the existing JSON reports are read;
+2. params and FLOPs (thop-compatible and full, ``model.profile``) of each checkpoint's configuration;
+3. CPU inference throughput (fp32, eager, batch ``--batch``), every model timed in the same process in
+   alternation (A B A B …), median of ``--repeats`` rounds;
+4. writes ``benchmarks/results.json`` and the markdown blocks ``results_summary``, ``results_comparison``,
+   ``results_actions`` that ``python -m tools.update_readme`` puts into README.md, and the plot
+   ``benchmarks/flops_mpjpe.png``.
+
+Usage: ``python -m tools.results [--evaluate] [--root_path dataset/]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from common.checkpoint import load_weights  # noqa: E402
+from common.metrics import ACTIONS  # noqa: E402
+
+_logger = logging.getLogger("tools.results")
+
+#: the shipped checkpoints, in table order: (folder name under checkpoint/shipped, role)
+SHIPPED = (
+    ("hot_mixste_81_gt", "HoT w. MixSTE, GT 2-D"),
+    ("mixste_81_gt", "MixSTE (same size), GT 2-D"),
+    ("hot_mixste_81_wild", "HoT w. MixSTE, in the wild (demo default)"),
+)
+#: the pair compared against the paper's claim (HoT, its same-size baseline)
+PAIR = ("hot_mixste_81_gt", "mixste_81_gt")
+#: 2-D sources every checkpoint is tested on
+KEYPOINTS = ("gt", "sh_pt_mpii")
+#: HoT w. MixSTE vs MixSTE in the paper (Table 5 / Fig. 1, 243 frames, CPN 2-D): FLOPs and P1 change
+PAPER = {"flops_change_pct": -39.6, "p1_change_mm": 0.1}
+
+
+def report_path(out_dir: Path, name: str, keypoints: str) -> Path:
+    return out_dir / "results" / f"{name}_{keypoints}.json"
+
+
+def evaluate_checkpoint(ckpt_dir: Path, keypoints: str, root_path: str, report: Path, batch_size: int) -> None:
+    """Run ``main_mixste.py --test`` in this process for one checkpoint and 2-D source."""
+    import model
+    from common.arguments import parse_args
+    from common.engine import run
+    from common.recipes import MIXSTE
+
+    argv = ["--test", "--previous_dir", str(ckpt_dir), "--keypoints", keypoints, "--root_path", root_path,
+            "--report", str(report), "--batch_size", str(batch_size), "--no_progress"]
+    _logger.info("python main_mixste.py %s", " ".join(argv))
+    run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model)
+
+
+def load_model(ckpt_dir: Path):
+    """The checkpoint's model (eval mode, CPU) and its metadata."""
+    from model import build_model
+
+    path = ckpt_dir / "best.pth"
+    meta = torch.load(path, map_location="cpu", weights_only=True)
+    net = build_model(meta["variant"], **{k: v for k, v in meta["model_config"].items()})
+    load_weights(net, path)
+    return net.eval(), meta
+
+
+def profile(net: torch.nn.Module) -> Dict[str, Any]:
+    from model.profile import profile_model
+
+    cfg = net.config
+    return profile_model(net, (1, cfg.frames, cfg.n_joints, cfg.in_channels), device="meta")
+
+
+@torch.inference_mode()
+def throughput(nets: Dict[str, torch.nn.Module], batch: int, repeats: int, threads: Optional[int]) -> Dict[str, Any]:
+    """Output frames/s of every model, timed in alternation in this process (median over ``repeats``)."""
+    if threads:
+        torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    inputs = {n: torch.rand(batch, m.config.frames, m.config.n_joints, m.config.in_channels, generator=gen)
+              for n, m in nets.items()}
+    for n, m in nets.items():  # warm-up
+        m(inputs[n])
+    times: Dict[str, List[float]] = {n: [] for n in nets}
+    for _ in range(repeats):
+        for n, m in nets.items():
+            start = time.perf_counter()
+            m(inputs[n])
+            times[n].append(time.perf_counter() - start)
+    out = {}
+    for n, t in times.items():
+        med = statistics.median(t)
+        out[n] = {"median_s": med, "frames_per_s": batch * nets[n].config.frames / med, "times_s": t}
+    return out
+
+
+def _fmt(v: Optional[float], digits: int = 1) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def summary_md(rows: List[Dict[str, Any]], env: Dict[str, Any]) -> str:
+    lines = ["| checkpoint | model | frames / kept | params | FLOPs/clip (thop) | FLOPs/clip (full) | "
+             "P1 / P2 GT 2-D (mm) | P1 / P2 SH 2-D (mm) | CPU frames/s | epochs | size |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cfg = r["config"]
+        kept = cfg.get("token_num") if r["prunes"] else cfg["frames"]
+        gt, sh = r["eval"].get("gt"), r["eval"].get("sh_pt_mpii")
+        lines.append(
+            f"| `{r['name']}` | {r['variant']} | {cfg['frames']} / {kept} | {r['params'] / 1e6:.3f} M | "
+            f"{r['flops_thop'] / 1e9:.3f} G | {r['flops'] / 1e9:.3f} G | "
+            f"{_fmt(gt and gt['p1'], 2)} / {_fmt(gt and gt['p2'], 2)} | "
+            f"{_fmt(sh and sh['p1'], 2)} / {_fmt(sh and sh['p2'], 2)} | {r['frames_per_s']:.0f} | "
+            f"{r['epochs']} | {r['size_mb']:.2f} MB |")
+    lines += ["", f"S9+S11, all 4 cameras, flip TTA, seq2seq windows of the model's length (stride = frames), "
+              f"every frame scored; P2 per window. SH 2-D: Stacked-Hourglass detections (16 joints; the 17-joint "
+              f"models get the Neck/Nose placed on the thorax-head segment and are scored on the other 16). "
+              f"Throughput: fp32 eager, batch {env['batch']}, {env['threads']} threads, {env['cpu']}, median of "
+              f"{env['repeats']} alternated rounds. Measured {env['date']} with `{env['command']}`."]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_md(cmp: Dict[str, Any]) -> str:
+    def pct(v: float) -> str:
+        return f"{v:+.1f} %"
+
+    lines = ["| | P1 GT (mm) | P1 change | FLOPs (thop) change | full FLOPs change | CPU speed-up |",
+             "|---|---|---|---|---|---|",
+             f"| MixSTE (`{cmp['baseline']}`) | {cmp['p1_baseline']:.2f} | | | | 1.00× |",
+             f"| HoT w. MixSTE (`{cmp['hot']}`) | {cmp['p1_hot']:.2f} | {cmp['p1_change_mm']:+.2f} mm "
+             f"({pct(cmp['p1_change_pct'])}) | {pct(cmp['flops_thop_change_pct'])} | "
+             f"{pct(cmp['flops_change_pct'])} | {cmp['speedup']:.2f}× |",
+             f"| paper (MixSTE, 243 frames, CPN 2-D) | | +{PAPER['p1_change_mm']:.1f} mm | "
+             f"{PAPER['flops_change_pct']:.1f} % | | |"]
+    return "\n".join(lines) + "\n"
+
+
+def actions_md(rows: List[Dict[str, Any]]) -> str:
+    cols = [(r["name"], kp) for r in rows for kp in KEYPOINTS if r["eval"].get(kp)]
+    head = "| action | " + " | ".join(f"`{n}` {('GT' if kp == 'gt' else 'SH')}" for n, kp in cols) + " |"
+    lines = [head, "|---|" + "---|" * len(cols)]
+    by = {(r["name"], kp): r["eval"][kp] for r in rows for kp in KEYPOINTS if r["eval"].get(kp)}
+    for action in list(ACTIONS) + ["Average"]:
+        cells = []
+        for key in cols:
+            res = by[key]
+            item = res if action == "Average" else res["per_action"].get(action)
+            cells.append("–" if item is None else f"{item['p1']:.1f} / {item['p2']:.1f}")
+        name = f"**{action}**" if action == "Average" else action
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "P1 / P2 in mm per action (unweighted mean over actions in the last row). S9 Discussion 1 has no "
+              "3-D ground truth in the data and is skipped (as are S5 Discussion 2/3, S7 Discussion and S7 "
+              "SittingDown 1 in training)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: List[Dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    try:
+        for r in rows:
+            gt = r["eval"].get("gt")
+            if not gt:
+                continue
+            x = r["flops_thop"] / r["config"]["frames"] / 1e6
+            colour = "tab:red" if r["prunes"] else "tab:blue"
+            ax.scatter([x], [gt["p1"]], s=60 + r["params"] / 5e3, color=colour, zorder=3,
+                       marker="*" if r["prunes"] else "o")
+            ax.annotate(r["name"], (x, gt["p1"]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+        by = {r["name"]: r for r in rows}
+        if all(n in by and by[n]["eval"].get("gt") for n in PAIR):
+            hot, base = by[PAIR[0]], by[PAIR[1]]
+            ax.annotate("", xy=(hot["flops_thop"] / hot["config"]["frames"] / 1e6, hot["eval"]["gt"]["p1"]),
+                        xytext=(base["flops_thop"] / base["config"]["frames"] / 1e6, base["eval"]["gt"]["p1"]),
+                        arrowprops=dict(arrowstyle="->", color="gray"))
+        ax.set_xlabel("MFLOPs per output frame (thop-compatible)")
+        ax.set_ylabel("MPJPE P1 on S9+S11, GT 2-D (mm)")
+        ax.set_title("Project checkpoints: cost vs. accuracy (Human3.6M)")
+        ax.grid(alpha=0.3)
+        ax.margins(x=0.25, y=0.25)
+        fig.tight_layout()
+        tmp = path.with_suffix(".tmp.png")
+        fig.savefig(tmp)
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m tools.results", description=__doc__.splitlines()[0])
+    p.add_argument("--evaluate", action="store_true", help="run --test for every checkpoint and 2-D source first "
+                   "(~2-4 min each on 2 CPU cores); otherwise read the existing JSON reports")
+    p.add_argument("--root_path", default="dataset/", help="folder with the Human3.6M npz files")
+    p.add_argument("--shipped", type=Path, default=ROOT / "checkpoint" / "shipped", help="checkpoint folders")
+    p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks", help="where the reports go")
+    p.add_argument("--batch", type=int, default=4, help="batch size of the throughput measurement")
+    p.add_argument("--repeats", type=int, default=15, help="alternated timing rounds")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for timing (default: torch's)")
+    p.add_argument("--eval-batch", type=int, default=64, help="batch size of --evaluate")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    names = [n for n, _ in SHIPPED if (args.shipped / n / "best.pth").is_file()]
+    if not names:
+        print(f"error: no shipped checkpoints in {args.shipped}", file=sys.stderr)
+        return 2
+    if args.evaluate:
+        for name in names:
+            for kp in KEYPOINTS:
+                evaluate_checkpoint(args.shipped / name, kp, args.root_path,
+                                    report_path(args.out_dir, name, kp), args.eval_batch)
+    nets, rows = {}, []
+    for name in names:
+        net, meta = load_model(args.shipped / name)
+        nets[name] = net
+        prof = profile(net)
+        evals = {}
+        for kp in KEYPOINTS:
+            path = report_path(args.out_dir, name, kp)
+            if path.is_file():
+                evals[kp] = json.loads(path.read_text())["results"]
+        rows.append(dict(name=name, role=dict(SHIPPED)[name], variant=meta["variant"], config=meta["model_config"],
+                         prunes=meta["variant"].split(".")[-1].startswith(("hot", "tpc")),
+                         params=prof["params"], flops=prof["flops"], flops_thop=prof["flops_thop"],
+                         epochs=meta["epoch"], size_mb=(args.shipped / name / "best.pth").stat().st_size / 2**20,
+                         eval=evals))
+    speed = throughput(nets, args.batch, args.repeats, args.threads)
+    for r in rows:
+        r["frames_per_s"] = speed[r["name"]]["frames_per_s"]
+    from tools.benchmark import cpu_name
+
+    env = dict(date=date.today().isoformat(), cpu=cpu_name(), threads=torch.get_num_threads(), batch=args.batch,
+               repeats=args.repeats, torch=torch.__version__, python=platform.python_version(),
+               command="python -m tools.results" + (" " + " ".join(argv) if argv else ""))
+    report: Dict[str, Any] = {"environment": env, "models": rows, "throughput": speed}
+    by = {r["name"]: r for r in rows}
+    hot, base = (by.get(n) for n in PAIR)
+    blocks = {"results_summary": summary_md(rows, env), "results_actions": actions_md(rows)}
+    if hot and base and hot["eval"].get("gt") and base["eval"].get("gt"):
+        p1h, p1b = hot["eval"]["gt"]["p1"], base["eval"]["gt"]["p1"]
+        cmp = dict(hot=hot["name"], baseline=base["name"], p1_hot=p1h, p1_baseline=p1b, p1_change_mm=p1h - p1b,
+                   p1_change_pct=100 * (p1h - p1b) / p1b,
+                   flops_thop_change_pct=100 * (hot["flops_thop"] / base["flops_thop"] - 1),
+                   flops_change_pct=100 * (hot["flops"] / base["flops"] - 1),
+                   speedup=hot["frames_per_s"] / base["frames_per_s"], paper=PAPER)
+        report["comparison"] = cmp
+        blocks["results_comparison"] = comparison_md(cmp)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    for block, text in blocks.items():
+        (args.out_dir / f"{block}.md").write_text(text, encoding="utf-8")
+    (args.out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    plot(rows, args.out_dir / "flops_mpjpe.png")
+    print("".join(blocks.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
