@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", default=None,
                    help="model variant, e.g. mixste.hot_mixste (default: the checkpoint's own, else hot_mixste)")
     g.add_argument("--checkpoint", default=None,
-                   help="lifting weights .pth (default: the shipped in-the-wild one; none is shipped yet, so "
-                        "without this flag the model has random weights and the demo warns)")
+                   help="lifting weights .pth (default: the shipped in-the-wild model, "
+                        "checkpoint/shipped/hot_mixste_27_wild/best.pth)")
     g.add_argument("--frames", type=positive_int, default=None,
                    help="window length F (default: the checkpoint's / model's)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable test-time flip augmentation")

@@ -179,11 +179,18 @@ def test_checkpoint_args_choose_the_model(tmp_path, caplog):
         load_lifter(None, tmp_path / "missing.pth")
 
 
-def test_default_checkpoint_missing_warns(caplog):
+def test_default_checkpoint_is_the_shipped_wild_model():
     import demo.lib.lift as lift
 
-    if lift.DEFAULT_CHECKPOINT.is_file():
-        pytest.skip("a trained default checkpoint is shipped")
+    lifter = lift.load_lifter()
+    assert lift.DEFAULT_CHECKPOINT.is_file() and lifter.trained and lifter.name == "mixste.hot_mixste"
+    assert lift.DEFAULT_CHECKPOINT.parent.name == "hot_mixste_27_wild" and lifter.frames == 27
+
+
+def test_default_checkpoint_missing_warns(caplog, monkeypatch, tmp_path):
+    import demo.lib.lift as lift
+
+    monkeypatch.setattr(lift, "DEFAULT_CHECKPOINT", tmp_path / "deleted" / "best.pth")
     with caplog.at_level("WARNING"):
         lifter = lift.load_lifter()
     assert not lifter.trained and lifter.name == lift.DEFAULT_MODEL

@@ -42,12 +42,12 @@ _logger = logging.getLogger("tools.results")
 
 #: the shipped checkpoints, in table order: (folder name under checkpoint/shipped, role)
 SHIPPED = (
-    ("hot_mixste_81_gt", "HoT w. MixSTE, GT 2-D"),
-    ("mixste_81_gt", "MixSTE (same size), GT 2-D"),
-    ("hot_mixste_81_wild", "HoT w. MixSTE, in the wild (demo default)"),
+    ("hot_mixste_27_gt", "HoT w. MixSTE, GT 2-D"),
+    ("mixste_27_gt", "MixSTE (same size), GT 2-D"),
+    ("hot_mixste_27_wild", "HoT w. MixSTE, in the wild (demo default)"),
 )
 #: the pair compared against the paper's claim (HoT, its same-size baseline)
-PAIR = ("hot_mixste_81_gt", "mixste_81_gt")
+PAIR = ("hot_mixste_27_gt", "mixste_27_gt")
 #: 2-D sources every checkpoint is tested on
 KEYPOINTS = ("gt", "sh_pt_mpii")
 #: HoT w. MixSTE vs MixSTE in the paper (Table 5 / Fig. 1, 243 frames, CPN 2-D): FLOPs and P1 change

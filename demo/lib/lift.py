@@ -32,9 +32,9 @@ from model import VARIANTS, build_model
 _logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-#: THE shipped in-the-wild checkpoint (trained by a later issue). Change this one line when it lands; its
-#: dict carries ``args`` (model name and sizes), so nothing else needs to change.
-DEFAULT_CHECKPOINT = ROOT / "checkpoint" / "shipped" / "hot_mixste_wild" / "best.pth"
+#: THE shipped in-the-wild checkpoint (HoT w. MixSTE, 27 frames, GT 2-D + noise augmentation; see
+#: checkpoint/README.md). Its dict carries ``args`` (model name and sizes), so nothing else needs to change.
+DEFAULT_CHECKPOINT = ROOT / "checkpoint" / "shipped" / "hot_mixste_27_wild" / "best.pth"
 #: model used when neither --checkpoint nor DEFAULT_CHECKPOINT exists (random weights, loudly warned)
 DEFAULT_MODEL = "mixste.hot_mixste"
 

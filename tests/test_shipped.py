@@ -1,0 +1,81 @@
+"""The trained checkpoints shipped in checkpoint/shipped/: integrity, strict loading, and real accuracy.
+
+Each checkpoint is tested with the project's own ``--test`` (``main_mixste.py``) on a real slice of S9
+(GT 2-D built by dataset/prepare_data_h36m.py, SH detections as shipped) and must beat the README's trivial
+baseline floor (linear lifting, benchmarks/baseline_gt.json) by a wide margin.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import model
+from common.arguments import parse_args
+from common.checkpoint import load_weights
+from common.engine import main, run
+from common.recipes import MIXSTE
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "checkpoint" / "shipped"
+NAMES = ("hot_mixste_27_gt", "mixste_27_gt", "hot_mixste_27_wild")
+#: the README's trivial-baseline floor on GT 2-D (S9+S11)
+FLOOR_P1 = json.loads((ROOT / "benchmarks" / "baseline_gt.json").read_text())["results"]["p1"]
+
+
+def sha256sums() -> dict:
+    lines = (SHIPPED / "SHA256SUMS").read_text().split("\n")
+    return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
+
+
+def test_every_shipped_file_matches_its_sha256_and_size_budget():
+    sums = sha256sums()
+    assert set(sums) == {f"{n}/best.pth" for n in NAMES}
+    total = 0
+    for rel, digest in sums.items():
+        data = (SHIPPED / rel).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest, rel
+        assert len(data) <= 20 * 2**20, rel
+        total += len(data)
+    assert total <= 50 * 2**20
+    assert all(digest in (SHIPPED.parent / "README.md").read_text() for digest in sums.values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_checkpoint_loads_strictly(name):
+    ckpt = torch.load(SHIPPED / name / "best.pth", map_location="cpu", weights_only=True)
+    assert set(ckpt) >= {"model", "variant", "model_config", "args", "p1"} and "optimizer" not in ckpt
+    net = model.build_model(ckpt["variant"], **ckpt["model_config"])
+    load_weights(net, SHIPPED / name / "best.pth")
+    assert ckpt["model_config"]["n_joints"] == 17 and ckpt["args"]["keypoints"] == "gt"
+
+
+def _test(name: str, root: Path, tmp_path: Path, *extra: str):
+    argv = ["--test", "--previous_dir", str(SHIPPED / name), "--root_path", str(root), "--subjects_test", "S9",
+            "--actions", "Walking,Sitting", "--subset", "0.2", "--no_progress", "--batch_size", "16",
+            "--report", str(tmp_path / f"{name}.json"), *extra]
+    return run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model)
+
+
+@pytest.mark.parametrize("name", ("hot_mixste_27_gt", "hot_mixste_27_wild"))
+def test_shipped_hot_beats_the_baseline_floor_on_real_gt_2d(name, prepared_root, tmp_path):
+    result = _test(name, prepared_root, tmp_path)  # keypoints, frames, stride: from the checkpoint
+    report = json.loads((tmp_path / f"{name}.json").read_text())
+    assert report["protocol"]["keypoints"] == "gt" and report["protocol"]["flip_tta"]
+    assert set(report["results"]["per_action"]) == {"Walking", "Sitting"}
+    assert result.p1 < 0.6 * FLOOR_P1, (result.p1, FLOOR_P1)
+    again = _test(name, prepared_root, tmp_path, "--batch_size", "5")  # batch-independent, reproducible
+    assert again.p1 == pytest.approx(result.p1, abs=0.005)
+
+
+def test_shipped_wild_model_on_real_sh_detections(prepared_root, tmp_path):
+    result = _test("hot_mixste_27_wild", prepared_root, tmp_path, "--keypoints", "sh_pt_mpii")
+    assert result.p1 < 0.8 * FLOOR_P1
+    code = main(MIXSTE, model, ["--test", "--previous_dir", str(SHIPPED / "hot_mixste_27_wild"), "--model",
+                                "mixste.mixste", "--root_path", str(prepared_root)])
+    assert code == 2  # wrong --model for the weights: one-line error
