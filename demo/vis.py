@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--keypoints", default=None, help="npz/json keypoint file for --detector keypoints")
     g.add_argument("--keypoints-layout", choices=["auto", "coco", "h36m"], default="auto",
                    help="joint order of --keypoints (auto: the file's 'layout' entry, else coco)")
+    g.add_argument("--raw-bones", dest="constant_bones", action="store_false",
+                   help="keep the model's bone lengths frame by frame (default: every bone rescaled to its median "
+                        "length over the video, directions kept; the raw numbers stay in the report)")
     g.add_argument("--no-fix-flips", dest="fix_flips", action="store_false",
                    help="keep the detector's left/right labels as they are (default: undo short mix-ups of "
                         "at most 5 frames, common on people seen from behind)")

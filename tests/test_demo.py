@@ -265,3 +265,21 @@ def test_quality_numbers():
     linear = np.linspace(0, 1, 10)[:, None, None] * np.ones((1, 17, 3))
     np.testing.assert_allclose(acceleration(linear, 25.0), 0, atol=1e-9)
     assert set(pose_quality(poses, 25.0, BONES)) >= {"bone_length_cv_max", "left_right_swaps"}
+
+
+def test_constant_bone_lengths_keeps_directions_and_fixes_lengths():
+    from common.skeleton import h36m_skeleton
+    from demo.lib.quality import bone_length_cv, constant_bone_lengths
+    from demo.lib.render import BONES
+
+    rng = np.random.default_rng(0)
+    poses = rng.normal(size=(40, 17, 3)).astype(np.float32)
+    poses[:, 0] = 0
+    fixed = constant_bone_lengths(poses, h36m_skeleton().parents)
+    assert bone_length_cv(poses, BONES).min() > 0.1 and bone_length_cv(fixed, BONES).max() < 1e-5
+    for child, parent in enumerate(h36m_skeleton().parents):
+        if parent >= 0:
+            a, b = poses[:, child] - poses[:, parent], fixed[:, child] - fixed[:, parent]
+            cos = (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+            assert np.allclose(cos, 1, atol=1e-5)
+    assert np.array_equal(fixed[:, 0], poses[:, 0])

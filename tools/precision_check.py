@@ -13,7 +13,7 @@ P1, P2, their change against float32 and the wall time.
 
 Everything after ``--`` is a ``main_<recipe>.py`` command line (``--test`` is implied). Precisions:
 ``fp32``, ``bf16-autocast`` (the engine's ``--amp bf16``), ``bf16`` (fast path), ``fp16`` (fast path, CUDA).
-Writes a JSON report with ``--report``.
+Writes a JSON report with ``--report`` and the markdown table with ``--markdown``.
 """
 from __future__ import annotations
 
@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=["fp32", "bf16-autocast", "bf16"],
                    help="precisions to evaluate; deltas are against the first (default fp32 bf16-autocast bf16)")
     p.add_argument("--report", default=None, help="also write the results as JSON to this file")
+    p.add_argument("--markdown", default=None, help="also write the table to this markdown file (e.g. "
+                   "benchmarks/precision_cpu.md, a README block of tools.update_readme)")
     return p
 
 
@@ -117,6 +119,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
         Path(args.report).write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(markdown(report), encoding="utf-8")
     return 0
 
 

@@ -32,7 +32,7 @@ from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, Detector2D, build_
 from demo.lib.errors import DemoError
 from demo.lib.lift import Lifter, h36m_sides, load_lifter, sliding_window_lift
 from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
-from demo.lib.quality import pose_quality
+from demo.lib.quality import constant_bone_lengths, pose_quality
 from demo.lib.render import BONES, SideBySideRenderer
 from demo.lib.sample import ATTRIBUTION, SAMPLE_NAME, resolve_video
 from demo.lib.video import VideoInfo, VideoWriter, iter_frames, probe_video
@@ -63,6 +63,8 @@ class DemoOptions:
         frames: window length override.
         flip: test-time flip augmentation.
         fix_flips: undo short left/right label mix-ups of the 2-D detector.
+        constant_bones: rescale every bone to its median length over the video (``quality`` then also holds
+            the ``raw_*`` numbers of the model's own output).
         batch_size: windows per forward pass.
         stride: seq2seq window step (default F, no overlap); smaller = smoother joins, slower.
         render: write the side-by-side mp4.
@@ -87,6 +89,7 @@ class DemoOptions:
     frames: Optional[int] = None
     flip: bool = True
     fix_flips: bool = True
+    constant_bones: bool = True
     batch_size: int = 8
     stride: Optional[int] = None
     render: bool = True
@@ -232,7 +235,7 @@ def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detect
     meta = dict(video=str(info.path), width=info.width, height=info.height, fps=info.fps,
                 num_frames=int(len(poses)), detector=opts.detector, model=lifter.name,
                 checkpoint=str(lifter.checkpoint) if lifter.checkpoint else None, trained=lifter.trained,
-                window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip,
+                window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip, constant_bones=opts.constant_bones,
                 person_found_rate=float(detection.found.mean()), left_right_fixes_2d=int(flips), quality=quality)
     if info.path.name == SAMPLE_NAME:
         meta["attribution"] = ATTRIBUTION
@@ -312,6 +315,10 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         poses = _lift(opts, lifter, kp, scores, info)
         lap("lift_3d")
         quality = pose_quality(poses, info.fps, BONES)
+        if opts.constant_bones:
+            quality = {**pose_quality(constant := constant_bone_lengths(poses, h36m_skeleton().parents), info.fps, BONES),
+                       **{f"raw_{k}": v for k, v in quality.items()}}
+            poses = constant
         if opts.render:
             _render(stage, opts, video, info, kp, poses, detection.found, lifter)
             lap("render")

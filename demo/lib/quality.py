@@ -6,6 +6,10 @@ arXiv:2311.12028).
   the previous frame clearly better crossed than straight (summed joint distances less than half), so that
   limbs that merely overlap do not count;
 * acceleration: ‖p[t+1] − 2p[t] + p[t−1]‖ per joint in m/s² (root-relative), mean and 99th percentile.
+
+``constant_bone_lengths`` is the demo's optional post-process (on by default, ``--raw-bones`` turns it off): a
+person's bones do not change length, so every bone is rescaled to its median length over the video while
+keeping its direction (the frame-wise model output is kept as ``raw`` numbers in the report).
 """
 from __future__ import annotations
 
@@ -38,6 +42,29 @@ def acceleration(poses: np.ndarray, fps: float) -> np.ndarray:
     if len(poses) < 3:
         return np.zeros((0, poses.shape[1]))
     return np.linalg.norm(poses[2:] - 2 * poses[1:-1] + poses[:-2], axis=-1) * fps ** 2
+
+
+def constant_bone_lengths(poses: np.ndarray, parents: Sequence[int]) -> np.ndarray:
+    """Rebuild (T, J, 3) poses from the root along the kinematic tree with every bone at its median length.
+
+    Args:
+        poses: root-relative joints, (T, J, 3).
+        parents: parent of every joint (-1 for the root); parents come before their children.
+
+    Returns:
+        (T, J, 3) poses whose bone directions are the input's and whose bone lengths are constant.
+    """
+    out = poses.copy()
+    for j, p in enumerate(parents):
+        if p < 0:
+            continue
+        if p > j:
+            raise ValueError(f"joint {j}'s parent {p} comes after it; reorder the skeleton")
+        bone = poses[:, j] - poses[:, p]  # (T, 3)
+        length = np.linalg.norm(bone, axis=-1, keepdims=True)  # (T, 1)
+        target = np.median(length)
+        out[:, j] = out[:, p] + bone / np.maximum(length, 1e-9) * target
+    return out
 
 
 def pose_quality(poses: np.ndarray, fps: float, bones: Sequence[Tuple[int, int]]) -> Dict[str, float]:
