@@ -337,5 +337,10 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         _logger.warning("WARNING: the 3-D poses come from an UNTRAINED model (random weights); pass --checkpoint.")
     _logger.info("3-D plausibility: bone-length CV max %.3f, left/right swaps %d, mean acceleration %.2f m/s²",
                  quality["bone_length_cv_max"], quality["left_right_swaps"], quality["acceleration_mean_m_s2"])
+    if "raw_bone_length_cv_max" in quality:
+        _logger.info("  model output before the bone-length step: bone-length CV max %.3f (median %.3f), "
+                     "left/right swaps %d, mean acceleration %.2f m/s²", quality["raw_bone_length_cv_max"],
+                     quality["raw_bone_length_cv_median"], quality["raw_left_right_swaps"],
+                     quality["raw_acceleration_mean_m_s2"])
     return DemoResult(output, files, len(poses), detection.found, poses, kp, timings, lifter.name, lifter.trained,
                       quality)
