@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Subset
 from common.arguments import ConfigError, check_flags, derive, parse_args
 from common.checkpoint import CheckpointError, atomic_save, find_checkpoint, load_weights
 from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
-from common.evaluate import JointCompletion, EvalResult, evaluate
+from common.evaluate import EvalResult, JointCompletion, evaluate
 from common.h36m_dataset import DATA_HELP, DataError
 from common.metrics import parse_actions, write_eval_report
 from common.recipes import Recipe, lr_factor
@@ -164,7 +164,8 @@ def adopt_checkpoint_sizes(args: argparse.Namespace, ckpt: Dict[str, Any]) -> No
                           f"use --model {variant} or other weights")
     args.model = variant
     saved = ckpt.get("args", {})
-    adopted = {k: saved[k] for k in SIZE_FLAGS + ("stride", "keypoints") if k not in args.explicit and saved.get(k) is not None}
+    adopted = {k: saved[k] for k in SIZE_FLAGS + ("stride", "keypoints")
+               if k not in args.explicit and saved.get(k) is not None}
     for key, value in adopted.items():
         setattr(args, key, value)
     if adopted:

@@ -34,7 +34,8 @@ from common.utils import all_gather_objects
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["JointCompletion", "EvalResult", "take_frames", "unflip_pose", "predict", "scored_frames", "evaluate", "autocast"]
+__all__ = ["JointCompletion", "EvalResult", "take_frames", "unflip_pose", "predict", "scored_frames", "evaluate",
+           "autocast"]
 
 
 @dataclass

@@ -31,12 +31,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from common.metrics import ACTIONS
 
-from common.checkpoint import load_weights  # noqa: E402
-from common.metrics import ACTIONS  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 _logger = logging.getLogger("tools.results")
 
@@ -72,14 +69,12 @@ def evaluate_checkpoint(ckpt_dir: Path, keypoints: str, root_path: str, report: 
 
 
 def load_model(ckpt_dir: Path):
-    """The checkpoint's model (eval mode, CPU) and its metadata."""
-    from model import build_model
+    """The checkpoint's model (eval mode, CPU, ``model.inference.load_model``) and its metadata."""
+    from model.inference import load_model as load
 
     path = ckpt_dir / "best.pth"
     meta = torch.load(path, map_location="cpu", weights_only=True)
-    net = build_model(meta["variant"], **{k: v for k, v in meta["model_config"].items()})
-    load_weights(net, path)
-    return net.eval(), meta
+    return load(checkpoint=str(path)).eval(), meta
 
 
 def profile(net: torch.nn.Module) -> Dict[str, Any]:

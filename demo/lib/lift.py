@@ -254,7 +254,8 @@ def load_lifter(
     """Build and load the lifting model.
 
     Resolution: ``checkpoint`` if given, else ``DEFAULT_CHECKPOINT`` if it exists and fits the requested
-    ``model_name`` / ``frames``, else random weights with a warning. The model name comes from ``model_name``, else the checkpoint's ``args['model']``, else
+    ``model_name`` / ``frames``, else random weights with a warning. The model name comes from ``model_name``,
+    else the checkpoint's ``args['model']``, else
     ``DEFAULT_MODEL``; sizes come from the checkpoint's ``args`` (when it is for the same model), then the
     variant's defaults; ``frames`` overrides the window length.
 
@@ -262,21 +263,17 @@ def load_lifter(
         DemoError: unknown model name, or a checkpoint that is missing or does not fit the model.
     """
     path = Path(checkpoint) if checkpoint else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
-    why_random = f"the shipped in-the-wild checkpoint {DEFAULT_CHECKPOINT} is missing"
-    if not checkpoint and path is not None and (model_name or frames):
-        default = _peek_checkpoint(path)
-        default_name = default.get("variant") or default.get("args", {}).get("model")
-        default_frames = default.get("args", {}).get("frames")
-        if ((model_name and canonical_model_name(model_name) != canonical_model_name(default_name))
-                or (frames and frames != default_frames)):
-            why_random = (f"the shipped checkpoint is a {default_frames}-frame '{default_name}', not the requested "
-                          f"model")
-            path = None
     if path is not None and not path.is_file():
         raise DemoError(f"checkpoint not found: {path} (pass --checkpoint PATH to a .pth file)")
     meta = _peek_checkpoint(path) if path is not None else {}
     args = meta.get("args", {})
     stored_name = meta.get("model_name") or meta.get("variant") or args.get("model")
+    why_random = f"the shipped in-the-wild checkpoint {DEFAULT_CHECKPOINT} is missing"
+    if not checkpoint and path is not None and (
+            (model_name and canonical_model_name(model_name) != canonical_model_name(stored_name))
+            or (frames and frames != args.get("frames"))):
+        why_random = f"the shipped checkpoint is a {args.get('frames')}-frame '{stored_name}', not the requested model"
+        path, args, stored_name = None, {}, None
     name = canonical_model_name(model_name or stored_name or DEFAULT_MODEL)
     if stored_name and canonical_model_name_or_none(stored_name) != name:
         args = {}  # sizes of another model do not apply

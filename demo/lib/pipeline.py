@@ -235,7 +235,8 @@ def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detect
     meta = dict(video=str(info.path), width=info.width, height=info.height, fps=info.fps,
                 num_frames=int(len(poses)), detector=opts.detector, model=lifter.name,
                 checkpoint=str(lifter.checkpoint) if lifter.checkpoint else None, trained=lifter.trained,
-                window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip, constant_bones=opts.constant_bones,
+                window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip,
+                constant_bones=opts.constant_bones,
                 person_found_rate=float(detection.found.mean()), left_right_fixes_2d=int(flips), quality=quality)
     if info.path.name == SAMPLE_NAME:
         meta["attribution"] = ATTRIBUTION
@@ -316,9 +317,9 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         lap("lift_3d")
         quality = pose_quality(poses, info.fps, BONES)
         if opts.constant_bones:
-            quality = {**pose_quality(constant := constant_bone_lengths(poses, h36m_skeleton().parents), info.fps, BONES),
-                       **{f"raw_{k}": v for k, v in quality.items()}}
-            poses = constant
+            raw = {f"raw_{k}": v for k, v in quality.items()}
+            poses = constant_bone_lengths(poses, h36m_skeleton().parents)
+            quality = {**pose_quality(poses, info.fps, BONES), **raw}
         if opts.render:
             _render(stage, opts, video, info, kp, poses, detection.found, lifter)
             lap("render")
