@@ -7,7 +7,10 @@ unchanged; operational flags (device, AMP, resume, ...) are added. Differences f
 * ``--channel``, ``--d_hid``, ``--token_num``, ``--layer_index`` default to ``None``, meaning "the chosen
   variant's reference size" (e.g. ``mixste.tpc_mixste`` → token_num 61, layer_index 7); ``--frames`` keeps 243.
   ``--n_joints``/``--out_joints`` default to ``None``, meaning "as many joints as the 2-D file has" (17; 16 for
-  ``sh*``/``hr*`` detections). The resolved values are written to ``configs.txt``/``config.json``.
+  ``sh*``/``hr*`` detections). ``--n_joints 17`` (or a 17-joint ``--previous_dir``) with 16-joint detections
+  trains on them with Neck/Nose placed on the thorax–head segment against all 17 3-D joints, and tests through
+  the same completion, scored on the file's 16 joints. The resolved values are written to
+  ``configs.txt``/``config.json``.
 * ``--reverse_augmentation`` and ``--test_augmentation`` are real booleans (``--test_augmentation False``
   turns flip test-time augmentation off instead of parsing as True).
 * ``--pad`` is accepted and ignored (always ``(frames - 1) // 2``); ``--train`` is forced to 0 by ``--test``.
@@ -62,7 +65,8 @@ def _model_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--drop_path", type=float, default=None, help="stochastic-depth rate; default: the variant's "
                    "(0.1 for MixSTE)")
     g.add_argument("--n_joints", type=int, default=None, help="input joints; default: those of the 2-D file "
-                   "(17; 16 for sh*/hr* detections)")
+                   "(17; 16 for sh*/hr* detections); 17 with 16-joint detections places the missing Neck/Nose "
+                   "on the thorax-head segment")
     g.add_argument("--out_joints", type=int, default=None, help="output joints; default: --n_joints")
     g.add_argument("--out_all", type=int, default=1, choices=(1,), help="1: the 3-D target covers the whole "
                    "window (seq2seq); only 1 is supported")

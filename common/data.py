@@ -213,13 +213,14 @@ def _check_2d(arrays: Any, path: Path, subject: str, action: str, n_joints: int,
 
 
 def load_h36m(root_path: PathLike, keypoints: str = "cpn_ft_h36m_dbb", subjects: Optional[Iterable[str]] = None,
-              dataset: str = "h36m", reorder_mpii: bool = True) -> H36MData:
+              dataset: str = "h36m", reorder_mpii: bool = True, complete_16: bool = False) -> H36MData:
     """Load Human3.6M 3-D and one 2-D source and convert them to camera-frame training pairs.
 
     Only ``data_3d_<dataset>.npz`` and ``data_2d_<dataset>_<keypoints>.npz`` are read. For every sequence
     and camera: 3-D world → camera frame, joints 1.. made root-relative; 2-D cropped to the mocap length
     and normalised to screen coordinates with the camera's resolution. A 16-joint 2-D source drops 3-D
-    joint 9 (Neck/Nose).
+    joint 9 (Neck/Nose), unless ``complete_16``: then the 2-D gets that joint back (``complete_h36m16``) and
+    all 17 3-D joints are kept, so a 17-joint model can be trained on 16-joint detections.
 
     Args:
         root_path: folder with the npz files (e.g. ``./dataset/`` or ``../shared/data/h36m``).
@@ -229,6 +230,8 @@ def load_h36m(root_path: PathLike, keypoints: str = "cpn_ft_h36m_dbb", subjects:
         dataset: the ``<dataset>`` part of the file names.
         reorder_mpii: permute MPII-ordered 16-joint files (Stacked Hourglass) into the H36M order;
             ``False`` keeps the file order, as the reference does.
+        complete_16: for a 16-joint source in the H36M order (after ``reorder_mpii``), insert the 2-D
+            Neck/Nose on the thorax→head segment and keep 17 joints; ignored for 17-joint sources.
 
     Raises:
         DataError: a missing/malformed file, a missing subject, a wrong joint count or non-finite values.
@@ -243,8 +246,16 @@ def load_h36m(root_path: PathLike, keypoints: str = "cpn_ft_h36m_dbb", subjects:
     if missing:
         raise DataError(f"{path_2d} has no 2-D for subject(s) {', '.join(missing)}")
     mocap = Human36mDataset(path_3d, subjects=subjects)
-    skeleton = mocap.skeleton if n_joints == 17 else mocap.skeleton.remove_joints([JOINT_DROPPED_FOR_16])
-    kept = list(range(17)) if n_joints == 17 else [j for j in range(17) if j != JOINT_DROPPED_FOR_16]
+    complete = complete_16 and n_joints == 16
+    if complete and not (perm is not None or (kps_left, kps_right) == (H36M16_LEFT, H36M16_RIGHT)):
+        raise DataError(f"{path_2d}: its 16 joints are not in the H36M order without Neck/Nose, so the missing "
+                        "joint cannot be placed; use a 16-joint model (--n_joints 16) for this file")
+    full = n_joints == 17 or complete
+    skeleton = mocap.skeleton if full else mocap.skeleton.remove_joints([JOINT_DROPPED_FOR_16])
+    kept = list(range(17)) if full else [j for j in range(17) if j != JOINT_DROPPED_FOR_16]
+    if complete:
+        kps_left, kps_right = tuple(skeleton.joints_left), tuple(skeleton.joints_right)
+        _logger.info("%s: Neck/Nose placed on the thorax-head segment; 17 joints", path_2d.name)
     sequences: Dict[Tuple[str, str, int], PoseSequence] = {}
     skipped: List[Tuple[str, str]] = []
     for subject in subjects:
@@ -256,6 +267,7 @@ def load_h36m(root_path: PathLike, keypoints: str = "cpn_ft_h36m_dbb", subjects:
             n_frames = len(mocap[subject][action])
             for cam_idx, kp in enumerate(_check_2d(arrays, path_2d, subject, action, n_joints, n_frames)):
                 kp = kp[:, list(perm)] if perm is not None else kp
+                kp = complete_h36m16(torch.from_numpy(np.ascontiguousarray(kp))).numpy() if complete else kp
                 pos = mocap.camera_positions(subject, action, cam_idx)[:, kept]  # (N, J, 3) float32
                 pos[:, 1:] -= pos[:, :1]
                 sequences[(subject, action, cam_idx)] = PoseSequence(

@@ -262,8 +262,9 @@ def load_data(ctx: Context) -> Dict[str, Any]:
     """H36M data, the datasets and loaders; sets the joint counts from the 2-D file."""
     args = ctx.args
     subjects = _subjects(args.subjects_test) + ([] if args.test else _subjects(args.subjects_train))
+    # training a 17-joint model on 16-joint detections: complete the 2-D, keep the 17 3-D targets
     data = load_h36m(args.root_path, keypoints=args.keypoints, subjects=list(dict.fromkeys(subjects)),
-                     dataset=args.dataset)
+                     dataset=args.dataset, complete_16=not args.test and args.n_joints == 17)
     set_joint_counts(args, data)
     common = dict(frames=args.frames, actions=parse_actions(args.actions), downsample=args.downsample,
                   subset=args.subset)

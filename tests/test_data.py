@@ -127,6 +127,25 @@ def test_sh_all_subjects_skips_five(sh_data, gt_data):
     assert np.array_equal(sh_data.sequences[("S9", "Walking", 0)].pose_3d, np.delete(gt_3d, 9, axis=1))
 
 
+def test_sh_completed_to_17_joints_keeps_all_3d(h36m_dir, sh_data, gt_data):
+    """complete_16: the 16 detected joints are untouched, Neck/Nose is placed on the thorax→head segment, and
+    the 3-D keeps all 17 joints (a 17-joint model trains on detections against the full skeleton)."""
+    from common.data import NOSE_ALPHA
+
+    full = load_h36m(h36m_dir, keypoints="sh_pt_mpii", subjects=["S9"], complete_16=True)
+    assert full.num_joints == 17 and (full.kps_left, full.kps_right) == (gt_data.kps_left, gt_data.kps_right)
+    assert (full.joints_left, full.joints_right) == (gt_data.joints_left, gt_data.joints_right)
+    key = ("S9", "Walking", 0)
+    two_d, sixteen = full.sequences[key].pose_2d, sh_data.sequences[key].pose_2d
+    assert np.array_equal(np.delete(two_d, 9, axis=1), sixteen)
+    expected = sixteen[:, 8] + NOSE_ALPHA * (sixteen[:, 9] - sixteen[:, 8])
+    assert np.allclose(two_d[:, 9], expected, atol=1e-6)
+    assert np.array_equal(full.sequences[key].pose_3d, gt_data.sequences[key].pose_3d)
+    assert set(full.skipped) == {k for k in SKIPPED if k[0] == "S9"}
+    gt17 = load_h36m(h36m_dir, keypoints="sh_pt_mpii", subjects=["S9"], complete_16=False)
+    assert gt17.num_joints == 16  # off by default
+
+
 def test_errors_name_file_and_fix(tmp_path, h36m_dir):
     with pytest.raises(DataError, match="data_2d_h36m_cpn_ft_h36m_dbb.npz.*download"):
         load_h36m(h36m_dir, keypoints="cpn_ft_h36m_dbb")

@@ -26,7 +26,7 @@ def _fast(monkeypatch):
     torch.set_num_threads(1)
 
     def cached(root_path, keypoints="cpn_ft_h36m_dbb", subjects=None, dataset="h36m", **kw):
-        key = (str(root_path), keypoints, dataset)
+        key = (str(root_path), keypoints, dataset, bool(kw.get("complete_16")))
         if key not in _CACHE:
             _CACHE[key] = load_h36m(root_path, keypoints, subjects=["S1", "S9"], dataset=dataset, **kw)
         return _CACHE[key]
@@ -133,7 +133,7 @@ def test_tpc_mixste_trained_seq2seq_is_tested_seq2frame(h36m_dir, tmp_path):
     assert trained.n_windows > 0
     tested = run(parse_args(flags + small(h36m_dir, tmp_path / "unused")[:-2] + [
         "--test", "--stride", "1", "--previous_dir", str(tmp_path / "run")]), MIXSTE_TPC, model)
-    windows = PoseWindowDataset(_CACHE[(str(h36m_dir), "sh_pt_mpii", "h36m")], ["S9"], 27, 1, False,
+    windows = PoseWindowDataset(_CACHE[(str(h36m_dir), "sh_pt_mpii", "h36m", False)], ["S9"], 27, 1, False,
                                 actions="Walking", downsample=2, subset=0.1)
     assert tested.n_windows == len(windows) == windows.num_frames  # one window per (subsampled) frame
     assert set(tested.report["per_action"]) == {"Walking"}
@@ -165,7 +165,7 @@ def test_cpu_budget_flags_and_17_joint_weights_on_16_joint_detections(prepared_r
     argv = flags + small(prepared_root, run_dir, "--keypoints", "gt", "--nepoch", "2", "--epoch_fraction", "0.5",
                          "--noise_2d", "0.01")
     run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model)
-    train_set = PoseWindowDataset(_CACHE[(str(prepared_root), "gt", "h36m")], ["S1"], 27, 27, True,
+    train_set = PoseWindowDataset(_CACHE[(str(prepared_root), "gt", "h36m", False)], ["S1"], 27, 27, True,
                                   actions="Walking", downsample=2, subset=0.1, flip_aug=True)
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     seen = [float(r["samples_per_s"]) * float(r["train_s"]) for r in rows]
@@ -177,6 +177,16 @@ def test_cpu_budget_flags_and_17_joint_weights_on_16_joint_detections(prepared_r
     report = json.loads((tmp_path / "sh.json").read_text())
     assert report["protocol"]["joint_completion"] and report["protocol"]["keypoints"] == "sh_pt_mpii"
     assert 0 < tested.p1 < 1000 and tested.n_windows > 0
+    # fine-tuning the 17-joint model on the 16-joint detections: completed 2-D, 17 3-D targets, 17 joints kept
+    tuned = tmp_path / "tuned"
+    run(parse_args(["--previous_dir", str(run_dir), "--batch_size", "8"] + small(prepared_root, tuned)[:-2]
+                   + ["--checkpoint", str(tuned)], **MIXSTE.defaults), MIXSTE, model)
+    config = json.loads((tuned / "config.json").read_text())
+    assert (config["keypoints"], config["n_joints"], config["out_joints"]) == ("sh_pt_mpii", 17, 17)
+    retested = run(parse_args(["--test", "--previous_dir", str(tuned), "--report", str(tmp_path / "sh2.json")]
+                              + same, **MIXSTE.defaults), MIXSTE, model)
+    assert json.loads((tmp_path / "sh2.json").read_text())["protocol"]["joint_completion"]
+    assert 0 < retested.p1 < 1000 and retested.n_windows == tested.n_windows
 
 
 def test_bad_budget_flags_are_one_line_errors(h36m_dir, tmp_path, capsys):
