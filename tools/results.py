@@ -77,6 +77,21 @@ def load_model(ckpt_dir: Path):
     return load(checkpoint=str(path)).eval(), meta
 
 
+def training_summary(meta: Dict[str, Any]) -> str:
+    """How a checkpoint was trained, from its stored flags: epochs × share of the windows per epoch, the 2-D
+    source (and noise), and the run it was fine-tuned from. E.g. ``6 × 36 % GT, from hot_mixste_27_gt``."""
+    args = meta.get("args", {})
+    source = _SOURCE.get(args.get("keypoints"), args.get("keypoints"))
+    text = f"{meta['epoch']} × {args.get('epoch_fraction', 1.0) * 100:.0f} % {source}"
+    if args.get("noise_2d"):
+        text += f" + noise {args['noise_2d']:g}"
+    start = args.get("previous_dir") or args.get("checkpoint_file")
+    return text + (f", from {Path(start).name}" if start else "")
+
+
+_SOURCE = {"gt": "GT", "sh_pt_mpii": "SH"}
+
+
 def profile(net: torch.nn.Module) -> Dict[str, Any]:
     from model.profile import profile_model
 
@@ -113,7 +128,7 @@ def _fmt(v: Optional[float], digits: int = 1) -> str:
 
 def summary_md(rows: List[Dict[str, Any]], env: Dict[str, Any]) -> str:
     lines = ["| checkpoint | model | frames / kept | params | FLOPs/clip (thop) | FLOPs/clip (full) | "
-             "P1 / P2 GT 2-D (mm) | P1 / P2 SH 2-D (mm) | CPU frames/s | epochs | size |",
+             "P1 / P2 GT 2-D (mm) | P1 / P2 SH 2-D (mm) | CPU frames/s | training (epochs × windows) | size |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cfg = r["config"]
@@ -124,12 +139,14 @@ def summary_md(rows: List[Dict[str, Any]], env: Dict[str, Any]) -> str:
             f"{r['flops_thop'] / 1e9:.3f} G | {r['flops'] / 1e9:.3f} G | "
             f"{_fmt(gt and gt['p1'], 2)} / {_fmt(gt and gt['p2'], 2)} | "
             f"{_fmt(sh and sh['p1'], 2)} / {_fmt(sh and sh['p2'], 2)} | {r['frames_per_s']:.0f} | "
-            f"{r['epochs']} | {r['size_mb']:.2f} MB |")
+            f"{r['training']} | {r['size_mb']:.2f} MB |")
     lines += ["", f"S9+S11, all 4 cameras, flip TTA, seq2seq windows of the model's length (stride = frames), "
               f"every frame scored; P2 per window. SH 2-D: Stacked-Hourglass detections (16 joints; the 17-joint "
               f"models get the Neck/Nose placed on the thorax-head segment and are scored on the other 16). "
               f"Throughput: fp32 eager, batch {env['batch']}, {env['threads']} threads, {env['cpu']}, median of "
-              f"{env['repeats']} alternated rounds. Measured {env['date']} with `{env['command']}`."]
+              f"{env['repeats']} alternated rounds. Training: the checkpoint's own run (epochs × share of the "
+              f"training windows per epoch, 2-D source) and the run it started from (every stage in "
+              f"checkpoint/README.md). Measured {env['date']} with `{env['command']}`."]
     return "\n".join(lines) + "\n"
 
 
@@ -242,7 +259,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         rows.append(dict(name=name, role=dict(SHIPPED)[name], variant=meta["variant"], config=meta["model_config"],
                          prunes=meta["variant"].split(".")[-1].startswith(("hot", "tpc")),
                          params=prof["params"], flops=prof["flops"], flops_thop=prof["flops_thop"],
-                         epochs=meta["epoch"], size_mb=(args.shipped / name / "best.pth").stat().st_size / 2**20,
+                         epochs=meta["epoch"], training=training_summary(meta),
+                         size_mb=(args.shipped / name / "best.pth").stat().st_size / 2**20,
                          eval=evals))
     speed = throughput(nets, args.batch, args.repeats, args.threads)
     for r in rows:
