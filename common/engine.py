@@ -291,8 +291,7 @@ def set_joint_counts(args: argparse.Namespace, data: Any) -> None:
     """``--n_joints``/``--out_joints`` default to the data's joint count; an explicit mismatch is an error."""
     joints = int(data.num_joints)
     args.complete_joints = False
-    if (args.test and joints == 16 and args.n_joints == 17 and args.out_joints in (None, 17)
-            and not {"n_joints", "out_joints"} & set(args.explicit)):
+    if args.test and joints == 16 and args.n_joints == 17 and args.out_joints in (None, 17):
         args.complete_joints = True  # a 17-joint checkpoint on 16-joint detections: see JointCompletion
         _logger.info("17-joint weights on 16-joint 2-D: Neck/Nose placed on the thorax-head segment, scored "
                      "on the 16 joints the 2-D file has")
