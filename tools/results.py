@@ -47,6 +47,8 @@ SHIPPED = (
 PAIR = ("hot_mixste_27_gt", "mixste_27_gt")
 #: 2-D sources every checkpoint is tested on
 KEYPOINTS = ("gt", "sh_pt_mpii")
+#: short names of the 2-D sources in the tables
+_SOURCE = {"gt": "GT", "sh_pt_mpii": "SH"}
 #: HoT w. MixSTE vs MixSTE in the paper (Table 5 / Fig. 1, 243 frames, CPN 2-D): FLOPs and P1 change
 PAPER = {"flops_change_pct": -39.6, "p1_change_mm": 0.1}
 
@@ -87,9 +89,6 @@ def training_summary(meta: Dict[str, Any]) -> str:
         text += f" + noise {args['noise_2d']:g}"
     start = args.get("previous_dir") or args.get("checkpoint_file")
     return text + (f", from {Path(start).name}" if start else "")
-
-
-_SOURCE = {"gt": "GT", "sh_pt_mpii": "SH"}
 
 
 def profile(net: torch.nn.Module) -> Dict[str, Any]:
