@@ -89,13 +89,13 @@ def test_wrong_model_for_the_shipped_weights_is_a_one_line_error(prepared_root, 
 
 
 def test_results_table_states_how_each_checkpoint_was_trained():
-    """tools.results' "training" column comes from the flags stored in each checkpoint (stage 2 of the GT
+    """tools.results' "training" column comes from the flags stored in each checkpoint (stage 3 of the GT
     runs, the SH fine-tune of the wild model), so the README cannot drift from the files."""
     from tools.results import training_summary
 
     def summary(name):
         return training_summary(torch.load(SHIPPED / name / "best.pth", map_location="cpu", weights_only=True))
 
-    assert summary("hot_mixste_27_gt") == "6 × 36 % GT, from hot_mixste_27_gt"
-    assert summary("mixste_27_gt") == "6 × 36 % GT, from mixste_27_gt"
+    assert summary("hot_mixste_27_gt") == "5 × 40 % GT, from hot_mixste_27_gt2"
+    assert summary("mixste_27_gt") == "6 × 40 % GT, from mixste_27_gt2"
     assert summary("hot_mixste_27_wild") == "5 × 27 % SH + noise 0.02, from hot_mixste_27_gt2"
