@@ -81,7 +81,8 @@ def load_model(ckpt_dir: Path):
 
 def training_summary(meta: Dict[str, Any]) -> str:
     """How a checkpoint was trained, from its stored flags: epochs × share of the windows per epoch, the 2-D
-    source (and noise), and the run it was fine-tuned from. E.g. ``6 × 36 % GT, from hot_mixste_27_gt``."""
+    source (and noise), and the run it was fine-tuned from. E.g. ``5 × 40 % GT, from hot_mixste_27_gt2``
+    (``meta['epoch']`` is the epoch best.pth was saved at)."""
     args = meta.get("args", {})
     source = _SOURCE.get(args.get("keypoints"), args.get("keypoints"))
     text = f"{meta['epoch']} × {args.get('epoch_fraction', 1.0) * 100:.0f} % {source}"
