@@ -134,6 +134,9 @@ def _io_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--previous_best", type=float, default=math.inf, help="best P1 so far (mm): only better "
                    "epochs replace best.pth")
     g.add_argument("--previous_name", type=str, default="", help="unused (kept for compatibility)")
+    g.add_argument("--keep_epochs", action="store_true", help="also keep every epoch's weights as "
+                   "epoch_<n>.pth (best.pth format), e.g. to average the last epochs with "
+                   "python -m tools.average_checkpoints")
     g.add_argument("--no_progress", action="store_true", help="no tqdm progress bars")
 
 
@@ -211,7 +214,7 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ConfigError("--test needs weights: give --previous_dir DIR (or --checkpoint_file FILE)")
     if args.test and args.resume:
         raise ConfigError("--resume continues training; use --test --previous_dir DIR to evaluate")
-    if args.resume and (args.previous_dir or args.checkpoint_file):
+    if args.resume and {"previous_dir", "checkpoint_file"} & set(getattr(args, "explicit", ())):
         raise ConfigError("--resume already loads weights; drop --previous_dir/--checkpoint_file")
     if args.amp == "fp16" and args.device in ("cpu", "mps"):
         raise ConfigError(f"--amp fp16 needs CUDA; use --amp bf16 on {args.device}")

@@ -116,7 +116,7 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
     args.weights = None
     if args.resume:
         args = merge_resume(args)
-    if args.previous_dir or args.checkpoint_file:
+    if (args.previous_dir or args.checkpoint_file) and not args.resume:  # a resumed run keeps them as a record
         args.weights = str(weights_path(args))
         adopt_checkpoint_sizes(args, peek(Path(args.weights)))
     derive(args)
@@ -184,7 +184,6 @@ def merge_resume(args: argparse.Namespace) -> argparse.Namespace:
         raise ConfigError(f"--resume {path}: not a last.pth written by this engine (no optimizer state)")
     merged = dict(vars(args))
     merged.update({k: v for k, v in ckpt["args"].items() if k not in ("explicit", "resume", "weights", "model_config")})
-    merged.update(previous_dir="", checkpoint_file="")  # the start weights of a fine-tuned run are not reloaded
     merged.update({k: getattr(args, k) for k in args.explicit})
     merged["resume"] = str(path)
     if "checkpoint" not in args.explicit:
@@ -443,6 +442,8 @@ def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tra
     if result.p1 < state.best_p1:
         state.best_p1, state.best_epoch = result.p1, epoch
         save(ctx, "best.pth", best_checkpoint(ctx, state, result))
+    if args.keep_epochs:
+        save(ctx, f"epoch_{epoch}.pth", best_checkpoint(ctx, state, result))
     row = history_row(epoch=epoch, lr=lr, loss=stats["loss"], p1=result.p1, p2=result.p2, best_p1=state.best_p1,
                       best_epoch=state.best_epoch, train_s=round(stats["seconds"], 2),
                       test_s=round(time.perf_counter() - start, 2), samples_per_s=round(stats["samples_per_s"], 1))
@@ -465,7 +466,7 @@ def _base_checkpoint(ctx: Context, state: TrainState) -> Dict[str, Any]:
 
 
 def best_checkpoint(ctx: Context, state: TrainState, result: EvalResult) -> Dict[str, Any]:
-    """best.pth: weights, flags and the evaluation that made it best (no optimizer state)."""
+    """best.pth (and epoch_<n>.pth): weights, flags and this epoch's evaluation (no optimizer state)."""
     return dict(_base_checkpoint(ctx, state), p1=result.p1, p2=result.p2, report=plain(result.report))
 
 

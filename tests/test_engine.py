@@ -196,3 +196,50 @@ def test_bad_budget_flags_are_one_line_errors(h36m_dir, tmp_path, capsys):
                     + small(h36m_dir, tmp_path / "run"))
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith(f"error: {flag} must be") and "\n" not in err
+
+
+def test_kept_epochs_average_into_a_testable_checkpoint_and_resume_keeps_the_start(h36m_dir, tmp_path, capsys):
+    """A fine-tuned run with --keep_epochs, resumed half-way, keeps its start weights in the flags it saves; the
+    epoch files average (tools.average_checkpoints) into a file that loads strictly and --test scores."""
+    from tools.average_checkpoints import main as average_main
+    from tools.results import training_summary
+
+    flags = ["--model", "mixste.mixste", "--stride", "27", "--batch_size", "8", "--lr", "2e-3"]
+    base, tuned = tmp_path / "base", tmp_path / "tuned"
+    run(parse_args(flags + small(h36m_dir, base), **MIXSTE.defaults), MIXSTE, model)
+    run(parse_args(flags + small(h36m_dir, tuned, "--previous_dir", str(base), "--keep_epochs"),
+                   **MIXSTE.defaults), MIXSTE, model)
+    run(parse_args(["--resume", str(tuned), "--nepoch", "2"], **MIXSTE.defaults), MIXSTE, model)
+    e1, e2 = (torch.load(tuned / f"epoch_{e}.pth", weights_only=True) for e in (1, 2))
+    assert (e1["epoch"], e2["epoch"]) == (1, 2) and "optimizer" not in e2
+    assert e2["args"]["previous_dir"] == str(base) == json.loads((tuned / "config.json").read_text())["previous_dir"]
+    assert any(not torch.equal(e1["model"][k], e2["model"][k]) for k in e1["model"])
+    capsys.readouterr()
+    assert main(MIXSTE, model, ["--resume", str(tuned), "--previous_dir", str(base), "--nepoch", "3"]) == 2
+    assert "--resume already loads weights" in capsys.readouterr().err
+
+    out = tmp_path / "avg" / "best.pth"
+    assert average_main(["--out", str(out), str(tuned / "epoch_2.pth"), str(tuned / "epoch_1.pth")]) == 0
+    avg = torch.load(out, weights_only=True)
+    for key, value in avg["model"].items():
+        assert torch.allclose(value, (e1["model"][key] + e2["model"][key]) / 2, atol=1e-7)
+    assert [a["epoch"] for a in avg["averaged_from"]] == [1, 2] and avg["epoch"] == 2
+    assert training_summary(avg) == "2 × 100 % SH, mean of epochs 1–2, from base"
+    tested = run(parse_args(["--test", "--previous_dir", str(out.parent)] + small(h36m_dir, tmp_path)[:-2],
+                            **MIXSTE.defaults), MIXSTE, model)
+    assert 0 < tested.p1 < 1000 and tested.n_windows > 0
+
+    capsys.readouterr()
+    other = tmp_path / "other"
+    run(parse_args(["--model", "mixste.hot_mixste", "--stride", "27", "--token_num", "9", "--layer_index", "1"]
+                   + small(h36m_dir, other), **MIXSTE.defaults), MIXSTE, model)
+    torch.save(e1["model"], tmp_path / "bare.pth")
+    for inputs, expected in (([tuned / "epoch_1.pth", other / "best.pth"], "hold different models"),
+                             ([tuned / "epoch_1.pth", tmp_path / "bare.pth"], "not a checkpoint written by"),
+                             ([tuned / "epoch_1.pth"], "at least two"),
+                             ([tuned / "epoch_1.pth", tmp_path / "missing.pth"], "checkpoint not found")):
+        capsys.readouterr()
+        assert average_main(["--out", str(tmp_path / "bad" / "best.pth")] + [str(p) for p in inputs]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and expected in err and "\n" not in err
+    assert not (tmp_path / "bad").exists()

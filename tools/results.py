@@ -81,13 +81,18 @@ def load_model(ckpt_dir: Path):
 
 def training_summary(meta: Dict[str, Any]) -> str:
     """How a checkpoint was trained, from its stored flags: epochs × share of the windows per epoch, the 2-D
-    source (and noise), and the run it was fine-tuned from. E.g. ``5 × 40 % GT, from hot_mixste_27_gt2``
-    (``meta['epoch']`` is the epoch best.pth was saved at)."""
+    source (and noise), the epochs averaged (``tools.average_checkpoints``) and the run it was fine-tuned from.
+    E.g. ``5 × 40 % GT, from hot_mixste_27_gt2`` (``meta['epoch']`` is the epoch best.pth was saved at, the
+    latest averaged one for an average) or ``10 × 40 % GT, mean of epochs 7–10, from hot_mixste_27_gt3``."""
     args = meta.get("args", {})
     source = _SOURCE.get(args.get("keypoints"), args.get("keypoints"))
     text = f"{meta['epoch']} × {args.get('epoch_fraction', 1.0) * 100:.0f} % {source}"
     if args.get("noise_2d"):
         text += f" + noise {args['noise_2d']:g}"
+    epochs = sorted(a["epoch"] for a in meta.get("averaged_from", []))
+    if epochs:
+        span = epochs == list(range(epochs[0], epochs[-1] + 1))
+        text += ", mean of epochs " + (f"{epochs[0]}–{epochs[-1]}" if span else ", ".join(map(str, epochs)))
     start = args.get("previous_dir") or args.get("checkpoint_file")
     return text + (f", from {Path(start).name}" if start else "")
 

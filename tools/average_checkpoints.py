@@ -1,0 +1,123 @@
+"""Average the weights of several checkpoints of one training run into one ``best.pth``-format file.
+
+Checkpoint averaging (a uniform Polyak average of the weights at several epochs, as in fairseq's
+``average_checkpoints``) removes much of the epoch-to-epoch noise of a short, low-learning-rate schedule: the
+epochs of one run sit in one basin, and their mean lies nearer its floor than any single epoch. HoT (Li et al.,
+"Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024, arXiv:2311.12028) does
+not use it; this project uses it for its shipped GT checkpoints (the mean of the last four epochs of the final
+stage, the same rule for HoT and MixSTE, see checkpoint/README.md).
+
+Inputs are checkpoints written by this project's engine (``epoch_<n>.pth`` from ``--keep_epochs``,
+``last.pth``, ``best.pth``): same variant, same model sizes, same keys and shapes. Floating-point tensors are
+averaged in float64 and cast back; any other tensor must be identical in every file. The output holds the mean
+weights, the variant and sizes, the flags of the latest epoch and ``averaged_from`` (file name and epoch of each
+input), loads strictly, and ``--test --previous_dir`` scores it like any other checkpoint.
+
+Usage::
+
+    python -m tools.average_checkpoints --out checkpoint/avg/best.pth checkpoint/RUN/epoch_{7,8,9,10}.pth
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+from common.checkpoint import CheckpointError, atomic_save
+
+_logger = logging.getLogger("tools.average_checkpoints")
+
+
+def _read(path: Path) -> Dict[str, Any]:
+    from common.engine import CHECKPOINT_FORMAT
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"checkpoint not found: {path}") from exc
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {exc}") from exc
+    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a checkpoint written by this project's engine (it needs the variant "
+                              f"and sizes); average best.pth / last.pth / epoch_<n>.pth files of a run")
+    return obj
+
+
+def average_checkpoints(paths: Sequence[Path]) -> Dict[str, Any]:
+    """The mean of the weights of ``paths`` (≥ 2 engine checkpoints of one model), as a best.pth-format dict.
+
+    Raises:
+        CheckpointError: fewer than two files, an unreadable or foreign file, or files of different variants,
+            sizes, keys or shapes.
+    """
+    if len(paths) < 2:
+        raise CheckpointError(f"give at least two checkpoints to average (got {len(paths)})")
+    ckpts = sorted(((_read(Path(p)), Path(p)) for p in paths), key=lambda cp: cp[0].get("epoch", 0))
+    first, first_path = ckpts[0]
+    for ckpt, path in ckpts[1:]:
+        for field in ("variant", "model_config"):
+            if ckpt.get(field) != first.get(field):
+                raise CheckpointError(f"{path} and {first_path} hold different models ({field}: "
+                                      f"{ckpt.get(field)!r} vs {first.get(field)!r}); average files of one run")
+        if ckpt["model"].keys() != first["model"].keys():
+            diff = sorted(set(ckpt["model"]) ^ set(first["model"]))
+            raise CheckpointError(f"{path} and {first_path} have different weights: {', '.join(diff[:5])}")
+    mean: Dict[str, torch.Tensor] = {}
+    for key, ref in first["model"].items():
+        tensors = [ckpt["model"][key] for ckpt, _ in ckpts]
+        for (ckpt, path), tensor in zip(ckpts[1:], tensors[1:]):
+            if tensor.shape != ref.shape:
+                raise CheckpointError(f"{key}: shape {tuple(tensor.shape)} in {path}, {tuple(ref.shape)} in "
+                                      f"{first_path}; average files of one run")
+        if ref.is_floating_point():
+            mean[key] = (torch.stack([t.double() for t in tensors]).mean(0)).to(ref.dtype)
+        elif all(torch.equal(t, ref) for t in tensors[1:]):
+            mean[key] = ref.clone()
+        else:
+            raise CheckpointError(f"{key} is not floating-point and differs between the files; cannot average it")
+    last = ckpts[-1][0]
+    return dict(format=last["format"], variant=last["variant"], model=mean, epoch=last.get("epoch"),
+                args=last.get("args", {}), model_config=last.get("model_config", {}),
+                averaged_from=[dict(file=path.name, run=path.parent.name, epoch=ckpt.get("epoch"))
+                               for ckpt, path in ckpts])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.average_checkpoints",
+        description="Average the weights of several checkpoints of one run (e.g. its last epochs) into one file "
+                    "that --test --previous_dir loads.")
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="engine checkpoints of one run "
+                        "(epoch_<n>.pth from --keep_epochs, last.pth, best.pth), at least two")
+    parser.add_argument("--out", type=Path, required=True, help="output file, e.g. checkpoint/avg/best.pth "
+                        "(written atomically; its folder is created)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from model.inference import load_model
+
+    try:
+        if args.out.resolve() in {Path(p).resolve() for p in args.checkpoints}:
+            raise CheckpointError(f"--out {args.out} is one of the inputs; write the average to a new file")
+        averaged = average_checkpoints(args.checkpoints)
+        atomic_save(averaged, args.out)
+        load_model(checkpoint=str(args.out))  # strict load: the file is usable as written
+    except CheckpointError as exc:
+        sys.stderr.write(f"error: {str(exc).strip().splitlines()[0]}\n")
+        return 2
+    epochs: List[Any] = [a["epoch"] for a in averaged["averaged_from"]]
+    _logger.info("%s: mean of %d checkpoints of %s (epochs %s)", args.out, len(epochs), averaged["variant"],
+                 ", ".join(str(e) for e in epochs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
