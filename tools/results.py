@@ -41,6 +41,7 @@ _logger = logging.getLogger("tools.results")
 SHIPPED = (
     ("hot_mixste_27_gt", "HoT w. MixSTE, GT 2-D"),
     ("mixste_27_gt", "MixSTE (same size), GT 2-D"),
+    ("hot_mixste_27_gt_long", "HoT w. MixSTE, GT 2-D, one stage longer (not part of the pair)"),
     ("hot_mixste_27_wild", "HoT w. MixSTE, in the wild (demo default)"),
 )
 #: the pair compared against the paper's claim (HoT, its same-size baseline)
@@ -196,6 +197,7 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    placed: List[tuple] = []
     try:
         for r in rows:
             gt = r["eval"].get("gt")
@@ -205,7 +207,10 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
             colour = "tab:red" if r["prunes"] else "tab:blue"
             ax.scatter([x], [gt["p1"]], s=60 + r["params"] / 5e3, color=colour, zorder=3,
                        marker="*" if r["prunes"] else "o")
-            ax.annotate(r["name"], (x, gt["p1"]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+            crowded = any(abs(px - x) < 0.2 and abs(py - gt["p1"]) < 3 for px, py in placed)  # label below
+            ax.annotate(r["name"], (x, gt["p1"]), textcoords="offset points", xytext=(6, -12 if crowded else 6),
+                        fontsize=8)
+            placed.append((x, gt["p1"]))
         by = {r["name"]: r for r in rows}
         if all(n in by and by[n]["eval"].get("gt") for n in PAIR):
             hot, base = by[PAIR[0]], by[PAIR[1]]
