@@ -33,15 +33,13 @@ _logger = logging.getLogger("tools.average_checkpoints")
 
 
 def _read(path: Path) -> Dict[str, Any]:
-    from common.engine import CHECKPOINT_FORMAT
+    """An engine checkpoint (``common.engine.peek``); ``CheckpointError`` for a missing, unreadable or foreign file."""
+    from common.engine import peek
 
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"checkpoint not found: {path}") from exc
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {exc}") from exc
-    if not isinstance(obj, dict) or obj.get("format") != CHECKPOINT_FORMAT:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    obj = peek(path)
+    if not obj:
         raise CheckpointError(f"{path} is not a checkpoint written by this project's engine (it needs the variant "
                               f"and sizes); average best.pth / last.pth / epoch_<n>.pth files of a run")
     return obj
