@@ -23,10 +23,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoint" / "shipped"
-NAMES = ("hot_mixste_27_gt", "mixste_27_gt", "hot_mixste_27_gt_long", "hot_mixste_27_wild")
+NAMES = ("hot_mixste_27_gt", "mixste_27_gt", "hot_mixste_27_wild")
 #: the 2-D source each was trained on (the wild model: Stacked-Hourglass detections, Neck/Nose completed)
-TRAINED_ON = {"hot_mixste_27_gt": "gt", "mixste_27_gt": "gt", "hot_mixste_27_gt_long": "gt",
-              "hot_mixste_27_wild": "sh_pt_mpii"}
+TRAINED_ON = {"hot_mixste_27_gt": "gt", "mixste_27_gt": "gt", "hot_mixste_27_wild": "sh_pt_mpii"}
 #: the README's trivial-baseline floor on GT 2-D (S9+S11)
 FLOOR_P1 = json.loads((ROOT / "benchmarks" / "baseline_gt.json").read_text())["results"]["p1"]
 #: the same floor on the Stacked-Hourglass detections (benchmarks/baseline_sh.json)
@@ -92,14 +91,13 @@ def test_wrong_model_for_the_shipped_weights_is_a_one_line_error(prepared_root, 
 
 def test_results_table_states_how_each_checkpoint_was_trained():
     """tools.results' "training" column comes from the flags stored in each checkpoint (the mean of the last
-    epochs of stage 4 for the GT runs, the SH fine-tune of the wild model), so the README cannot drift from the
+    epochs of stage 5 for the GT runs, the SH fine-tune of the wild model), so the README cannot drift from the
     files."""
     from tools.results import training_summary
 
     def summary(name):
         return training_summary(torch.load(SHIPPED / name / "best.pth", map_location="cpu", weights_only=True))
 
-    assert summary("hot_mixste_27_gt") == "10 × 40 % GT, mean of epochs 7–10, from hot_mixste_27_gt3"
-    assert summary("mixste_27_gt") == "10 × 40 % GT, mean of epochs 7–10, from mixste_27_gt3"
-    assert summary("hot_mixste_27_gt_long") == "5 × 40 % GT, mean of epochs 2–5, from hot_mixste_27_gt4_avg"
+    assert summary("hot_mixste_27_gt") == "5 × 40 % GT, mean of epochs 2–5, from hot_mixste_27_gt4_avg"
+    assert summary("mixste_27_gt") == "5 × 40 % GT, mean of epochs 2–5, from mixste_27_gt4_avg"
     assert summary("hot_mixste_27_wild") == "5 × 27 % SH + noise 0.02, from hot_mixste_27_gt2"

@@ -41,7 +41,6 @@ _logger = logging.getLogger("tools.results")
 SHIPPED = (
     ("hot_mixste_27_gt", "HoT w. MixSTE, GT 2-D"),
     ("mixste_27_gt", "MixSTE (same size), GT 2-D"),
-    ("hot_mixste_27_gt_long", "HoT w. MixSTE, GT 2-D, one stage longer (not part of the pair)"),
     ("hot_mixste_27_wild", "HoT w. MixSTE, in the wild (demo default)"),
 )
 #: the pair compared against the paper's claim (HoT, its same-size baseline)
@@ -84,7 +83,7 @@ def training_summary(meta: Dict[str, Any]) -> str:
     """How a checkpoint was trained, from its stored flags: epochs × share of the windows per epoch, the 2-D
     source (and noise), the epochs averaged (``tools.average_checkpoints``) and the run it was fine-tuned from.
     E.g. ``5 × 40 % GT, from hot_mixste_27_gt2`` (``meta['epoch']`` is the epoch best.pth was saved at, the
-    latest averaged one for an average) or ``10 × 40 % GT, mean of epochs 7–10, from hot_mixste_27_gt3``."""
+    latest averaged one for an average) or ``5 × 40 % GT, mean of epochs 2–5, from hot_mixste_27_gt4_avg``."""
     args = meta.get("args", {})
     source = _SOURCE.get(args.get("keypoints"), args.get("keypoints"))
     text = f"{meta['epoch']} × {args.get('epoch_fraction', 1.0) * 100:.0f} % {source}"
