@@ -114,6 +114,9 @@ def _train_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--noise_2d", type=float, default=0.0, help="2-D noise augmentation: per-window Gaussian "
                    "jitter with std drawn from U[0, NOISE_2D] in screen-normalised units (0.01 = 0.5%% of the "
                    "image width); for in-the-wild models")
+    g.add_argument("--ema", type=float, default=0.0, help="keep an exponential moving average of the weights, "
+                   "updated every step with this decay (e.g. 0.999 ~ the last 1,000 steps); the average is what "
+                   "is validated and saved in best.pth / epoch_<n>.pth; 0 = off")
     g.add_argument("--seed", type=int, default=None, help="random seed; default: the script's (1126 MixSTE "
                    "scripts, 1 MHFormer scripts)")
 
@@ -205,6 +208,8 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ConfigError(f"--epoch_fraction must be in (0, 1], got {args.epoch_fraction}")
     if args.noise_2d < 0:
         raise ConfigError(f"--noise_2d must be >= 0, got {args.noise_2d}")
+    if not 0.0 <= args.ema < 1.0:
+        raise ConfigError(f"--ema must be in [0, 1) (a per-step decay such as 0.999; 0 = off), got {args.ema}")
     for flag in ("downsample", "batch_size", "nepoch", "lr_decay_epoch"):
         if getattr(args, flag) < 1:
             raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")

@@ -40,7 +40,7 @@ from common.h36m_dataset import DATA_HELP, DataError
 from common.metrics import parse_actions, write_eval_report
 from common.recipes import Recipe, lr_factor
 from common.tracking import RunTracker, history_row, write_configs
-from common.train import GlobalBatchSampler, shard_range, train_one_epoch
+from common.train import GlobalBatchSampler, WeightEMA, shard_range, train_one_epoch
 from common.utils import (DistInfo, barrier, broadcast_object, cleanup_distributed, dist_env, epoch_seed,
                           get_rng_state, init_distributed, resolve_device, set_rng_state, set_seed,
                           setup_logging)
@@ -403,15 +403,17 @@ def fit(ctx: Context) -> EvalResult:
     optimizer = ctx.recipe.make_optimizer(ctx.model.parameters(), args.lr)
     scaler = torch.amp.GradScaler("cuda") if args.amp == "fp16" else None
     state = TrainState(best_p1=args.previous_best)
+    ema = WeightEMA(ctx.model, args.ema) if args.ema > 0 else None
     if args.resume:
-        state = restore(ctx, optimizer, scaler)
+        state = restore(ctx, optimizer, scaler, ema)
     if ctx.info.is_main:
         write_configs(ctx.run_dir, {k: v for k, v in vars(args).items() if k != "explicit"})
     tracker = RunTracker(ctx.run_dir, ctx.info.is_main, first_epoch=state.epoch + 1)
-    train_model, eval_model = wrap(ctx), torch.compile(ctx.model) if args.compile else ctx.model
+    validated = ema.module if ema is not None else ctx.model
+    train_model, eval_model = wrap(ctx), torch.compile(validated) if args.compile else validated
     best = None
     for epoch in range(state.epoch + 1, args.nepoch + 1):
-        result = run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tracker)
+        result = run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tracker, ema)
         best = result if state.best_epoch == epoch else best
     tracker.plot(state.history)
     tracker.close()
@@ -427,23 +429,26 @@ def reseed(seed: int, epoch: int, rank: int) -> None:
     torch.manual_seed(value)
 
 
-def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tracker) -> EvalResult:
-    """Train, evaluate, keep the best, log, decay the LR, save last.pth."""
+def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tracker,
+              ema: Optional[WeightEMA] = None) -> EvalResult:
+    """Train, evaluate, keep the best, log, decay the LR, save last.pth.
+
+    With ``ema``, the averaged weights are evaluated and saved in best.pth / epoch_<n>.pth; last.pth keeps both."""
     args = ctx.args
     reseed(ctx.seed, epoch, ctx.info.rank)
     ctx.data["train"].batch_sampler.set_epoch(epoch)
     stats = train_one_epoch(train_model, ctx.data["train"], optimizer, ctx.recipe.loss, ctx.device, amp=args.amp,
                             scaler=scaler, progress=ctx.info.is_main and not args.no_progress, epoch=epoch,
-                            noise_2d=args.noise_2d)
+                            noise_2d=args.noise_2d, ema=ema)
     start = time.perf_counter()
     result = evaluate(eval_model, ctx.data["test"], ctx.device, **eval_kwargs(ctx))
     lr = optimizer.param_groups[0]["lr"]
     state.epoch = epoch
     if result.p1 < state.best_p1:
         state.best_p1, state.best_epoch = result.p1, epoch
-        save(ctx, "best.pth", best_checkpoint(ctx, state, result))
+        save(ctx, "best.pth", best_checkpoint(ctx, state, result, ema))
     if args.keep_epochs:
-        save(ctx, f"epoch_{epoch}.pth", best_checkpoint(ctx, state, result))
+        save(ctx, f"epoch_{epoch}.pth", best_checkpoint(ctx, state, result, ema))
     row = history_row(epoch=epoch, lr=lr, loss=stats["loss"], p1=result.p1, p2=result.p2, best_p1=state.best_p1,
                       best_epoch=state.best_epoch, train_s=round(stats["seconds"], 2),
                       test_s=round(time.perf_counter() - start, 2), samples_per_s=round(stats["samples_per_s"], 1))
@@ -454,27 +459,33 @@ def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tra
     factor = lr_factor(epoch, args.lr_decay, args.lr_decay_large, args.lr_decay_epoch)
     for group in optimizer.param_groups:
         group["lr"] *= factor
-    save(ctx, "last.pth", last_checkpoint(ctx, state, optimizer, scaler))
+    save(ctx, "last.pth", last_checkpoint(ctx, state, optimizer, scaler, ema))
     return result
 
 
-def _base_checkpoint(ctx: Context, state: TrainState) -> Dict[str, Any]:
+def _base_checkpoint(ctx: Context, state: TrainState, weights: Optional[nn.Module] = None) -> Dict[str, Any]:
     args = {k: v for k, v in vars(ctx.args).items() if k != "explicit"}
-    return dict(format=CHECKPOINT_FORMAT, variant=ctx.args.model, model=ctx.model.state_dict(), epoch=state.epoch,
+    weights = ctx.model if weights is None else weights
+    return dict(format=CHECKPOINT_FORMAT, variant=ctx.args.model, model=weights.state_dict(), epoch=state.epoch,
                 best_p1=state.best_p1, best_epoch=state.best_epoch, args=args,
                 model_config=dict(ctx.args.model_config))
 
 
-def best_checkpoint(ctx: Context, state: TrainState, result: EvalResult) -> Dict[str, Any]:
-    """best.pth (and epoch_<n>.pth): weights, flags and this epoch's evaluation (no optimizer state)."""
-    return dict(_base_checkpoint(ctx, state), p1=result.p1, p2=result.p2, report=plain(result.report))
+def best_checkpoint(ctx: Context, state: TrainState, result: EvalResult,
+                    ema: Optional[WeightEMA] = None) -> Dict[str, Any]:
+    """best.pth (and epoch_<n>.pth): the evaluated weights (the EMA's with ``--ema``), flags and this epoch's
+    evaluation (no optimizer state)."""
+    weights = ema.module if ema is not None else None
+    return dict(_base_checkpoint(ctx, state, weights), p1=result.p1, p2=result.p2, report=plain(result.report))
 
 
-def last_checkpoint(ctx, state: TrainState, optimizer, scaler) -> Dict[str, Any]:
-    """last.pth: everything ``--resume`` needs (LR already decayed for the next epoch)."""
+def last_checkpoint(ctx, state: TrainState, optimizer, scaler, ema: Optional[WeightEMA] = None) -> Dict[str, Any]:
+    """last.pth: everything ``--resume`` needs (LR already decayed for the next epoch): the trained weights as
+    ``model`` and, with ``--ema``, the average as ``ema``."""
     return dict(_base_checkpoint(ctx, state), optimizer=optimizer.state_dict(),
                 scaler=scaler.state_dict() if scaler is not None else None, lr=optimizer.param_groups[0]["lr"],
-                history=list(state.history), rng=get_rng_state(), seed=ctx.seed)
+                history=list(state.history), rng=get_rng_state(), seed=ctx.seed,
+                ema=ema.state_dict() if ema is not None else None)
 
 
 def plain(obj: Any) -> Any:
@@ -489,13 +500,18 @@ def save(ctx: Context, name: str, obj: Dict[str, Any]) -> None:
     barrier()
 
 
-def restore(ctx: Context, optimizer, scaler) -> TrainState:
-    """Load last.pth for ``--resume``: weights, optimizer, scaler, RNG, history."""
+def restore(ctx: Context, optimizer, scaler, ema: Optional[WeightEMA] = None) -> TrainState:
+    """Load last.pth for ``--resume``: weights, optimizer, scaler, RNG, history and the weight average."""
     path = Path(ctx.args.resume)
     ckpt = load_weights(ctx.model, path, map_location=ctx.device)
     optimizer.load_state_dict(ckpt["optimizer"])
     if scaler is not None and ckpt.get("scaler"):
         scaler.load_state_dict(ckpt["scaler"])
+    if ema is not None:
+        if ckpt.get("ema"):
+            ema.load_state_dict(ckpt["ema"])
+        else:
+            _logger.info("%s has no weight average: --ema starts it from the resumed weights", path)
     set_rng_state(ckpt["rng"])
     _logger.info("resumed from %s after epoch %d (best p1 %.2f at epoch %d)", path, ckpt["epoch"],
                  ckpt["best_p1"], ckpt["best_epoch"])

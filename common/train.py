@@ -20,6 +20,7 @@ from typing import Callable, Iterator, List, Optional
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Sampler
 from tqdm import tqdm
 
@@ -28,7 +29,7 @@ from common.utils import AverageMeter, all_reduce_sum, epoch_seed
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["GlobalBatchSampler", "train_one_epoch", "shard_range", "add_noise_2d"]
+__all__ = ["GlobalBatchSampler", "WeightEMA", "train_one_epoch", "shard_range", "add_noise_2d"]
 
 
 class GlobalBatchSampler(Sampler[List[int]]):
@@ -105,6 +106,7 @@ def train_one_epoch(
     progress: bool = True,
     epoch: int = 0,
     noise_2d: float = 0.0,
+    ema: Optional["WeightEMA"] = None,
 ) -> dict:
     """Train ``model`` for one pass over ``loader``.
 
@@ -122,6 +124,7 @@ def train_one_epoch(
         noise_2d: 2-D noise augmentation: each window gets i.i.d. Gaussian jitter on every coordinate with a
             standard deviation drawn uniformly from [0, noise_2d] (screen-normalised units: 0.01 = 0.5 % of
             the image width), so the model sees clean and detector-like inputs.
+        ema: if given, its average is updated after every optimizer step.
 
     Returns:
         ``{"loss": sample-weighted mean loss over all processes, "samples": count, "seconds": wall time,
@@ -136,6 +139,8 @@ def train_one_epoch(
         loss, n = _train_step(model, batch, optimizer, loss_fn, device, amp, scaler,
                               sampler.share(batch["input_2d"].shape[0], step), noise_2d)
         meter.update(loss, n)
+        if ema is not None:
+            ema.update()
         if progress:
             rate = meter.count * getattr(sampler, "world_size", 1) / max(time.perf_counter() - start, 1e-9)
             bar.set_postfix(loss=f"{meter.avg:.4f}", samples_s=f"{rate:.0f}", refresh=False)
@@ -145,6 +150,47 @@ def train_one_epoch(
         raise FloatingPointError(f"the training loss is not finite in epoch {epoch} (lower --lr or turn off --amp)")
     return {"loss": total / max(count, 1), "samples": int(count), "seconds": seconds,
             "samples_per_s": count / max(seconds, 1e-9)}
+
+
+class WeightEMA:
+    """Exponential moving average of a model's weights, updated after every optimizer step (``--ema``).
+
+    ``average = decay · average + (1 − decay) · weights``; the first update copies the weights. Buffers are
+    copied, not averaged. A thin holder of ``torch.optim.swa_utils.AveragedModel``.
+
+    Args:
+        model: the unwrapped model being trained (not its DDP / ``torch.compile`` wrapper).
+        decay: per-step decay in [0, 1); 0.999 averages over roughly the last 1,000 steps.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), got {decay}")
+        self.source, self.decay = model, decay
+        self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=False)
+
+    @property
+    def module(self) -> nn.Module:
+        """The averaged copy of the model (same class, same state-dict keys)."""
+        return self.averaged.module
+
+    @property
+    def steps(self) -> int:
+        """Updates so far."""
+        return int(self.averaged.n_averaged)
+
+    def update(self) -> None:
+        """Fold the source model's current weights into the average."""
+        self.averaged.update_parameters(self.source)
+
+    def state_dict(self) -> dict:
+        """``{"model": averaged weights, "steps": updates so far}`` for last.pth."""
+        return {"model": self.module.state_dict(), "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` saved."""
+        self.module.load_state_dict(state["model"])
+        self.averaged.n_averaged.fill_(int(state["steps"]))
 
 
 def add_noise_2d(inputs: torch.Tensor, noise_2d: float) -> torch.Tensor:

@@ -191,7 +191,7 @@ def test_cpu_budget_flags_and_17_joint_weights_on_16_joint_detections(prepared_r
 
 
 def test_bad_budget_flags_are_one_line_errors(h36m_dir, tmp_path, capsys):
-    for flag, value in (("--epoch_fraction", "0"), ("--noise_2d", "-1")):
+    for flag, value in (("--epoch_fraction", "0"), ("--noise_2d", "-1"), ("--ema", "1")):
         code = main(MIXSTE, model, ["--model", "mixste.mixste", "--stride", "27", flag, value]
                     + small(h36m_dir, tmp_path / "run"))
         err = capsys.readouterr().err.strip()
@@ -243,3 +243,49 @@ def test_kept_epochs_average_into_a_testable_checkpoint_and_resume_keeps_the_sta
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and expected in err and "\n" not in err
     assert not (tmp_path / "bad").exists()
+
+
+def test_ema_is_validated_saved_and_resumed_exactly(h36m_dir, tmp_path):
+    """--ema: best.pth / epoch_<n>.pth hold the average (not the trained weights), --test scores it to the last
+    digit, and a run resumed after epoch 1 ends with the same average as an uninterrupted one."""
+    flags = ["--model", "mixste.hot_mixste", "--stride", "27", "--token_num", "9", "--layer_index", "1",
+             "--batch_size", "8", "--lr", "2e-3", "--ema", "0.9", "--keep_epochs"]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    run(parse_args(flags + small(h36m_dir, whole, "--nepoch", "2"), **MIXSTE.defaults), MIXSTE, model)
+    run(parse_args(flags + small(h36m_dir, split, "--nepoch", "1"), **MIXSTE.defaults), MIXSTE, model)
+    run(parse_args(["--resume", str(split), "--nepoch", "2"], **MIXSTE.defaults), MIXSTE, model)
+    last = torch.load(whole / "last.pth", weights_only=True)
+    epoch2 = torch.load(whole / "epoch_2.pth", weights_only=True)
+    assert last["ema"]["steps"] > 10
+    assert all(torch.equal(epoch2["model"][k], v) for k, v in last["ema"]["model"].items())
+    assert any(not torch.equal(last["model"][k], v) for k, v in last["ema"]["model"].items())
+    resumed = torch.load(split / "epoch_2.pth", weights_only=True)
+    assert resumed["p1"] == epoch2["p1"]
+    for key, value in epoch2["model"].items():
+        assert torch.allclose(resumed["model"][key], value, atol=1e-6), key
+    same_data = small(h36m_dir, tmp_path)[:-2] + ["--stride", "27"]
+    tested = run(parse_args(["--test", "--checkpoint_file", str(whole / "epoch_2.pth"),
+                             "--report", str(tmp_path / "r.json")] + same_data, **MIXSTE.defaults), MIXSTE, model)
+    assert tested.p1 == epoch2["p1"]
+
+
+def test_weight_ema_follows_its_formula():
+    """The average of a unit-isolating linear layer: first update copies, then avg <- d*avg + (1-d)*w."""
+    from common.train import WeightEMA
+
+    layer = torch.nn.Linear(2, 1)
+    ema = WeightEMA(layer, 0.75)
+    with torch.no_grad():
+        layer.weight.fill_(4.0)
+        ema.update()
+        layer.weight.fill_(0.0)
+        ema.update()
+        ema.update()
+    assert ema.steps == 3
+    assert torch.allclose(ema.module.weight, torch.full((1, 2), 4.0 * 0.75 ** 2))
+    assert torch.equal(layer.weight, torch.zeros(1, 2))  # the trained model is untouched
+    other = WeightEMA(torch.nn.Linear(2, 1), 0.75)
+    other.load_state_dict(ema.state_dict())
+    assert other.steps == 3 and torch.equal(other.module.weight, ema.module.weight)
+    with pytest.raises(ValueError, match="decay"):
+        WeightEMA(layer, 1.0)
