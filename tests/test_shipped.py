@@ -90,14 +90,14 @@ def test_wrong_model_for_the_shipped_weights_is_a_one_line_error(prepared_root, 
 
 
 def test_results_table_states_how_each_checkpoint_was_trained():
-    """tools.results' "training" column comes from the flags stored in each checkpoint (the mean of the last
-    epochs of stage 5 for the GT runs, the SH fine-tune of the wild model), so the README cannot drift from the
-    files."""
+    """tools.results' "training" column comes from the flags stored in each checkpoint (stage 7's weight EMA,
+    started from the stage-5 means, for the GT runs; the SH fine-tune of the wild model), so the README cannot
+    drift from the files."""
     from tools.results import training_summary
 
     def summary(name):
         return training_summary(torch.load(SHIPPED / name / "best.pth", map_location="cpu", weights_only=True))
 
-    assert summary("hot_mixste_27_gt") == "5 × 40 % GT, mean of epochs 2–5, from hot_mixste_27_gt4_avg"
-    assert summary("mixste_27_gt") == "5 × 40 % GT, mean of epochs 2–5, from mixste_27_gt4_avg"
+    assert summary("hot_mixste_27_gt") == "5 × 40 % GT, weight EMA 0.9998, from hot_mixste_27_gt5_avg"
+    assert summary("mixste_27_gt") == "5 × 40 % GT, weight EMA 0.9998, from mixste_27_gt5_avg"
     assert summary("hot_mixste_27_wild") == "5 × 27 % SH + noise 0.02, from hot_mixste_27_gt2"

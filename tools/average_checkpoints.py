@@ -4,8 +4,8 @@ Checkpoint averaging (a uniform Polyak average of the weights at several epochs,
 ``average_checkpoints``) removes much of the epoch-to-epoch noise of a short, low-learning-rate schedule: the
 epochs of one run sit in one basin, and their mean lies nearer its floor than any single epoch. HoT (Li et al.,
 "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024, arXiv:2311.12028) does
-not use it; this project uses it for its shipped GT checkpoints (the mean of the last four epochs of the final
-stage, the same rule for HoT and MixSTE, see checkpoint/README.md).
+not use it; this project used it for its shipped GT checkpoints (the mean of the last four epochs of stages 4
+and 5, the same rule for HoT and MixSTE, from which the final stage started; see checkpoint/README.md).
 
 Inputs are checkpoints written by this project's engine (``epoch_<n>.pth`` from ``--keep_epochs``,
 ``last.pth``, ``best.pth``): same variant, same model sizes, same keys and shapes. Floating-point tensors are

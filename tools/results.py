@@ -83,12 +83,15 @@ def training_summary(meta: Dict[str, Any]) -> str:
     """How a checkpoint was trained, from its stored flags: epochs × share of the windows per epoch, the 2-D
     source (and noise), the epochs averaged (``tools.average_checkpoints``) and the run it was fine-tuned from.
     E.g. ``5 × 40 % GT, from hot_mixste_27_gt2`` (``meta['epoch']`` is the epoch best.pth was saved at, the
-    latest averaged one for an average) or ``5 × 40 % GT, mean of epochs 2–5, from hot_mixste_27_gt4_avg``."""
+    latest averaged one for an average), ``5 × 40 % GT, mean of epochs 2–5, from hot_mixste_27_gt4_avg`` or, for
+    ``--ema`` weights, ``5 × 40 % GT, weight EMA 0.9998, from hot_mixste_27_gt5_avg``."""
     args = meta.get("args", {})
     source = _SOURCE.get(args.get("keypoints"), args.get("keypoints"))
     text = f"{meta['epoch']} × {args.get('epoch_fraction', 1.0) * 100:.0f} % {source}"
     if args.get("noise_2d"):
         text += f" + noise {args['noise_2d']:g}"
+    if args.get("ema"):
+        text += f", weight EMA {args['ema']:g}"
     epochs = sorted(a["epoch"] for a in meta.get("averaged_from", []))
     if epochs:
         span = epochs == list(range(epochs[0], epochs[-1] + 1))
