@@ -40,11 +40,13 @@ _logger = logging.getLogger("tools.results")
 #: the shipped checkpoints, in table order: (folder name under checkpoint/shipped, role)
 SHIPPED = (
     ("hot_mixste_27_gt", "HoT w. MixSTE, GT 2-D"),
+    ("hot_mixste_27_n11_gt", "HoT w. MixSTE, 11 frames kept, GT 2-D"),
     ("mixste_27_gt", "MixSTE (same size), GT 2-D"),
     ("hot_mixste_27_wild", "HoT w. MixSTE, in the wild (demo default)"),
 )
-#: the pair compared against the paper's claim (HoT, its same-size baseline)
-PAIR = ("hot_mixste_27_gt", "mixste_27_gt")
+#: the pairs compared against the paper's claim (HoT, its same-size baseline); the first is ``comparison`` in
+#: results.json, all present ones are ``comparisons``
+PAIRS = (("hot_mixste_27_gt", "mixste_27_gt"), ("hot_mixste_27_n11_gt", "mixste_27_gt"))
 #: 2-D sources every checkpoint is tested on
 KEYPOINTS = ("gt", "sh_pt_mpii")
 #: short names of the 2-D sources in the tables
@@ -158,18 +160,22 @@ def summary_md(rows: List[Dict[str, Any]], env: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def comparison_md(cmp: Dict[str, Any]) -> str:
+def comparison_md(cmps: List[Dict[str, Any]]) -> str:
+    """One table: the baseline(s), each HoT against its baseline, the paper's claim."""
     def pct(v: float) -> str:
         return f"{v:+.1f} %"
 
     lines = ["| | P1 GT (mm) | P1 change | FLOPs (thop) change | full FLOPs change | CPU speed-up |",
-             "|---|---|---|---|---|---|",
-             f"| MixSTE (`{cmp['baseline']}`) | {cmp['p1_baseline']:.2f} | | | | 1.00× |",
-             f"| HoT w. MixSTE (`{cmp['hot']}`) | {cmp['p1_hot']:.2f} | {cmp['p1_change_mm']:+.2f} mm "
-             f"({pct(cmp['p1_change_pct'])}) | {pct(cmp['flops_thop_change_pct'])} | "
-             f"{pct(cmp['flops_change_pct'])} | {cmp['speedup']:.2f}× |",
-             f"| paper (MixSTE, 243 frames, CPN 2-D) | | +{PAPER['p1_change_mm']:.1f} mm | "
-             f"{PAPER['flops_change_pct']:.1f} % | | |"]
+             "|---|---|---|---|---|---|"]
+    for base in dict.fromkeys(c["baseline"] for c in cmps):
+        p1 = next(c["p1_baseline"] for c in cmps if c["baseline"] == base)
+        lines.append(f"| MixSTE (`{base}`) | {p1:.2f} | | | | 1.00× |")
+    for cmp in cmps:
+        lines.append(f"| HoT w. MixSTE (`{cmp['hot']}`) | {cmp['p1_hot']:.2f} | {cmp['p1_change_mm']:+.2f} mm "
+                     f"({pct(cmp['p1_change_pct'])}) | {pct(cmp['flops_thop_change_pct'])} | "
+                     f"{pct(cmp['flops_change_pct'])} | {cmp['speedup']:.2f}× |")
+    lines.append(f"| paper (MixSTE, 243 frames, CPN 2-D) | | +{PAPER['p1_change_mm']:.1f} mm | "
+                 f"{PAPER['flops_change_pct']:.1f} % | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -209,13 +215,14 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
             colour = "tab:red" if r["prunes"] else "tab:blue"
             ax.scatter([x], [gt["p1"]], s=60 + r["params"] / 5e3, color=colour, zorder=3,
                        marker="*" if r["prunes"] else "o")
-            crowded = any(abs(px - x) < 0.2 and abs(py - gt["p1"]) < 3 for px, py in placed)  # label below
+            crowded = any(abs(px - x) < 1.0 and abs(py - gt["p1"]) < 3 for px, py in placed)  # label below
             ax.annotate(r["name"], (x, gt["p1"]), textcoords="offset points", xytext=(6, -12 if crowded else 6),
                         fontsize=8)
             placed.append((x, gt["p1"]))
         by = {r["name"]: r for r in rows}
-        if all(n in by and by[n]["eval"].get("gt") for n in PAIR):
-            hot, base = by[PAIR[0]], by[PAIR[1]]
+        for hot, base in (_pair(by, p) for p in PAIRS):
+            if not hot:
+                continue
             ax.annotate("", xy=(hot["flops_thop"] / hot["config"]["frames"] / 1e6, hot["eval"]["gt"]["p1"]),
                         xytext=(base["flops_thop"] / base["config"]["frames"] / 1e6, base["eval"]["gt"]["p1"]),
                         arrowprops=dict(arrowstyle="->", color="gray"))
@@ -230,6 +237,12 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
         tmp.replace(path)
     finally:
         plt.close(fig)
+
+
+def _pair(by: Dict[str, Dict[str, Any]], pair: Sequence[str]) -> tuple:
+    """(hot row, baseline row) when both are shipped and tested on GT 2-D, else (None, None)."""
+    rows = [by.get(n) for n in pair]
+    return tuple(rows) if all(r and r["eval"].get("gt") for r in rows) else (None, None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -284,17 +297,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                command="python -m tools.results" + (" " + " ".join(argv) if argv else ""))
     report: Dict[str, Any] = {"environment": env, "models": rows, "throughput": speed}
     by = {r["name"]: r for r in rows}
-    hot, base = (by.get(n) for n in PAIR)
     blocks = {"results_summary": summary_md(rows, env), "results_actions": actions_md(rows)}
-    if hot and base and hot["eval"].get("gt") and base["eval"].get("gt"):
+    cmps = []
+    for hot, base in (_pair(by, p) for p in PAIRS):
+        if not hot:
+            continue
         p1h, p1b = hot["eval"]["gt"]["p1"], base["eval"]["gt"]["p1"]
-        cmp = dict(hot=hot["name"], baseline=base["name"], p1_hot=p1h, p1_baseline=p1b, p1_change_mm=p1h - p1b,
-                   p1_change_pct=100 * (p1h - p1b) / p1b,
-                   flops_thop_change_pct=100 * (hot["flops_thop"] / base["flops_thop"] - 1),
-                   flops_change_pct=100 * (hot["flops"] / base["flops"] - 1),
-                   speedup=hot["frames_per_s"] / base["frames_per_s"], paper=PAPER)
-        report["comparison"] = cmp
-        blocks["results_comparison"] = comparison_md(cmp)
+        cmps.append(dict(hot=hot["name"], baseline=base["name"], p1_hot=p1h, p1_baseline=p1b, p1_change_mm=p1h - p1b,
+                         p1_change_pct=100 * (p1h - p1b) / p1b,
+                         flops_thop_change_pct=100 * (hot["flops_thop"] / base["flops_thop"] - 1),
+                         flops_change_pct=100 * (hot["flops"] / base["flops"] - 1),
+                         speedup=hot["frames_per_s"] / base["frames_per_s"], paper=PAPER))
+    if cmps:
+        report["comparison"], report["comparisons"] = cmps[0], cmps
+        blocks["results_comparison"] = comparison_md(cmps)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for block, text in blocks.items():
         (args.out_dir / f"{block}.md").write_text(text, encoding="utf-8")
