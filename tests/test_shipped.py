@@ -23,9 +23,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoint" / "shipped"
-NAMES = ("hot_mixste_27_gt", "mixste_27_gt", "hot_mixste_27_wild")
+NAMES = ("hot_mixste_27_gt", "hot_mixste_27_n11_gt", "mixste_27_gt", "hot_mixste_27_wild")
 #: the 2-D source each was trained on (the wild model: Stacked-Hourglass detections, Neck/Nose completed)
-TRAINED_ON = {"hot_mixste_27_gt": "gt", "mixste_27_gt": "gt", "hot_mixste_27_wild": "sh_pt_mpii"}
+TRAINED_ON = {"hot_mixste_27_gt": "gt", "hot_mixste_27_n11_gt": "gt", "mixste_27_gt": "gt",
+              "hot_mixste_27_wild": "sh_pt_mpii"}
+#: frames HoT keeps of the 27 (TPC before block pair 1); None for the unpruned MixSTE
+KEPT = {"hot_mixste_27_gt": 9, "hot_mixste_27_n11_gt": 11, "mixste_27_gt": None, "hot_mixste_27_wild": 9}
 #: the README's trivial-baseline floor on GT 2-D (S9+S11)
 FLOOR_P1 = json.loads((ROOT / "benchmarks" / "baseline_gt.json").read_text())["results"]["p1"]
 #: the same floor on the Stacked-Hourglass detections (benchmarks/baseline_sh.json)
@@ -58,6 +61,11 @@ def test_shipped_checkpoint_loads_strictly(name):
     net = model.build_model(ckpt["variant"], **ckpt["model_config"])
     load_weights(net, SHIPPED / name / "best.pth")
     assert ckpt["model_config"]["n_joints"] == 17 and ckpt["args"]["keypoints"] == TRAINED_ON[name]
+    assert ckpt["model_config"]["frames"] == 27
+    if KEPT[name] is None:
+        assert ckpt["variant"] == "mixste.mixste"
+    else:
+        assert ckpt["variant"] == "mixste.hot_mixste" and ckpt["model_config"]["token_num"] == KEPT[name]
 
 
 def _test(name: str, root: Path, tmp_path: Path, *extra: str):
@@ -68,9 +76,10 @@ def _test(name: str, root: Path, tmp_path: Path, *extra: str):
 
 
 @pytest.mark.parametrize("name, keypoints, floor", [("hot_mixste_27_gt", "gt", FLOOR_P1),
+                                                     ("hot_mixste_27_n11_gt", "gt", FLOOR_P1),
                                                      ("hot_mixste_27_wild", "sh_pt_mpii", FLOOR_SH_P1)])
 def test_shipped_hot_beats_the_baseline_floor_on_real_2d(name, keypoints, floor, prepared_root, tmp_path):
-    """The GT model on GT 2-D, the in-the-wild model on the Stacked-Hourglass detections it was tuned on (16
+    """The GT HoT models on GT 2-D, the in-the-wild model on the Stacked-Hourglass detections it was tuned on (16
     joints, Neck/Nose completed), each well below the trivial floor of that input; re-tests are reproducible."""
     result = _test(name, prepared_root, tmp_path, "--keypoints", keypoints)  # frames, stride: from the checkpoint
     report = json.loads((tmp_path / f"{name}.json").read_text())
@@ -99,5 +108,23 @@ def test_results_table_states_how_each_checkpoint_was_trained():
         return training_summary(torch.load(SHIPPED / name / "best.pth", map_location="cpu", weights_only=True))
 
     assert summary("hot_mixste_27_gt") == "5 × 40 % GT, weight EMA 0.9998, from hot_mixste_27_gt5_avg"
+    assert summary("hot_mixste_27_n11_gt") == "5 × 40 % GT, weight EMA 0.9998, from hot_mixste_27_n11_gt5_avg"
     assert summary("mixste_27_gt") == "5 × 40 % GT, weight EMA 0.9998, from mixste_27_gt5_avg"
     assert summary("hot_mixste_27_wild") == "5 × 27 % SH + noise 0.02, from hot_mixste_27_gt2"
+
+
+def test_comparison_table_has_one_baseline_row_and_a_row_per_hot():
+    """Two HoT models against one shared MixSTE: the baseline is listed once, each HoT with its own changes."""
+    from tools.results import PAPER, comparison_md
+
+    def cmp(hot, p1, flops):
+        return dict(hot=hot, baseline="mixste_27_gt", p1_hot=p1, p1_baseline=38.0, p1_change_mm=p1 - 38.0,
+                    p1_change_pct=100 * (p1 - 38.0) / 38.0, flops_thop_change_pct=flops, flops_change_pct=flops - 2,
+                    speedup=1.4, paper=PAPER)
+
+    lines = comparison_md([cmp("hot_a", 39.5, -45.8), cmp("hot_b", 38.5, -40.0)]).strip().split("\n")
+    assert len(lines) == 2 + 1 + 2 + 1
+    assert lines[2].startswith("| MixSTE (`mixste_27_gt`) | 38.00 |")
+    assert lines[3].startswith("| HoT w. MixSTE (`hot_a`) | 39.50 | +1.50 mm (+3.9 %) | -45.8 % | -47.8 % | 1.40× |")
+    assert lines[4].startswith("| HoT w. MixSTE (`hot_b`) | 38.50 | +0.50 mm (+1.3 %) | -40.0 % |")
+    assert lines[5].startswith("| paper")
