@@ -27,7 +27,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
@@ -44,8 +44,7 @@ SHIPPED = (
     ("mixste_27_gt", "MixSTE (same size), GT 2-D"),
     ("hot_mixste_27_wild", "HoT w. MixSTE, in the wild (demo default)"),
 )
-#: the pairs compared against the paper's claim (HoT, its same-size baseline); the first is ``comparison`` in
-#: results.json, all present ones are ``comparisons``
+#: the pairs compared against the paper's claim (HoT, its same-size baseline): ``comparisons`` in results.json
 PAIRS = (("hot_mixste_27_gt", "mixste_27_gt"), ("hot_mixste_27_n11_gt", "mixste_27_gt"))
 #: 2-D sources every checkpoint is tested on
 KEYPOINTS = ("gt", "sh_pt_mpii")
@@ -220,9 +219,7 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
                         fontsize=8)
             placed.append((x, gt["p1"]))
         by = {r["name"]: r for r in rows}
-        for hot, base in (_pair(by, p) for p in PAIRS):
-            if not hot:
-                continue
+        for hot, base in _pairs(by):
             ax.annotate("", xy=(hot["flops_thop"] / hot["config"]["frames"] / 1e6, hot["eval"]["gt"]["p1"]),
                         xytext=(base["flops_thop"] / base["config"]["frames"] / 1e6, base["eval"]["gt"]["p1"]),
                         arrowprops=dict(arrowstyle="->", color="gray"))
@@ -239,10 +236,12 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
         plt.close(fig)
 
 
-def _pair(by: Dict[str, Dict[str, Any]], pair: Sequence[str]) -> tuple:
-    """(hot row, baseline row) when both are shipped and tested on GT 2-D, else (None, None)."""
-    rows = [by.get(n) for n in pair]
-    return tuple(rows) if all(r and r["eval"].get("gt") for r in rows) else (None, None)
+def _pairs(by: Dict[str, Dict[str, Any]]) -> Iterator[tuple]:
+    """(hot row, baseline row) of each pair in PAIRS whose two checkpoints are shipped and tested on GT 2-D."""
+    for pair in PAIRS:
+        rows = [by.get(n) for n in pair]
+        if all(r and r["eval"].get("gt") for r in rows):
+            yield tuple(rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,9 +298,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     by = {r["name"]: r for r in rows}
     blocks = {"results_summary": summary_md(rows, env), "results_actions": actions_md(rows)}
     cmps = []
-    for hot, base in (_pair(by, p) for p in PAIRS):
-        if not hot:
-            continue
+    for hot, base in _pairs(by):
         p1h, p1b = hot["eval"]["gt"]["p1"], base["eval"]["gt"]["p1"]
         cmps.append(dict(hot=hot["name"], baseline=base["name"], p1_hot=p1h, p1_baseline=p1b, p1_change_mm=p1h - p1b,
                          p1_change_pct=100 * (p1h - p1b) / p1b,
@@ -309,7 +306,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          flops_change_pct=100 * (hot["flops"] / base["flops"] - 1),
                          speedup=hot["frames_per_s"] / base["frames_per_s"], paper=PAPER))
     if cmps:
-        report["comparison"], report["comparisons"] = cmps[0], cmps
+        report["comparisons"] = cmps
         blocks["results_comparison"] = comparison_md(cmps)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for block, text in blocks.items():
