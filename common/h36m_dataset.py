@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 
 from common.camera import Camera
+from common.safe_io import UnsafeFileError, load_npz
 from common.skeleton import Skeleton, h36m_32_skeleton, h36m_skeleton
 
 _logger = logging.getLogger(__name__)
@@ -151,22 +152,27 @@ def h36m_cameras(subject: str) -> Tuple[Camera, ...]:
 def load_npz_dict(path: PathLike, key: str) -> Tuple[dict, Optional[dict]]:
     """Read a pickled dict ``key`` (and ``metadata`` if present) from a VideoPose3D-style npz.
 
+    The pickles are read by ``common.safe_io.load_npz``: only arrays, containers, strings and numbers.
+
     Raises:
-        DataError: the file is missing, unreadable, or has no ``key``.
+        DataError: the file is missing, unreadable, has no ``key``, or holds other pickled objects.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}; {DATA_HELP}")
     try:
-        with np.load(path, allow_pickle=True) as npz:
-            if key not in npz.files:
-                raise DataError(f"{path} has no '{key}' array (found {npz.files}); "
-                                "expected the VideoPose3D npz layout, " + DATA_HELP)
-            data = npz[key].item()
-            metadata = npz["metadata"].item() if "metadata" in npz.files else None
-    except DataError:
-        raise
+        arrays = load_npz(path)  # pickled dicts through the restricted unpickler: a data file never runs code
+    except UnsafeFileError as exc:
+        raise DataError(str(exc)) from None
     except Exception as exc:  # zip/pickle errors of a truncated or foreign file
+        raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc}); re-download or rebuild it") from exc
+    if key not in arrays:
+        raise DataError(f"{path} has no '{key}' array (found {list(arrays)}); "
+                        "expected the VideoPose3D npz layout, " + DATA_HELP)
+    try:
+        data = arrays[key].item()
+        metadata = arrays["metadata"].item() if "metadata" in arrays else None
+    except ValueError as exc:  # not a 0-d array
         raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc}); re-download or rebuild it") from exc
     if not isinstance(data, Mapping):
         raise DataError(f"{path}: '{key}' is not a dict of subjects; expected the VideoPose3D npz layout")

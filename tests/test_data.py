@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from common.camera import image_coordinates, normalize_screen_coordinates, proje
 from common.data import (PoseWindowDataset, chunk_starts, deterministic_random, flip_pose, load_h36m,
                          summarize_frames, temporal_slice)
 from common.h36m_dataset import CAMERA_IDS, DataError, h36m_cameras
+from common.safe_io import load_npz, load_pickle
 from common.metrics import ACTIONS, ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample
 from common.skeleton import h36m_skeleton
 
@@ -67,9 +67,8 @@ def test_prepare_links_and_builds(prepared_root, h36m_dir):
 
 
 def test_gt_2d_matches_oracle(prepared_root, oracle):
-    with np.load(prepared_root / "data_2d_h36m_gt.npz", allow_pickle=True) as npz:
-        positions = npz["positions_2d"].item()
-        metadata = npz["metadata"].item()
+    npz = load_npz(prepared_root / "data_2d_h36m_gt.npz")
+    positions, metadata = npz["positions_2d"].item(), npz["metadata"].item()
     assert metadata["num_joints"] == 17
     assert metadata["keypoints_symmetry"] == [[4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]]
     for subject, action, cam_idx, frame, part, _ in oracle:
@@ -86,8 +85,7 @@ def test_camera_frame_3d_matches_oracle(gt_data, oracle):
 
 
 def test_oracle_cameras_agree_with_ours(h36m_dir):
-    with open(h36m_dir / "oracle" / "cameras.pkl", "rb") as fh:
-        cams = pickle.load(fh)
+    cams = load_pickle(h36m_dir / "oracle" / "cameras.pkl")  # restricted: arrays, dicts, numbers only
     for subject in FRAMES_PER_SUBJECT:
         for cam, ours in zip(CAMERA_IDS, h36m_cameras(subject)):
             theirs = cams[(subject, cam)]
@@ -175,8 +173,8 @@ def tiny_root(tmp_path) -> Path:
 
 
 def test_tiny_loads_crops_and_warns_once(tiny_root, caplog):
-    with np.load(tiny_root / "data_2d_h36m_tiny.npz", allow_pickle=True) as npz:
-        positions, meta = npz["positions_2d"].item(), npz["metadata"].item()
+    npz = load_npz(tiny_root / "data_2d_h36m_tiny.npz")
+    positions, meta = npz["positions_2d"].item(), npz["metadata"].item()
     positions["S9"]["Discussion 1"] = positions["S9"]["Walking"]
     positions["S9"]["Eating"] = positions["S9"]["Walking"]
     _write_npz(tiny_root / "data_2d_h36m_tiny.npz", positions_2d=positions, metadata=meta)
@@ -201,8 +199,8 @@ def test_malformed_2d_file(tiny_root, defect, message):
     if defect == "garbage":
         path.write_bytes(b"not a zip file")
     else:
-        with np.load(path, allow_pickle=True) as npz:
-            positions, meta = npz["positions_2d"].item(), npz["metadata"].item()
+        npz = load_npz(path)
+        positions, meta = npz["positions_2d"].item(), npz["metadata"].item()
         cams = positions["S9"]["Walking"]
         if defect == "joints":
             positions["S9"]["Walking"] = [c[:, :15] for c in cams]
@@ -219,8 +217,7 @@ def test_malformed_2d_file(tiny_root, defect, message):
 
 
 def test_malformed_3d_file(tiny_root):
-    with np.load(tiny_root / "data_3d_h36m.npz", allow_pickle=True) as npz:
-        positions = npz["positions_3d"].item()
+    positions = load_npz(tiny_root / "data_3d_h36m.npz")["positions_3d"].item()
     positions["S9"]["Walking"][0, 0, 0] = np.inf
     _write_npz(tiny_root / "data_3d_h36m.npz", positions_3d=positions)
     with pytest.raises(DataError, match="data_3d_h36m.npz.*NaN/inf"):
