@@ -175,10 +175,18 @@ def test_hot_mixste_matches_reference(layer_index):
 
 
 def test_tpc_mixste_matches_reference_and_reuses_index():
+    """As for HoT: the kept frames are the spec's clustering (centre forced) of the model's own features; the
+    outputs are compared with those frames replayed into the functional forward."""
     model = randomised("mixste.tpc_mixste", layer_index=4)
     x = inputs()
-    ours, kept = compare(model, x, layer_index=4, keep=9, centre=13)
-    assert torch.equal(ours.index, kept) and torch.equal(ours.kept, kept)
+    seen = {}
+    hook = model.prune.register_forward_pre_hook(lambda m, args: seen.setdefault("x", args[0]))
+    with torch.no_grad():
+        own = model(x)
+    hook.remove()
+    assert torch.equal(own.index, dpc_knn(seen["x"].mean(dim=2), 9, centre=13)) and torch.equal(own.kept, own.index)
+    ours, kept = compare(model, x, index=own.index, layer_index=4, keep=9, centre=13)
+    assert torch.equal(ours.index, own.index) and torch.equal(kept, own.index)
     given = torch.tensor([[0, 2, 5, 8, 13, 14, 20, 21, 26], [1, 3, 4, 9, 10, 13, 17, 19, 25]])
     ours, _ = compare(model, x, index=given, layer_index=4, keep=9, centre=13)
     assert torch.equal(ours.index, given)
