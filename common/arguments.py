@@ -23,13 +23,22 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any, Dict, List, Optional, Sequence
+import sys
+from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
-__all__ = ["ConfigError", "build_parser", "parse_args", "explicit_dests", "str2bool", "check_flags"]
+__all__ = ["ConfigError", "OneLineArgumentParser", "build_parser", "parse_args", "join_negative_values", "explicit_dests", "str2bool", "check_flags"]
 
 
 class ConfigError(ValueError):
     """A flag value or combination is invalid; the message names the problem and the fix."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line on stderr (exit status 2), naming the flag
+    and pointing to ``--help``, instead of the usage block followed by the message."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def str2bool(value: str) -> bool:
@@ -137,6 +146,9 @@ def _io_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--previous_best", type=float, default=math.inf, help="best P1 so far (mm): only better "
                    "epochs replace best.pth")
     g.add_argument("--previous_name", type=str, default="", help="unused (kept for compatibility)")
+    g.add_argument("--overwrite", action="store_true", help="let a fresh run replace the run already in "
+                   "--checkpoint (its checkpoints, metrics, configs and log are deleted when the new run starts); "
+                   "without it such a folder is refused")
     g.add_argument("--keep_epochs", action="store_true", help="also keep every epoch's weights as "
                    "epoch_<n>.pth (best.pth format), e.g. to average the last epochs with "
                    "python -m tools.average_checkpoints")
@@ -161,7 +173,7 @@ def build_parser(**recipe_defaults: Any) -> argparse.ArgumentParser:
 
     No side effects: nothing is created or configured.
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         description="Train or test a HoT / video pose lifting model on Human3.6M.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -197,11 +209,12 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ConfigError("--model is required, e.g. --model mixste.hot_mixste")
     if args.frames < 1:
         raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    if args.frames % 2 == 0:
+        raise ConfigError(f"--frames {args.frames} is even, but windows are centred on a frame (pad = (frames - 1)"
+                          f" / 2): use an odd --frames such as {args.frames - 1} or {args.frames + 1}")
     if args.stride < 1 or args.stride > args.frames:
         raise ConfigError(f"--stride {args.stride} must be between 1 and --frames {args.frames} (a larger step "
                           "would skip frames)")
-    if args.stride == 1 and args.frames % 2 == 0:
-        raise ConfigError(f"--stride 1 scores the centre frame, which needs an odd --frames (got {args.frames})")
     if not 0 < args.subset <= 1:
         raise ConfigError(f"--subset must be in (0, 1], got {args.subset}")
     if not 0.0 < args.epoch_fraction <= 1.0:
@@ -219,12 +232,33 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ConfigError("--test needs weights: give --previous_dir DIR (or --checkpoint_file FILE)")
     if args.test and args.resume:
         raise ConfigError("--resume continues training; use --test --previous_dir DIR to evaluate")
+    if args.resume and getattr(args, "overwrite", False):
+        raise ConfigError("--overwrite starts a fresh run and --resume continues one; give only one of them")
     if args.resume and {"previous_dir", "checkpoint_file"} & set(getattr(args, "explicit", ())):
         raise ConfigError("--resume already loads weights; drop --previous_dir/--checkpoint_file")
     if args.amp == "fp16" and args.device in ("cpu", "mps"):
         raise ConfigError(f"--amp fp16 needs CUDA; use --amp bf16 on {args.device}")
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {args.workers}")
+
+
+def join_negative_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> List[str]:
+    """``--lr -1e-3`` → ``--lr=-1e-3``: argparse reads a value such as ``-1e-3`` as an unknown option and says
+    "expected one argument"; joined, the value reaches the flag's own check, which names the real problem."""
+    takes_value = {opt for a in parser._actions if a.option_strings and a.nargs is None and a.type is not None
+                   for opt in a.option_strings}
+    out: List[str] = []
+    for token in argv:
+        if out and out[-1] in takes_value and token.startswith("-") and token not in parser._option_string_actions:
+            try:
+                float(token)
+            except ValueError:
+                pass
+            else:
+                out[-1] = f"{out[-1]}={token}"
+                continue
+        out.append(token)
+    return out
 
 
 def parse_args(argv: Optional[Sequence[str]] = None, **recipe_defaults: Any) -> argparse.Namespace:
@@ -234,6 +268,7 @@ def parse_args(argv: Optional[Sequence[str]] = None, **recipe_defaults: Any) -> 
     Pure: no folders, no logging. ``check_flags`` validates.
     """
     parser = build_parser(**recipe_defaults)
+    argv = join_negative_values(parser, sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     args.explicit = explicit_dests(parser, argv)
     derive(args)

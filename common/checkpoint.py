@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Union
@@ -99,6 +101,37 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], s
         )
 
 
+def read_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors, containers, numbers and strings only, never code.
+
+    Raises:
+        CheckpointError: missing or unreadable file, or one that holds other Python objects (one line, naming
+            the object; torch's own text would suggest ``weights_only=False``, which could run the file's code).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f"the Python object '{found.group(1)}'" if found else "Python objects other than tensors"
+        raise CheckpointError(f"refusing to load {path}: it holds {what}, and loading it could run code; only "
+                              "checkpoints of tensors, dicts, lists, strings and numbers are read") from None
+    except Exception as exc:  # zip and torch errors of a truncated or foreign file
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {first}") from None
+
+
+def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise ``CheckpointError`` naming the first floating-point tensor that holds NaN or inf values."""
+    for key, value in state_dict.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"{source}: tensor '{key}' has {bad} NaN/inf values (a diverged or corrupt "
+                                  "checkpoint); use an earlier one")
+
+
 def load_weights(
     model: nn.Module, path: Union[str, Path], map_location: Union[str, torch.device] = "cpu"
 ) -> Dict[str, Any]:
@@ -112,17 +145,13 @@ def load_weights(
         ``best_p1``, ``args``), else ``{}``.
 
     Raises:
-        CheckpointError: unreadable file or any key/shape mismatch.
+        CheckpointError: unreadable or unsafe file, any key/shape mismatch, or NaN/inf weights.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint file not found: {path}")
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors alike
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {exc}") from exc
+    obj = read_checkpoint(path, map_location)
     state_dict = convert_reference_state_dict(strip_prefixes(extract_state_dict(obj)), model)
     check_state_dict(model, state_dict, source=str(path))
+    check_finite_weights(state_dict, source=str(path))
     model.load_state_dict(state_dict, strict=True)
     _logger.info("loaded %d tensors from %s", len(state_dict), path)
     return obj if isinstance(obj, dict) else {}

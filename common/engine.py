@@ -21,7 +21,9 @@ import logging
 import math
 import os
 import random
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +35,18 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from common.arguments import ConfigError, check_flags, derive, parse_args
-from common.checkpoint import CheckpointError, atomic_save, find_checkpoint, load_weights
+from common.checkpoint import CheckpointError, atomic_save, find_checkpoint, load_weights, read_checkpoint
 from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
 from common.evaluate import EvalResult, JointCompletion, evaluate
 from common.h36m_dataset import DATA_HELP, DataError
 from common.metrics import parse_actions, write_eval_report
 from common.recipes import Recipe, lr_factor
-from common.tracking import RunTracker, history_row, write_configs
+from common.tracking import (RunTracker, existing_outputs, history_row, remove_outputs, remove_temporaries,
+                             write_configs)
 from common.train import GlobalBatchSampler, WeightEMA, shard_range, train_one_epoch
-from common.utils import (DistInfo, barrier, broadcast_object, cleanup_distributed, dist_env, epoch_seed,
-                          get_rng_state, init_distributed, resolve_device, set_rng_state, set_seed,
-                          setup_logging)
+from common.utils import (DistInfo, NumericalError, attach_log_file, barrier, broadcast_object, cleanup_distributed,
+                          detach_log_file, dist_env, epoch_seed, get_rng_state, init_distributed, resolve_device,
+                          set_rng_state, set_seed, setup_logging)
 
 _logger = logging.getLogger(__name__)
 
@@ -91,9 +94,16 @@ def main(recipe: Recipe, zoo: ModelZoo, argv: Optional[Sequence[str]] = None) ->
         run(args, recipe, zoo)
         return 0
     except USER_ERRORS as exc:
-        lines = str(exc).strip().splitlines() or [exc.__class__.__name__]
-        print(f"error: {lines[0]}", file=sys.stderr)
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 2
+    except NumericalError as exc:
+        print(f"error: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # disk full, permissions or mounts changed mid-run ...
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write{where}: {exc.strerror or _first_line(exc)}; checkpoints already written are "
+              "intact", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -101,13 +111,30 @@ def main(recipe: Recipe, zoo: ModelZoo, argv: Optional[Sequence[str]] = None) ->
         cleanup_distributed()
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else exc.__class__.__name__
+
+
 def run(args: argparse.Namespace, recipe: Recipe, zoo: ModelZoo) -> Optional[EvalResult]:
-    """Check, set up and run training or ``--test``. Returns the final (best) evaluation."""
+    """Check, set up and run training or ``--test``. Returns the final (best) evaluation.
+
+    Nothing is written before every check passed, the data loaded and the model built: the run folder is
+    made (or claimed) only then, and a fresh folder that failed before its first checkpoint is removed again.
+    """
     args = prepare_args(args, zoo)
     ctx = setup(args, recipe)
     ctx.data = load_data(ctx)
     ctx.model = build(ctx, zoo)
-    return test(ctx) if args.test else fit(ctx)
+    if args.test:
+        return test(ctx)
+    created = open_run_dir(ctx)
+    try:
+        return fit(ctx)
+    except BaseException:
+        if created:
+            discard_run_dir(ctx)
+        raise
 
 
 # --------------------------------------------------------------------------------------------- flags
@@ -116,6 +143,10 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
     args.weights = None
     if args.resume:
         args = merge_resume(args)
+        done = int(peek(Path(args.resume)).get("epoch", 0))
+        if args.nepoch <= done:
+            raise ConfigError(f"--resume {args.resume}: the run has done {done} epochs, and --nepoch is "
+                              f"{args.nepoch}: nothing to train; give a larger --nepoch (e.g. --nepoch {done + 10})")
     if (args.previous_dir or args.checkpoint_file) and not args.resume:  # a resumed run keeps them as a record
         args.weights = str(weights_path(args))
         adopt_checkpoint_sizes(args, peek(Path(args.weights)))
@@ -126,6 +157,8 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
     except ValueError as exc:
         raise ConfigError(f"--actions: {exc}") from exc
     check_model(args, zoo)
+    if args.test and args.report:
+        check_writable(Path(args.report).parent, "--report")
     for path in (file_3d(args.root_path, args.dataset), file_2d(args.root_path, args.keypoints, args.dataset)):
         if not path.is_file():
             raise DataError(f"{path} not found (--root_path/--keypoints); {DATA_HELP}")
@@ -146,10 +179,7 @@ def weights_path(args: argparse.Namespace) -> Path:
 
 def peek(path: Path) -> Dict[str, Any]:
     """The loaded checkpoint object (CPU), ``{}`` for a bare state_dict (e.g. a reference checkpoint)."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {exc}") from exc
+    obj = read_checkpoint(path)
     return obj if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT else {}
 
 
@@ -224,6 +254,9 @@ def pick_device(args: argparse.Namespace, info: DistInfo) -> torch.device:
         device = resolve_device(args.device, info.local_rank)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    if args.gpu is not None and device.type != "cuda":
+        raise ConfigError(f"--gpu {args.gpu} asks for CUDA, but the device is {device.type} (no CUDA device is "
+                          "visible); drop --gpu, or run on a machine with CUDA and a CUDA build of torch")
     if args.amp == "fp16" and device.type != "cuda":
         raise ConfigError(f"--amp fp16 needs CUDA (device is {device.type}); use --amp bf16")
     return device
@@ -237,8 +270,7 @@ def setup(args: argparse.Namespace, recipe: Recipe) -> Context:
                           f"{info.world_size} processes")
     device = pick_device(args, info)
     init_distributed(info, device)
-    run_dir = None if args.test else make_run_dir(args, info)
-    setup_logging(str(run_dir / "train.log") if run_dir else None, info.is_main)
+    run_dir = None if args.test else choose_run_dir(args)
     seed = recipe.seed if args.seed is None else args.seed
     set_seed(seed)
     _logger.info("%s: %s on %s%s", recipe.name, args.model, device,
@@ -246,15 +278,87 @@ def setup(args: argparse.Namespace, recipe: Recipe) -> Context:
     return Context(args, recipe, info, device, seed, run_dir, Path(args.weights) if args.weights else None)
 
 
-def make_run_dir(args: argparse.Namespace, info: DistInfo) -> Path:
-    """``--checkpoint`` or ``checkpoint/<MMDD_HHMM_SS>_<frames>`` (the reference's name), made by rank 0."""
+def choose_run_dir(args: argparse.Namespace) -> Path:
+    """The run folder: ``--checkpoint`` or ``checkpoint/<MMDD_HHMM_SS>_<frames>`` (the reference's name), named
+    by rank 0 and checked, not made (``open_run_dir`` makes it once the data and model are ready).
+
+    A run never destroys an earlier one: a fresh (non-``--resume``) run refuses a folder holding another run's
+    outputs (checkpoints, metrics, configs, log) unless ``--overwrite`` is given; ``--resume`` may only write
+    into the folder of the run it continues.
+
+    Raises:
+        ConfigError: the folder holds another run, or it cannot be made or written.
+    """
     name = args.checkpoint or os.path.join("checkpoint", time.strftime("%m%d_%H%M_%S_") + str(args.frames))
     name = broadcast_object(name)
-    if info.is_main:
-        Path(name).mkdir(parents=True, exist_ok=True)
-    barrier()
+    run_dir = Path(name)
     args.checkpoint = name
-    return Path(name)
+    outputs = existing_outputs(run_dir)
+    own = bool(args.resume) and run_dir.resolve() == Path(args.resume).resolve().parent
+    if outputs and not own and not args.overwrite:
+        shown = ", ".join(p.name for p in outputs[:4]) + (", ..." if len(outputs) > 4 else "")
+        how = "" if args.resume else f"continue it with --resume {run_dir}, "
+        raise ConfigError(f"--checkpoint {run_dir} already holds a run ({shown}); {how}choose a new --checkpoint "
+                          "folder, or add --overwrite to replace it")
+    check_writable(run_dir, "--checkpoint")
+    return run_dir
+
+
+def check_writable(folder: Path, flag: str) -> None:
+    """Raise ``ConfigError`` unless ``folder`` exists as a writable folder or could be made (nothing is made)."""
+    probe = Path(folder)
+    while not probe.exists():
+        if probe.is_symlink() or probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"{flag} {folder}: {probe} is a file, not a folder; choose another path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {folder}: {probe} is not writable (read-only or no permission); choose "
+                          "another path")
+
+
+def open_run_dir(ctx: Context) -> bool:
+    """Make (or claim) the run folder once everything is checked and loaded: start train.log there with the
+    lines logged so far, delete leftovers of interrupted saves, and with ``--overwrite`` the earlier run's
+    outputs. Returns whether this run created the folder.
+
+    Raises:
+        ConfigError: the folder cannot be made or written (nothing is left behind).
+    """
+    run_dir, info = ctx.run_dir, ctx.info
+    created = not run_dir.exists()
+    try:
+        if info.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=run_dir):
+                pass
+    except OSError as exc:
+        if created and run_dir.is_dir():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise ConfigError(f"--checkpoint {run_dir}: cannot write there ({exc.strerror or exc}); choose another "
+                          "folder") from None
+    barrier()
+    if info.is_main:
+        stale = remove_temporaries(run_dir)
+        if ctx.args.overwrite and not ctx.args.resume:
+            removed = remove_outputs(run_dir)
+            if removed:
+                _logger.warning("--overwrite: deleted the earlier run's %s in %s",
+                                ", ".join(p.name for p in removed), run_dir)
+        if stale:
+            _logger.info("removed %d leftover temporary file(s) of an interrupted save", len(stale))
+    attach_log_file(str(run_dir / "train.log"), info.is_main)
+    _logger.info("run folder: %s", run_dir)
+    return created
+
+
+def discard_run_dir(ctx: Context) -> None:
+    """Remove a run folder this run created when it failed before writing a checkpoint (only a log was in it)."""
+    run_dir = ctx.run_dir
+    detach_log_file(str(run_dir / "train.log"))
+    if ctx.info.is_main and run_dir.is_dir() and not any(run_dir.glob("*.pth")):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def load_data(ctx: Context) -> Dict[str, Any]:
@@ -371,6 +475,9 @@ def test(ctx: Context) -> EvalResult:
             write_eval_report(path, result.report, protocol(ctx))
             _logger.info("report: %s", path)
         except OSError as exc:
+            if ctx.args.report:  # asked for: failing to write it is an error
+                raise ConfigError(f"--report {path}: cannot write it ({exc.strerror or exc}); choose another "
+                                  "path") from None
             _logger.warning("could not write the report %s: %s (use --report PATH)", path, exc)
     return result
 
@@ -406,8 +513,6 @@ def fit(ctx: Context) -> EvalResult:
     ema = WeightEMA(ctx.model, args.ema) if args.ema > 0 else None
     if args.resume:
         state = restore(ctx, optimizer, scaler, ema)
-    if ctx.info.is_main:
-        write_configs(ctx.run_dir, {k: v for k, v in vars(args).items() if k != "explicit"})
     tracker = RunTracker(ctx.run_dir, ctx.info.is_main, first_epoch=state.epoch + 1)
     validated = ema.module if ema is not None else ctx.model
     train_model, eval_model = wrap(ctx), torch.compile(validated) if args.compile else validated
@@ -444,6 +549,8 @@ def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tra
     result = evaluate(eval_model, ctx.data["test"], ctx.device, **eval_kwargs(ctx))
     lr = optimizer.param_groups[0]["lr"]
     state.epoch = epoch
+    if ctx.info.is_main:  # with this epoch's checkpoints: config and checkpoints always describe each other
+        write_configs(ctx.run_dir, {k: v for k, v in vars(args).items() if k != "explicit"})
     if result.p1 < state.best_p1:
         state.best_p1, state.best_epoch = result.p1, epoch
         save(ctx, "best.pth", best_checkpoint(ctx, state, result, ema))

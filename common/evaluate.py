@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from common.data import JOINT_DROPPED_FOR_16, complete_h36m16
 from common.metrics import ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample
-from common.utils import all_gather_objects
+from common.utils import NumericalError, all_gather_objects
 
 _logger = logging.getLogger(__name__)
 
@@ -176,6 +176,9 @@ def _eval_loop(
             pose, index = predict(model, inputs, flip, joints_left, joints_right)
         pred, target = scored_frames(pose, index, gt, seq2frame, centre)
         pred_np = pred.detach().cpu().double().numpy()
+        if not np.isfinite(pred_np).all():
+            raise NumericalError(f"the model's 3-D output is NaN/inf in test window {len(actions) + 1} or the "
+                                 f"{len(pred_np) - 1} after it (diverged or corrupt weights); use other weights")
         target_np = target.detach().cpu().double().numpy()
         p1.append(np.asarray(mpjpe_per_sample(pred_np, target_np), dtype=np.float64))
         p2.append(np.asarray(p_mpjpe_per_sample(pred_np, target_np), dtype=np.float64))

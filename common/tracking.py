@@ -16,25 +16,61 @@ import csv
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["RunTracker", "HISTORY_FIELDS", "write_configs"]
+__all__ = ["RunTracker", "HISTORY_FIELDS", "RUN_OUTPUTS", "write_configs", "existing_outputs", "remove_outputs",
+           "remove_temporaries"]
 
 #: columns of metrics.csv
 HISTORY_FIELDS = ("epoch", "lr", "loss", "p1", "p2", "best_p1", "best_epoch", "train_s", "test_s", "samples_per_s")
 _TB_WARNED = False
 
 
+#: what a training run writes into its folder (globs); a fresh run refuses a folder holding any of them
+RUN_OUTPUTS = ("*.pth", "metrics.csv", "config.json", "configs.txt", "train.log", "curves.png", "tensorboard")
+#: temporaries of the atomic writes (``common.checkpoint.atomic_save``, configs, metrics.csv)
+TEMPORARIES = (".*.pth.*.tmp", ".config.json.tmp", ".configs.txt.tmp", ".metrics.csv.tmp")
+
+
+def existing_outputs(run_dir: Path) -> List[Path]:
+    """The run outputs (``RUN_OUTPUTS``) present in ``run_dir``, sorted; ``[]`` for a missing folder."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted({path for pattern in RUN_OUTPUTS for path in run_dir.glob(pattern)})
+
+
+def remove_outputs(run_dir: Path) -> List[Path]:
+    """Delete the run outputs in ``run_dir`` (``--overwrite``); returns what was removed."""
+    removed = existing_outputs(run_dir)
+    for path in removed:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return removed
+
+
+def remove_temporaries(run_dir: Path) -> List[Path]:
+    """Delete leftovers of interrupted atomic writes (a kill during a save leaves one); returns them."""
+    stale = sorted({path for pattern in TEMPORARIES for path in Path(run_dir).glob(pattern) if path.is_file()})
+    for path in stale:
+        path.unlink()
+    return stale
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_configs(run_dir: Path, config: Mapping[str, Any]) -> None:
-    """Write ``configs.txt`` (reference layout) and ``config.json`` into ``run_dir``."""
+    """Write ``configs.txt`` (reference layout) and ``config.json`` into ``run_dir`` (each atomically)."""
     lines = ["==> Args:"] + [f"  {k}: {config[k]}" for k in sorted(config)] + ["==> Args:"]
-    (run_dir / "configs.txt").write_text("\n".join(lines) + "\n")
-    tmp = run_dir / ".config.json.tmp"
-    tmp.write_text(json.dumps(dict(config), indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, run_dir / "config.json")
+    _write_atomic(run_dir / "configs.txt", "\n".join(lines) + "\n")
+    _write_atomic(run_dir / "config.json", json.dumps(dict(config), indent=2, sort_keys=True, default=str) + "\n")
 
 
 class RunTracker:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from torch.utils.data import Sampler
 from tqdm import tqdm
 
 from common.evaluate import autocast, take_frames
-from common.utils import AverageMeter, all_reduce_sum, epoch_seed
+from common.utils import AverageMeter, NumericalError, all_reduce_sum, epoch_seed
 
 _logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def train_one_epoch(
     bar = tqdm(loader, desc=f"train {epoch}", disable=not progress, dynamic_ncols=True, leave=False)
     for step, batch in enumerate(bar):
         loss, n = _train_step(model, batch, optimizer, loss_fn, device, amp, scaler,
-                              sampler.share(batch["input_2d"].shape[0], step), noise_2d)
+                              sampler.share(batch["input_2d"].shape[0], step), noise_2d, (epoch, step + 1))
         meter.update(loss, n)
         if ema is not None:
             ema.update()
@@ -146,8 +146,6 @@ def train_one_epoch(
             bar.set_postfix(loss=f"{meter.avg:.4f}", samples_s=f"{rate:.0f}", refresh=False)
     seconds = time.perf_counter() - start
     total, count = all_reduce_sum([meter.sum, meter.count], device)
-    if not math.isfinite(total):
-        raise FloatingPointError(f"the training loss is not finite in epoch {epoch} (lower --lr or turn off --amp)")
     return {"loss": total / max(count, 1), "samples": int(count), "seconds": seconds,
             "samples_per_s": count / max(seconds, 1e-9)}
 
@@ -201,8 +199,23 @@ def add_noise_2d(inputs: torch.Tensor, noise_2d: float) -> torch.Tensor:
     return inputs + sigma.to(inputs.device) * torch.randn(inputs.shape).to(inputs.device)
 
 
-def _train_step(model, batch, optimizer, loss_fn, device, amp, scaler, share: float, noise_2d: float = 0.0):
-    """One optimizer step; returns (loss value of this process's samples, their count)."""
+def check_loss(loss: float, where: Tuple[int, int], device: torch.device) -> None:
+    """Raise ``NumericalError`` when the loss of any process is NaN/inf (one flag reduced over processes, so
+    every process of a distributed run stops at the same step), before the optimizer applies the step."""
+    bad = 0.0 if math.isfinite(loss) else 1.0
+    if all_reduce_sum([bad], device)[0] > 0:
+        epoch, step = where
+        raise NumericalError(f"training diverged: the loss is {loss} in epoch {epoch}, step {step}; lower --lr "
+                             "(or use --amp none), or --resume the last good last.pth with a lower --lr")
+
+
+def _train_step(model, batch, optimizer, loss_fn, device, amp, scaler, share: float, noise_2d: float = 0.0,
+                where: Tuple[int, int] = (0, 0)):
+    """One optimizer step; returns (loss value of this process's samples, their count).
+
+    Raises:
+        NumericalError: the loss is NaN/inf (``where`` = (epoch, step) for the message); no step is taken.
+    """
     inputs = add_noise_2d(batch["input_2d"].to(device, non_blocking=True), noise_2d)
     gt = batch["gt_3d"].to(device, non_blocking=True).float()
     target = gt.clone()
@@ -213,6 +226,8 @@ def _train_step(model, batch, optimizer, loss_fn, device, amp, scaler, share: fl
     if out.index is not None:
         target = take_frames(target, out.index)  # (B, f, J, 3): the frames a TPC model outputs
     loss = loss_fn(out.pose, target)
+    value = loss.item()
+    check_loss(value, where, device)
     scaled = loss * share
     if scaler is not None:
         scaler.scale(scaled).backward()
@@ -221,4 +236,4 @@ def _train_step(model, batch, optimizer, loss_fn, device, amp, scaler, share: fl
     else:
         scaled.backward()
         optimizer.step()
-    return loss.item(), inputs.shape[0]
+    return value, inputs.shape[0]

@@ -6,10 +6,12 @@ Pose Estimation", CVPR 2024, arXiv:2311.12028). Nothing here knows about models 
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import random
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
@@ -19,10 +21,14 @@ import torch.distributed as dist
 _logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AverageMeter", "DistInfo", "set_seed", "epoch_seed", "get_rng_state", "set_rng_state", "resolve_device",
-    "setup_logging", "init_distributed", "cleanup_distributed", "all_reduce_sum", "broadcast_object",
+    "NumericalError", "AverageMeter", "DistInfo", "set_seed", "epoch_seed", "get_rng_state", "set_rng_state", "resolve_device",
+    "setup_logging", "attach_log_file", "detach_log_file", "init_distributed", "cleanup_distributed", "all_reduce_sum", "broadcast_object",
     "all_gather_objects",
 ]
+
+
+class NumericalError(RuntimeError):
+    """The training loss or the model's output became NaN/inf; the message says where and what to try."""
 
 
 def set_seed(seed: int) -> None:
@@ -119,27 +125,67 @@ class _TqdmStreamHandler(logging.Handler):
             self.handleError(record)
 
 
+def _file_handler(log_file: str) -> logging.Handler:
+    handler = logging.FileHandler(log_file, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%Y/%m/%d %H:%M:%S"))
+    return handler
+
+
+def _engine_handlers() -> list:
+    return [h for h in logging.getLogger().handlers if getattr(h, "_hot_engine", False)]
+
+
 def setup_logging(log_file: Optional[str] = None, main_process: bool = True, level: int = logging.INFO) -> None:
     """Console logging (message only) and, if ``log_file``, a file log ("asctime message", like the reference).
 
+    Without ``log_file`` the records are also kept in memory (up to 10,000) until ``attach_log_file`` names
+    the file, so a run folder made only after every check passed still logs the run from its first line.
     Non-main processes of a distributed run log warnings only and write no file. Calling again replaces the
     handlers this function installed before.
     """
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if getattr(h, "_hot_engine", False)]:
+    for handler in _engine_handlers():
         root.removeHandler(handler)
         handler.close()
     console = _TqdmStreamHandler()
     console.setFormatter(logging.Formatter("%(message)s"))
     handlers: list = [console]
     if log_file and main_process:
-        file_handler = logging.FileHandler(log_file, mode="a")
-        file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%Y/%m/%d %H:%M:%S"))
-        handlers.append(file_handler)
+        handlers.append(_file_handler(log_file))
+    elif main_process:
+        buffer = logging.handlers.BufferingHandler(10_000)
+        buffer._hot_buffer = True  # type: ignore[attr-defined]
+        handlers.append(buffer)
     for handler in handlers:
         handler._hot_engine = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(level if main_process else logging.WARNING)
+
+
+def attach_log_file(log_file: str, main_process: bool = True) -> None:
+    """Start the file log of ``setup_logging`` now, writing first the records kept since it was called."""
+    root = logging.getLogger()
+    buffers = [h for h in _engine_handlers() if getattr(h, "_hot_buffer", False)]
+    for buffer in buffers:
+        root.removeHandler(buffer)
+    if not main_process:
+        return
+    handler = _file_handler(log_file)
+    for buffer in buffers:
+        for record in buffer.buffer:
+            handler.handle(record)
+        buffer.close()
+    handler._hot_engine = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+
+
+def detach_log_file(log_file: str) -> None:
+    """Close the file log writing ``log_file`` (before its folder is removed)."""
+    root = logging.getLogger()
+    for handler in _engine_handlers():
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename) == Path(log_file).resolve():
+            root.removeHandler(handler)
+            handler.close()
 
 
 @dataclass(frozen=True)

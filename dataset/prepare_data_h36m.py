@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from common.arguments import OneLineArgumentParser  # noqa: E402
 from common.h36m_dataset import DataError, build_gt_2d  # noqa: E402
 
 _logger = logging.getLogger("prepare_data_h36m")
@@ -53,7 +54,7 @@ def link_sources(source: Path, root: Path) -> List[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=None,
                         help="folder with data_3d_h36m.npz (+ data_2d_h36m_*.npz) to link into --root_path")

@@ -327,15 +327,9 @@ def load_model(name: Optional[str] = None, checkpoint: Optional[str] = None, **o
             raise ValueError("give a model name or a checkpoint")
         _logger.warning("no checkpoint: %s has RANDOM weights", name)
         return build_model(name, **overrides)
-    from common.checkpoint import CheckpointError, load_weights
+    from common.checkpoint import load_weights, read_checkpoint
 
-    try:
-        stored = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"checkpoint not found: {checkpoint}") from exc
-    except Exception as exc:  # noqa: BLE001 - load_weights reports unreadable files clearly below
-        _logger.debug("cannot read metadata of %s: %s", checkpoint, exc)
-        stored = {}
+    stored = read_checkpoint(checkpoint)  # CheckpointError: missing, unreadable or unsafe file
     meta = stored if isinstance(stored, dict) else {}
     variant = meta.get("variant") if isinstance(meta.get("variant"), str) else None
     if name and variant and name != variant:

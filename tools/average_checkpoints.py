@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
+from common.arguments import OneLineArgumentParser
 from common.checkpoint import CheckpointError, atomic_save
 
 _logger = logging.getLogger("tools.average_checkpoints")
@@ -85,14 +86,15 @@ def average_checkpoints(paths: Sequence[Path]) -> Dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="python -m tools.average_checkpoints",
         description="Average the weights of several checkpoints of one run (e.g. its last epochs) into one file "
                     "that --test --previous_dir loads.")
     parser.add_argument("checkpoints", nargs="+", type=Path, help="engine checkpoints of one run "
                         "(epoch_<n>.pth from --keep_epochs, last.pth, best.pth), at least two")
     parser.add_argument("--out", type=Path, required=True, help="output file, e.g. checkpoint/avg/best.pth "
-                        "(written atomically; its folder is created)")
+                        "(written atomically; its folder is created); an existing file is kept unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     return parser
 
 
@@ -105,6 +107,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.out.resolve() in {Path(p).resolve() for p in args.checkpoints}:
             raise CheckpointError(f"--out {args.out} is one of the inputs; write the average to a new file")
+        if args.out.exists() and not args.overwrite:
+            raise CheckpointError(f"--out {args.out} already exists; choose a new file or add --overwrite")
         averaged = average_checkpoints(args.checkpoints)
         atomic_save(averaged, args.out)
         load_model(checkpoint=str(args.out))  # strict load: the file is usable as written

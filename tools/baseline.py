@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from common.arguments import OneLineArgumentParser
 from common.data import H36MData, PoseWindowDataset, flip_pose, load_h36m
 from common.h36m_dataset import DataError
 from common.metrics import (ACTIONS, ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample, parse_actions,
@@ -131,7 +132,7 @@ def markdown_table(acc: ActionErrorAccumulator, title: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root_path", default="dataset/", help="folder with the Human3.6M npz files")
     parser.add_argument("--keypoints", default="gt", help="2-D source: gt, cpn_ft_h36m_dbb, sh_pt_mpii, ...")
     parser.add_argument("--method", choices=sorted(METHODS), default="linear", help="baseline to evaluate")

@@ -47,6 +47,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
+from common.arguments import OneLineArgumentParser
+
 _logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -550,7 +552,7 @@ def targets_table(runs: List[Dict[str, Any]]) -> List[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m tools.benchmark`` argument parser."""
-    p = argparse.ArgumentParser(prog="python -m tools.benchmark", description=__doc__.split("\n\n")[0],
+    p = OneLineArgumentParser(prog="python -m tools.benchmark", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to run")
     g.add_argument("--models", nargs="+", metavar="NAME",

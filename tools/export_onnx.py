@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.arguments import OneLineArgumentParser
 from model import available_models
 from model.hot import TokenPruningCluster, freeze_tie_break_noise
 from model.profile import is_seq2frame
@@ -175,7 +176,7 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m tools.export_onnx`` argument parser."""
-    p = argparse.ArgumentParser(prog="python -m tools.export_onnx", description=__doc__.split("\n\n")[0])
+    p = OneLineArgumentParser(prog="python -m tools.export_onnx", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, choices=available_models(), metavar="NAME",
                    help="variant to export (seq2seq): " + ", ".join(available_models()))
     p.add_argument("--checkpoint", default=None, help="weights .pth (default: random weights, with a warning)")

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from common.arguments import OneLineArgumentParser
+
 _logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16-autocast", "bf16", "fp16")
@@ -91,7 +93,7 @@ def markdown(report: Dict[str, Any]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m tools.precision_check`` argument parser (its own flags; the engine's follow ``--``)."""
-    p = argparse.ArgumentParser(prog="python -m tools.precision_check", description=__doc__.split("\n\n")[0],
+    p = OneLineArgumentParser(prog="python -m tools.precision_check", description=__doc__.split("\n\n")[0],
                                 usage="%(prog)s [options] -- <main_*.py flags>")
     p.add_argument("--recipe", default="main_mixste", choices=sorted(_recipes()),
                    help="which main_*.py recipe the flags after -- belong to (default main_mixste)")

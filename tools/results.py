@@ -31,6 +31,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
+from common.arguments import OneLineArgumentParser
 from common.metrics import ACTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,10 +74,11 @@ def evaluate_checkpoint(ckpt_dir: Path, keypoints: str, root_path: str, report: 
 
 def load_model(ckpt_dir: Path):
     """The checkpoint's model (eval mode, CPU, ``model.inference.load_model``) and its metadata."""
+    from common.checkpoint import read_checkpoint
     from model.inference import load_model as load
 
     path = ckpt_dir / "best.pth"
-    meta = torch.load(path, map_location="cpu", weights_only=True)
+    meta = read_checkpoint(path)
     return load(checkpoint=str(path)).eval(), meta
 
 
@@ -245,7 +247,7 @@ def _pairs(by: Dict[str, Dict[str, Any]]) -> Iterator[tuple]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m tools.results", description=__doc__.splitlines()[0])
+    p = OneLineArgumentParser(prog="python -m tools.results", description=__doc__.splitlines()[0])
     p.add_argument("--evaluate", action="store_true", help="run --test for every checkpoint and 2-D source first "
                    "(~2-4 min each on 2 CPU cores); otherwise read the existing JSON reports")
     p.add_argument("--root_path", default="dataset/", help="folder with the Human3.6M npz files")

@@ -11,11 +11,12 @@ Usage: ``python -m tools.update_readme [--check]`` (``--check`` exits 1 if READM
 """
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
+
+from common.arguments import OneLineArgumentParser
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- BEGIN (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END (?P=name) -->)", re.S)
@@ -47,7 +48,7 @@ def update(text: str, root: Path = ROOT) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.update_readme", description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(prog="python -m tools.update_readme", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report whether README.md is up to date")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README file to update")
     args = parser.parse_args(argv)
