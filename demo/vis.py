@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(ROOT))
 
+from common.arguments import OneLineArgumentParser  # noqa: E402
 from demo.lib.detectors import DEFAULT_DETECTOR, DETECTORS  # noqa: E402
 from demo.lib.errors import DemoError  # noqa: E402
 
@@ -38,7 +39,7 @@ def positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The demo's command line."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     g = p.add_argument_group("input and output")
     g.add_argument("--video", "-v", default=None,
                    help="input video; 'sample' or omitted = the BSD-3 Pose2Sim walkway clip (downloaded once)")

@@ -26,6 +26,7 @@ from torch import nn
 
 from common.checkpoint import CheckpointError, load_weights
 from common.skeleton import h36m_skeleton
+from demo.lib.checks import MAX_ABS_NORMALISED, check_lift_input
 from demo.lib.errors import DemoError
 from model import VARIANTS, build_model
 
@@ -146,6 +147,7 @@ def sliding_window_lift(
     stride: Optional[int] = None,
     device: Union[str, torch.device] = "cpu",
     progress: Optional[Callable[[int], Any]] = None,
+    max_abs: float = MAX_ABS_NORMALISED,
 ) -> np.ndarray:
     """Lift a whole sequence of normalised 2-D keypoints to root-relative 3-D.
 
@@ -163,14 +165,22 @@ def sliding_window_lift(
             are cross-faded with triangular weights, which hides the jumps between independent windows.
         device: where the model runs.
         progress: called with the number of output frames finished after every batch.
+        max_abs: largest accepted |value| of the input (default ``demo.lib.checks.MAX_ABS_NORMALISED`` = 8:
+            normalised coordinates are within ±1 (x) and ±h/w (y) inside the frame; pixels are far beyond).
 
     Returns:
         (T, J_out, 3) float32, root (joint 0) at the origin.
+
+    Raises:
+        ValueError: wrong shape or mode, NaN/inf input, or input beyond ±``max_abs`` (unnormalised pixels:
+            normalise with ``common.camera.normalize_screen_coordinates(kp, w, h)``).
     """
-    kp = torch.as_tensor(np.asarray(keypoints), dtype=torch.float32)
+    arr = np.asarray(keypoints)
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise ValueError(f"expected keypoints (T, J, C) with T > 0, got {tuple(arr.shape)}")
+    check_lift_input(arr, max_abs)
+    kp = torch.as_tensor(arr, dtype=torch.float32)
     num_frames = kp.shape[0]
-    if kp.ndim != 3 or num_frames == 0:
-        raise ValueError(f"expected keypoints (T, J, C) with T > 0, got {tuple(kp.shape)}")
     if mode not in ("seq2seq", "seq2frame"):
         raise ValueError(f"mode must be 'seq2seq' or 'seq2frame', got {mode!r}")
     offsets = torch.arange(frames)

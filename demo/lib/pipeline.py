@@ -5,7 +5,11 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
 normalise by the frame size → ``sliding_window_lift`` → save ``keypoints_2d.npz``, ``poses_3d.npz`` and
 ``poses_3d.json`` → render a side-by-side mp4. Frames are streamed twice (detection, rendering) and never
 held in memory. Every output is written into a hidden staging folder inside the output folder and moved
-into place only when everything succeeded, so a failure leaves no partial files behind.
+into place only when everything succeeded, so a failure leaves no partial files behind. Every stage's
+output is checked (``demo.lib.checks``): a keypoint file must hold pixels of the video (NaN only as the
+"missing" marker), a detector's joints far out of view are marked missing, and the H36M keypoints, the
+lifter input, the lifted poses and the poses after the bone-length step must be finite, so no NaN/inf
+(or pixel garbage) reaches an output file.
 
 Fixes of the reference demo (spec §9.22–9.30): no ``sys.argv`` re-parsing, no crash when the first frame has
 no person, no dropped frames, figures closed, output fps = input fps, any model variant (seq2seq or
@@ -19,7 +23,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -28,6 +32,8 @@ import numpy as np
 from common.camera import normalize_screen_coordinates
 from common.skeleton import H36M_17_NAMES, h36m_skeleton
 from common.utils import resolve_device
+from demo.lib.checks import (check_finite, check_lift_input, check_lifted_poses, check_pixel_keypoints,
+                             lift_input_bound, mask_far_outside)
 from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, Detector2D, build_detector
 from demo.lib.errors import DemoError
 from demo.lib.lift import Lifter, h36m_sides, load_lifter, sliding_window_lift
@@ -200,6 +206,15 @@ def _detect(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInf
         bar.refresh()
     if detection.num_frames == 0:
         raise DemoError(f"video {video} has no decodable frame")
+    if opts.detector == "keypoints":  # a file: values that cannot be pixels of this video are an input error
+        source = f"keypoint file {opts.keypoints}"
+        check_pixel_keypoints(detection.keypoints, info.width, info.height, source)
+    else:  # a detector's guess far out of view is dropped (and filled), never passed on
+        source = f"detector '{opts.detector}'"
+        kp, sc = mask_far_outside(detection.keypoints, detection.scores, info.width, info.height, source)
+        found = detection.found & np.isfinite(kp).any(axis=(1, 2))  # every joint dropped: nobody found
+        detection = replace(detection, keypoints=kp, scores=sc, found=found)
+    check_finite(detection.scores, f"{source}: the scores", "scores must be confidences in [0, 1]")
     return detection
 
 
@@ -211,21 +226,30 @@ def _to_h36m(detection: Detection2D, fix_flips: bool) -> tuple:
     else:
         kp, sc = detection.keypoints.astype(np.float32), detection.scores.astype(np.float32)
     kp, sc = fill_gaps(kp, sc, detection.found)
-    if not fix_flips:
-        return kp, sc, 0
-    return fix_left_right_flips(kp, sc)
+    flips = 0
+    if fix_flips:
+        kp, sc, flips = fix_left_right_flips(kp, sc)
+    fix = "check the 2-D keypoints and --keypoints-layout (or pass --no-fix-flips)"
+    check_finite(kp, "the H36M 2-D keypoints after joint mapping and gap filling", fix)
+    check_finite(sc, "the H36M 2-D scores after joint mapping and gap filling", fix)
+    return kp, sc, flips
 
 
 def _lift(opts: DemoOptions, lifter: Lifter, kp: np.ndarray, scores: np.ndarray, info: VideoInfo) -> np.ndarray:
     x = normalize_screen_coordinates(kp, w=info.width, h=info.height)  # (T, 17, 2) in [-1, 1]
     if lifter.in_channels == 3:
         x = np.concatenate([x, scores[..., None]], axis=-1)  # (T, 17, 3): x, y, confidence
+    bound = lift_input_bound(info.width, info.height)
+    try:
+        check_lift_input(x, bound)
+    except ValueError as exc:
+        raise DemoError(f"the normalised lifter input is invalid: {exc}") from None
     left, right = h36m_sides()
     device = next(lifter.model.parameters()).device
     with _progress_bar(opts.progress, len(x), "3D lifting") as bar:
         return sliding_window_lift(lifter.model, x, lifter.frames, lifter.mode, flip=opts.flip, joints_left=left,
                                    joints_right=right, batch_size=opts.batch_size, stride=opts.stride, device=device,
-                                   progress=bar.update)
+                                   progress=bar.update, max_abs=bound)
 
 
 def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detection2D, kp: np.ndarray,
@@ -240,6 +264,12 @@ def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detect
                 person_found_rate=float(detection.found.mean()), left_right_fixes_2d=int(flips), quality=quality)
     if info.path.name == SAMPLE_NAME:
         meta["attribution"] = ATTRIBUTION
+    # last guard: NaN may appear only as the documented "missing" marker of the raw detections and boxes
+    for name, values in (("poses_3d", poses), ("keypoints_h36m", kp), ("scores_h36m", scores),
+                         ("scores", detection.scores)):
+        check_finite(values, f"{name} (about to be saved)", "nothing was written; please report this bug")
+    if np.isinf(detection.keypoints).any():
+        raise DemoError("keypoints (about to be saved) hold inf values; nothing was written; please report this bug")
     boxes = detection.boxes if detection.boxes is not None else np.full((len(poses), 4), np.nan, np.float32)
     np.savez_compressed(
         stage.path("keypoints_2d.npz"), keypoints=detection.keypoints, scores=detection.scores,
@@ -255,7 +285,7 @@ def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detect
                parents=list(skeleton.parents), timings_s={k: round(v, 3) for k, v in timings.items()},
                frames=[dict(index=t, detected=bool(detection.found[t]), joints=np.round(poses[t], 5).tolist())
                        for t in range(len(poses))])
-    stage.path("poses_3d.json").write_text(json.dumps(doc, separators=(",", ":")))
+    stage.path("poses_3d.json").write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
 
 
 def _render(stage: _Staging, opts: DemoOptions, video: Path, info: VideoInfo, kp: np.ndarray, poses: np.ndarray,
@@ -314,11 +344,13 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         _logger.info("person found in %d of %d frames (%.1f%%); the others are interpolated",
                      int(detection.found.sum()), detection.num_frames, 100 * detection.found.mean())
         poses = _lift(opts, lifter, kp, scores, info)
+        check_lifted_poses(poses, lifter.checkpoint)
         lap("lift_3d")
         quality = pose_quality(poses, info.fps, BONES)
         if opts.constant_bones:
             raw = {f"raw_{k}": v for k, v in quality.items()}
             poses = constant_bone_lengths(poses, h36m_skeleton().parents)
+            check_finite(poses, "the 3-D poses after the bone-length step", "pass --raw-bones to skip that step")
             quality = {**pose_quality(poses, info.fps, BONES), **raw}
         if opts.render:
             _render(stage, opts, video, info, kp, poses, detection.found, lifter)

@@ -37,6 +37,8 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, 
 import numpy as np
 import torch
 
+from common.arguments import OneLineArgumentParser
+from demo.lib.checks import MAX_ABS_NORMALISED, check_lift_input, check_lifted_poses
 from demo.lib.errors import DemoError
 from demo.lib.lift import flip_keypoints, forward_pose
 
@@ -64,6 +66,8 @@ class StreamingLifter:
         joints_right: right joints.
         device: where the model runs.
         background: run each forward in a worker thread (one more hop of latency, see the module docstring).
+        max_abs: largest |value| ``push`` accepts (default ``demo.lib.checks.MAX_ABS_NORMALISED`` = 8: normalised
+            screen coordinates are within ±1 (x) and ±h/w (y) inside the frame; pixels are far beyond).
 
     Raises:
         ValueError: ``hop < 1``, a negative look-ahead, or ``lookahead + hop > frames`` (seq2seq).
@@ -81,6 +85,7 @@ class StreamingLifter:
         joints_right: Sequence[int] = (1, 2, 3, 14, 15, 16),
         device: Union[str, torch.device] = "cpu",
         background: bool = False,
+        max_abs: float = MAX_ABS_NORMALISED,
     ) -> None:
         if mode not in ("seq2seq", "seq2frame"):
             raise ValueError(f"mode must be 'seq2seq' or 'seq2frame', got {mode!r}")
@@ -91,6 +96,7 @@ class StreamingLifter:
         elif lookahead + hop > frames:
             raise ValueError(f"lookahead {lookahead} + hop {hop} must not exceed the window of {frames} frames")
         self.model, self.frames, self.mode = model, frames, mode
+        self.max_abs = float(max_abs)
         self.lookahead, self.hop, self.flip = lookahead, hop, flip
         self.joints_left, self.joints_right = tuple(joints_left), tuple(joints_right)
         self.device = torch.device(device)
@@ -137,10 +143,16 @@ class StreamingLifter:
         Returns:
             ``(t, pose (J_out, 3))`` for frame t = (frames pushed so far) − 1 − ``latency``, or ``None``
             while the stream is younger than the latency.
+
+        Raises:
+            ValueError: not one frame (J, C), NaN/inf values, or values beyond ±``max_abs`` (pixels: normalise
+                with ``common.camera.normalize_screen_coordinates(kp, w, h)``). The stream is unchanged then.
         """
-        kp = np.asarray(keypoints, dtype=np.float32)
+        kp = np.asarray(keypoints)
         if kp.ndim != 2:
             raise ValueError(f"expected one frame of keypoints (J, C), got shape {kp.shape}")
+        check_lift_input(kp, self.max_abs)
+        kp = kp.astype(np.float32)
         self.received += 1
         return self._advance(kp)
 
@@ -286,7 +298,9 @@ def run_stream(
     """Decode frames one at a time, detect 2-D (COCO-17 → H36M-17), lift with ``lifter``.
 
     Frames before the first detected person get no pose; afterwards a frame without a detection repeats
-    the last detected keypoints (with score 0), causally. The video is never held in memory.
+    the last detected keypoints (with score 0), causally. A detection the lifter cannot take (NaN/inf, or
+    beyond ``lifter.max_abs`` once normalised) counts as no detection, with a warning. The video is never
+    held in memory.
 
     Args:
         source: video file or camera index.
@@ -309,6 +323,7 @@ def run_stream(
     poses: List[np.ndarray] = []
     last: Optional[np.ndarray] = None
     first_frame, frames = -1, 0
+    refused = 0
 
     def emit(item: Optional[StreamPose]) -> None:
         if item is None:
@@ -331,10 +346,21 @@ def run_stream(
             result = detector.detect_frame(frame)
             t2 = time.perf_counter()
             seconds["detect"] += t2 - t1
+            x = None
             if result is not None:
                 kp, sc = coco_to_h36m(np.asarray(result[0], np.float32)[None], np.asarray(result[1], np.float32)[None])
                 x = normalize_screen_coordinates(kp[0], w=frame.shape[1], h=frame.shape[0])  # (17, 2)
-                last = np.concatenate([x, sc[0][:, None]], axis=-1) if in_channels == 3 else x
+                x = np.concatenate([x, sc[0][:, None]], axis=-1) if in_channels == 3 else x
+                try:
+                    check_lift_input(x, lifter.max_abs)
+                except ValueError as exc:
+                    if not refused:
+                        _logger.warning("frame %d: 2-D detection refused (%s); treated as no detection",
+                                        frames - 1, exc)
+                    refused += 1
+                    x = None
+            if x is not None:
+                last = x
                 if first_frame < 0:
                     first_frame = frames - 1
             elif last is not None and in_channels == 3:
@@ -348,6 +374,8 @@ def run_stream(
         seconds["lift"] += time.perf_counter() - t2
     finally:
         cap.release()
+    if refused:
+        _logger.warning("%d of %d frames had a 2-D detection the lifter could not take", refused, frames)
     seconds["total"] = time.perf_counter() - start
     seconds["forward"] = lifter.lift_seconds
     settings = dict(frames=lifter.frames, mode=lifter.mode, lookahead=lifter.lookahead, hop=lifter.hop,
@@ -402,6 +430,8 @@ def stream_main(args: Any) -> int:
     with build_detector("mediapipe") as detector, lifter:
         result = run_stream(video, lifter, detector, in_channels=loaded.in_channels,
                             max_frames=getattr(args, "max_frames", None), keep_poses=not is_camera)
+    if result.poses is not None:
+        check_lifted_poses(result.poses, loaded.checkpoint)
     sys.stdout.write(result.summary() + "\n")
     output = getattr(args, "output", None)
     if output and result.poses is not None:
@@ -474,13 +504,12 @@ def _stream_markdown(rows: List[Dict[str, Any]], header: str) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``python -m demo.lib.stream``: measure the streaming pipeline; writes benchmarks/streaming_cpu.{json,md}."""
-    import argparse
     import datetime
     import json
     import os
 
     root = Path(__file__).resolve().parents[2]
-    p = argparse.ArgumentParser(prog="python -m demo.lib.stream", description=main.__doc__)
+    p = OneLineArgumentParser(prog="python -m demo.lib.stream", description=main.__doc__)
     p.add_argument("--video", required=True, help="video file (e.g. ../shared/data/video/skating.mp4)")
     p.add_argument("--model", default="mixste.hot_mixste", help="lifting variant (random weights)")
     p.add_argument("--dtype", default="auto", choices=["auto", "fp32", "bf16"], help="compute dtype")

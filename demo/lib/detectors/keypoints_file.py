@@ -7,16 +7,21 @@ HoT: Li et al., CVPR 2024 (arXiv:2311.12028). Accepted files:
   (T,), optional ``layout`` ("coco" or "h36m"). The demo's own ``keypoints_2d.npz`` is such a file.
 * ``.json`` with the same keys (lists), or a bare list of T frames, each (17, 2) / (17, 3) with x, y[, score]
   or ``null`` for a frame without a person.
+* ``.npy`` holding the keypoints array alone.
 
-A frame whose keypoints are all NaN (or ``null``) counts as "no person". The layout is COCO-17 unless the
-file or ``--keypoints-layout`` says H36M-17.
+A frame whose keypoints are all NaN (or ``null``) counts as "no person"; NaN also marks a single missing
+joint. ±inf, ragged lists, non-numbers, wrong-size ``scores``/``found``, 0 frames and pickled object arrays
+are refused with a one-line ``DemoError``; scores outside [0, 1] are clipped (with a warning). Whether the
+values are pixels of the video is checked by the pipeline (``demo.lib.checks.check_pixel_keypoints``). The
+layout is COCO-17 unless the file or ``--keypoints-layout`` says H36M-17.
 """
 from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -28,64 +33,182 @@ _logger = logging.getLogger(__name__)
 LAYOUTS = ("auto", "coco", "h36m")
 
 
-def _frames_from_list(frames: list) -> tuple:
+#: the entries ``load_keypoint_file`` reads (others, e.g. ``keypoints_h36m`` of the demo's own file, are ignored)
+KEYPOINT_KEYS = ("keypoints", "reconstruction", "keypoints_2d")
+USED_KEYS = KEYPOINT_KEYS + ("scores", "found", "layout")
+_KINDS = {"b": "booleans", "U": "strings", "S": "bytes", "O": "Python objects or nulls", "c": "complex numbers",
+          "M": "dates", "m": "time deltas", "V": "raw records"}
+
+
+def _describe(arr: np.ndarray) -> str:
+    return _KINDS.get(arr.dtype.kind, f"dtype {arr.dtype}")
+
+
+def _numbers(value: Any, where: str, expected: str, allow_bool: bool = False) -> np.ndarray:
+    """A nested list / array of numbers → float32 array, or a one-line ``DemoError``.
+
+    Args:
+        value: the file's entry (JSON lists or an npz array).
+        where: "keypoint file P: 'key'" (or "... frame t"), the start of every message.
+        expected: the expected shape in words, e.g. "(T, 17, 2) or (T, 17, 3)".
+        allow_bool: booleans are accepted (``found``).
+
+    Returns:
+        The values as float32; float64 beyond ±3.4e38 become ±inf (refused by the caller).
+
+    Raises:
+        DemoError: ragged lists (different lengths or depths) or non-numbers (strings, nulls, objects).
+    """
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):  # ragged nested lists
+        raise DemoError(f"{where} is ragged (entries of different lengths or nested to different depths); "
+                        f"expected an array {expected} of numbers") from None
+    if arr.dtype.kind not in ("iuf" + ("b" if allow_bool else "")):
+        raise DemoError(f"{where} holds {_describe(arr)}, expected numbers {expected}")
+    with np.errstate(over="ignore"):  # float64 beyond ±3.4e38 becomes inf, refused by the caller
+        return arr.astype(np.float32)
+
+
+def _frames_from_list(frames: list, path: Path, key: str) -> Tuple[np.ndarray, np.ndarray]:
     """A JSON list of per-frame joints (or nulls) → keypoints (T, 17, 2) and scores (T, 17)."""
     kp = np.full((len(frames), 17, 2), np.nan, np.float32)
     sc = np.zeros((len(frames), 17), np.float32)
     for t, joints in enumerate(frames):
         if joints is None:
             continue
-        arr = np.asarray(joints, np.float32)
+        arr = _numbers(joints, f"keypoint file {path}: '{key}' frame {t}", "(17, 2) or (17, 3) (or null)")
         if arr.shape not in ((17, 2), (17, 3)):
-            raise DemoError(f"keypoint file: frame {t} has shape {arr.shape}, expected (17, 2) or (17, 3)")
+            raise DemoError(f"keypoint file {path}: '{key}' frame {t} has shape {arr.shape}, expected (17, 2) or "
+                            "(17, 3) (or null for a frame without a person)")
         kp[t] = arr[:, :2]
         sc[t] = arr[:, 2] if arr.shape[1] == 3 else 1.0
     return kp, sc
 
 
+def _per_frame(frames: list) -> bool:
+    """Whether a JSON list needs reading frame by frame: it has ``null`` frames, or its frames differ (then
+    ``_frames_from_list`` names the first bad frame, or accepts frames of both (17, 2) and (17, 3))."""
+    try:
+        return np.asarray(frames).dtype.kind == "O"
+    except (ValueError, TypeError):  # ragged
+        return True
+
+
+def _read(path: Path) -> Dict[str, Any]:
+    """The file's entries: JSON values, or npz arrays (``allow_pickle=False``: a pickle is never run)."""
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, list):
+                return {"keypoints": data}
+            if not isinstance(data, dict):
+                raise DemoError(f"keypoint file {path} holds a JSON {type(data).__name__}; expected an object with "
+                                "'keypoints' or a list of frames")
+            return data
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):  # a bare .npy array: the keypoints
+            return {"keypoints": loaded}
+        with loaded as npz:
+            data = {}
+            for key in npz.files:
+                if key not in USED_KEYS:
+                    continue
+                try:
+                    data[key] = npz[key]
+                except ValueError as exc:
+                    if "pickle" in str(exc).lower():
+                        raise DemoError(f"keypoint file {path}: '{key}' is an object array (pickled Python objects), "
+                                        "refused for safety; save plain numeric arrays, e.g. "
+                                        "np.savez(path, keypoints=np.asarray(kp, np.float32))") from None
+                    raise
+            if not any(k in data for k in KEYPOINT_KEYS):
+                data["_found_keys"] = list(npz.files)
+            return data
+    except DemoError:
+        raise
+    except (OSError, ValueError, EOFError, RecursionError, zipfile.BadZipFile) as exc:  # unreadable, truncated ...
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+        raise DemoError(f"cannot read keypoint file {path}: {first} (expected .npz or .json, see "
+                        "demo/lib/detectors/keypoints_file.py)") from None
+
+
 def load_keypoint_file(path: Union[str, Path], layout: str = "auto") -> Detection2D:
     """Read a keypoint file (see the module docstring).
 
+    Returns:
+        ``Detection2D`` with keypoints (T, 17, 2) pixels (NaN in frames without a person), scores (T, 17)
+        in [0, 1] (0 there), found (T,).
+
     Raises:
-        DemoError: missing/unreadable file, unknown keys or wrong shapes.
+        DemoError: missing/unreadable file, unknown keys, wrong shapes (``keypoints``, ``scores``, ``found``),
+            ragged lists, non-numbers, 0 frames, ±inf values or a pickled object array. One line each,
+            naming the file, the entry and the expected shape.
     """
     path = Path(path)
     if not path.is_file():
         raise DemoError(f"keypoint file not found: {path} (pass --keypoints FILE.npz or FILE.json)")
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(path.read_text())
-            data = {"keypoints": data} if isinstance(data, list) else data
-        else:
-            with np.load(path, allow_pickle=False) as npz:
-                data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as exc:
-        raise DemoError(f"cannot read keypoint file {path}: {exc}") from exc
-    key = next((k for k in ("keypoints", "reconstruction", "keypoints_2d") if k in data), None)
+    data = _read(path)
+    key = next((k for k in KEYPOINT_KEYS if k in data), None)
     if key is None:
-        raise DemoError(f"keypoint file {path} has no 'keypoints' entry (found: {', '.join(map(str, data))})")
+        found_keys = data.get("_found_keys", list(data))
+        raise DemoError(f"keypoint file {path} has no 'keypoints' entry (found: {', '.join(map(str, found_keys))}); "
+                        "expected keypoints (T, 17, 2) pixels")
+    where = f"keypoint file {path}: '{key}'"
+    expected = "(T, 17, 2) or (T, 17, 3)"
     raw = data[key]
-    if isinstance(raw, list) and any(f is None for f in raw):
-        kp, sc = _frames_from_list(raw)
+    if isinstance(raw, list) and _per_frame(raw):
+        kp, sc = _frames_from_list(raw, path, key)
     else:
-        arr = np.asarray(raw, np.float32)
+        arr = _numbers(raw, where, expected)
+        if arr.size == 0:
+            raise DemoError(f"{where} holds 0 frames (shape {arr.shape}); expected {expected} with T >= 1, one entry "
+                            "per video frame")
         if arr.ndim == 4 and arr.shape[0] == 1:  # (1, T, 17, C): one person, reference layout
             arr = arr[0]
         if arr.ndim != 3 or arr.shape[1] != 17 or arr.shape[2] not in (2, 3):
-            raise DemoError(f"keypoint file {path}: '{key}' has shape {arr.shape}, expected (T, 17, 2) or (T, 17, 3)")
+            raise DemoError(f"{where} has shape {arr.shape}, expected {expected}")
         kp = arr[..., :2]
         sc = arr[..., 2] if arr.shape[2] == 3 else np.ones(arr.shape[:2], np.float32)
+    frames = len(kp)
+    if frames == 0:
+        raise DemoError(f"{where} holds 0 frames; expected {expected} with T >= 1, one entry per video frame")
     if "scores" in data:
-        sc = np.asarray(data["scores"], np.float32).reshape(kp.shape[:2])
+        sc = _numbers(data["scores"], f"keypoint file {path}: 'scores'", f"({frames}, 17)")
+        if sc.shape == (1, frames, 17):
+            sc = sc[0]
+        if sc.shape != (frames, 17):
+            raise DemoError(f"keypoint file {path}: 'scores' has shape {sc.shape}, expected ({frames}, 17): one "
+                            f"confidence per joint of the {frames} frames of '{key}'")
     found = np.isfinite(kp).any(axis=(1, 2))
     if "found" in data:
-        found &= np.asarray(data["found"], bool).reshape(-1)
+        flags = _numbers(data["found"], f"keypoint file {path}: 'found'", f"({frames},) booleans", allow_bool=True)
+        if flags.shape != (frames,):
+            raise DemoError(f"keypoint file {path}: 'found' has shape {flags.shape}, expected ({frames},): one flag "
+                            f"per frame of '{key}'")
+        if not np.isin(flags, (0, 1)).all():
+            raise DemoError(f"keypoint file {path}: 'found' holds values other than 0/1 (true/false); expected "
+                            f"({frames},) booleans")
+        found &= flags.astype(bool)
+    for name, values in ((key, kp), ("scores", sc)):
+        inf = np.isinf(values)
+        if inf.any():
+            bad = np.flatnonzero(inf.reshape(frames, -1).any(axis=1))
+            raise DemoError(f"keypoint file {path}: '{name}' holds {int(inf.sum())} infinite values (or beyond the "
+                            f"float32 range) in {len(bad)} frames, first frame {bad[0]}; use NaN (null in JSON) for a "
+                            "missing joint or frame")
     file_layout = str(np.asarray(data.get("layout", "coco"))).lower()
     chosen = file_layout if layout == "auto" else layout
     if chosen not in ("coco", "h36m"):
         raise DemoError(f"keypoint file {path}: unknown layout '{chosen}' (use coco or h36m)")
-    sc = np.where(found[:, None], np.nan_to_num(sc, nan=0.0), 0.0).astype(np.float32)
-    return Detection2D(keypoints=kp.astype(np.float32), scores=sc, found=found, layout=chosen)
+    kp = np.where(found[:, None, None], kp, np.nan).astype(np.float32)  # "no person": NaN, as detectors give it
+    sc = np.nan_to_num(sc, nan=0.0)
+    outside = found[:, None] & ((sc < 0) | (sc > 1))
+    if outside.any():
+        _logger.warning("keypoint file %s: %d scores lie outside [0, 1] (%.3g to %.3g); clipped to [0, 1]", path,
+                        int(outside.sum()), float(sc[found].min()), float(sc[found].max()))
+    sc = np.where(found[:, None], np.clip(sc, 0.0, 1.0), 0.0).astype(np.float32)
+    return Detection2D(keypoints=kp, scores=sc, found=found, layout=chosen)
 
 
 class KeypointFileDetector(Detector2D):
