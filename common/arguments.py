@@ -77,6 +77,11 @@ def _model_group(parser: argparse.ArgumentParser) -> None:
                    "(17; 16 for sh*/hr* detections); 17 with 16-joint detections places the missing Neck/Nose "
                    "on the thorax-head segment")
     g.add_argument("--out_joints", type=int, default=None, help="output joints; default: --n_joints")
+    g.add_argument("--tpc_distance", type=str, default="auto", choices=("auto", "exact", "reference"),
+                   help="distances of TPC's DPC-kNN clustering: exact (symmetric, zero diagonal: the same frames "
+                   "on every machine up to rare near-ties) or reference (the reference code's matmul cdist, "
+                   "whose rounding decides near-ties); auto = reference for a reference (non-engine) checkpoint "
+                   "in --previous_dir, else exact")
     g.add_argument("--out_all", type=int, default=1, choices=(1,), help="1: the 3-D target covers the whole "
                    "window (seq2seq); only 1 is supported")
     g.add_argument("--out_channels", type=int, default=3, help="unused (kept for compatibility)")
@@ -140,7 +145,8 @@ def _io_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--checkpoint_file", type=str, default="", help="weights file to load: a path, or a name "
                    "inside --previous_dir")
     g.add_argument("--resume", type=str, default="", help="continue training from a last.pth (or its folder), "
-                   "with its saved flags; flags given now override them (e.g. --nepoch)")
+                   "with its saved flags; flags given now override them (e.g. --nepoch; --lr replaces the saved, "
+                   "decayed learning rate)")
     g.add_argument("--report", type=str, default="", help="JSON evaluation report path (test mode); default "
                    "eval_<weights>_s<stride>.json beside the weights")
     g.add_argument("--previous_best", type=float, default=math.inf, help="best P1 so far (mm): only better "

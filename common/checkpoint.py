@@ -27,6 +27,10 @@ WRAPPER_KEYS = ("model", "model_pos", "state_dict", "model_state_dict", "net")
 STRIP_PREFIXES = ("module.", "_orig_mod.")
 
 
+#: tag of the checkpoints the training engine writes (``common.engine``)
+CHECKPOINT_FORMAT = "hot-engine-1"
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read or does not match the model."""
 
@@ -132,13 +136,34 @@ def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "
                                   "checkpoint); use an earlier one")
 
 
+def set_tpc_distance(model: nn.Module, exact: bool) -> int:
+    """Choose the distances of every token-pruning (TPC) module of ``model``: exact (symmetric, zero-diagonal;
+    the default of this project's models) or the reference's matrix-product ``cdist`` (``exact=False``, what
+    the published HoT checkpoints were trained and evaluated with). Returns the number of modules set."""
+    count = 0
+    for module in model.modules():
+        if hasattr(module, "exact_distance"):
+            module.exact_distance = bool(exact)
+            count += 1
+    return count
+
+
+def is_reference_checkpoint(obj: Any) -> bool:
+    """Whether a loaded checkpoint comes from outside this project (a bare or wrapped state_dict without this
+    project's ``format``/``variant`` metadata, e.g. the published HoT weights), i.e. was made with the
+    reference's distances."""
+    return not (isinstance(obj, Mapping) and (obj.get("format") == CHECKPOINT_FORMAT or "variant" in obj))
+
+
 def load_weights(
     model: nn.Module, path: Union[str, Path], map_location: Union[str, torch.device] = "cpu"
 ) -> Dict[str, Any]:
     """Load weights from ``path`` into ``model`` strictly.
 
     Accepts a bare state_dict, the wrappers in ``WRAPPER_KEYS``, ``module.``/``_orig_mod.`` prefixes
-    and reference key names. Uses ``torch.load(weights_only=True)``.
+    and reference key names. Uses ``torch.load(weights_only=True)``. A checkpoint not written by this
+    project's engine (``is_reference_checkpoint``) switches the model's token pruning to the reference's
+    distances (``set_tpc_distance(model, exact=False)``), so published weights keep their published frames.
 
     Returns:
         The whole loaded object when it was a dict (e.g. our training checkpoint with ``epoch``,
@@ -154,6 +179,8 @@ def load_weights(
     check_finite_weights(state_dict, source=str(path))
     model.load_state_dict(state_dict, strict=True)
     _logger.info("loaded %d tensors from %s", len(state_dict), path)
+    if is_reference_checkpoint(obj) and set_tpc_distance(model, exact=False):
+        _logger.info("reference checkpoint: token pruning uses the reference's cdist distances")
     return obj if isinstance(obj, dict) else {}
 
 

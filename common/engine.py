@@ -35,7 +35,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from common.arguments import ConfigError, check_flags, derive, parse_args
-from common.checkpoint import CheckpointError, atomic_save, find_checkpoint, load_weights, read_checkpoint
+from common.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, check_finite_weights, extract_state_dict,
+                               find_checkpoint, load_weights, read_checkpoint, set_tpc_distance)
 from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
 from common.evaluate import EvalResult, JointCompletion, evaluate
 from common.h36m_dataset import DATA_HELP, DataError
@@ -52,8 +53,6 @@ _logger = logging.getLogger(__name__)
 
 __all__ = ["ModelZoo", "main", "run", "CHECKPOINT_FORMAT"]
 
-#: tag of the checkpoints this engine writes
-CHECKPOINT_FORMAT = "hot-engine-1"
 #: flags that set model sizes: a checkpoint's values are used for those not given on the command line
 SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "depth",
               "drop_path")
@@ -143,15 +142,16 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
     args.weights = None
     if args.resume:
         args = merge_resume(args)
+    if (args.previous_dir or args.checkpoint_file) and not args.resume:  # a resumed run keeps them as a record
+        args.weights = str(weights_path(args))
+        adopt_checkpoint_sizes(args, peek(Path(args.weights), check_finite=True))
+    derive(args)
+    check_flags(args)
+    if args.resume:
         done = int(peek(Path(args.resume)).get("epoch", 0))
         if args.nepoch <= done:
             raise ConfigError(f"--resume {args.resume}: the run has done {done} epochs, and --nepoch is "
                               f"{args.nepoch}: nothing to train; give a larger --nepoch (e.g. --nepoch {done + 10})")
-    if (args.previous_dir or args.checkpoint_file) and not args.resume:  # a resumed run keeps them as a record
-        args.weights = str(weights_path(args))
-        adopt_checkpoint_sizes(args, peek(Path(args.weights)))
-    derive(args)
-    check_flags(args)
     try:
         parse_actions(args.actions)
     except ValueError as exc:
@@ -177,9 +177,17 @@ def weights_path(args: argparse.Namespace) -> Path:
     return find_checkpoint(args.previous_dir)
 
 
-def peek(path: Path) -> Dict[str, Any]:
-    """The loaded checkpoint object (CPU), ``{}`` for a bare state_dict (e.g. a reference checkpoint)."""
+def peek(path: Path, check_finite: bool = False) -> Dict[str, Any]:
+    """The loaded checkpoint object (CPU), ``{}`` for a bare state_dict (e.g. a reference checkpoint).
+
+    ``check_finite``: refuse NaN/inf weights now, before any data is read (``CheckpointError``)."""
     obj = read_checkpoint(path)
+    if check_finite:
+        try:
+            weights = extract_state_dict(obj)
+        except CheckpointError:  # no state_dict: load_weights says so with the model's keys
+            weights = {}
+        check_finite_weights(weights, str(path))
     return obj if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT else {}
 
 
@@ -434,7 +442,9 @@ def build(ctx: Context, zoo: ModelZoo) -> nn.Module:
     args.model_config = cfg
     if ctx.weights is not None:
         _logger.info("loading weights from %s", ctx.weights)
-        load_weights(model, ctx.weights)
+        load_weights(model, ctx.weights)  # a reference checkpoint switches TPC to the reference's distances
+    if args.tpc_distance != "auto" and set_tpc_distance(model, exact=args.tpc_distance == "exact"):
+        _logger.info("token pruning distances: %s (--tpc_distance)", args.tpc_distance)
     n_params = sum(p.numel() for p in model.parameters())
     _logger.info("%s: %.2f M parameters; sizes %s", args.model, n_params / 1e6, cfg)
     if getattr(args, "complete_joints", False):
@@ -612,6 +622,10 @@ def restore(ctx: Context, optimizer, scaler, ema: Optional[WeightEMA] = None) ->
     path = Path(ctx.args.resume)
     ckpt = load_weights(ctx.model, path, map_location=ctx.device)
     optimizer.load_state_dict(ckpt["optimizer"])
+    if "lr" in ctx.args.explicit:  # --lr given now: the continued run uses it instead of the saved, decayed LR
+        for group in optimizer.param_groups:
+            group["lr"] = ctx.args.lr
+        _logger.info("--lr %g replaces the saved learning rate %g", ctx.args.lr, ckpt.get("lr", math.nan))
     if scaler is not None and ckpt.get("scaler"):
         scaler.load_state_dict(ckpt["scaler"])
     if ema is not None:

@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from common.checkpoint import set_tpc_distance
 from model import build_model
 
 SMALL = dict(frames=27, channel=32, d_hid=64, token_num=9)
@@ -126,9 +127,11 @@ def reference_forward(sd, x, depth=8, layer_index=None, keep=None, centre=None, 
 
 
 def randomised(name: str, **overrides) -> torch.nn.Module:
-    """A small model whose zero-initialised embeddings and norms are randomised too."""
+    """A small model whose zero-initialised embeddings and norms are randomised too; its token pruning uses the
+    reference's distances (the functional forward below is the reference's computation)."""
     torch.manual_seed(0)
     model = build_model(name, **{**SMALL, **overrides}).eval()
+    set_tpc_distance(model, exact=False)
     with torch.no_grad():
         for key, p in model.named_parameters():
             if "pos_embed" in key or "x_token" in key or "norm" in key or "head.0" in key:

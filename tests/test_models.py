@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.checkpoint import CheckpointError, atomic_save, load_weights
+from common.checkpoint import CheckpointError, atomic_save, load_weights, set_tpc_distance
 from model import LiftOutput, available_models, build_model
 from model.hot import TokenPruningCluster, set_pruning_generator
 from model.profile import build_on_device, profile_variant
@@ -183,6 +183,9 @@ def test_checkpoint_round_trip(name, tmp_path):
     fresh = small_model(name, seed=1)
     extra = load_weights(fresh, tmp_path / "ck.pth")
     assert extra["epoch"] == 3
+    # a checkpoint without this project's metadata counts as a reference one: reference distances
+    assert all(not m.exact_distance for m in fresh.modules() if hasattr(m, "exact_distance"))
+    set_tpc_distance(model, exact=False)
     x = small_input(model)
     with torch.no_grad():
         a, b = model(x), fresh(x)

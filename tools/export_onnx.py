@@ -73,6 +73,7 @@ def _tie_break(model: nn.Module, mode: str) -> Iterator[None]:
         return
     freeze_tie_break_noise(model, model.config.frames)
     modules = [m for m in model.modules() if isinstance(m, TokenPruningCluster)]
+    previous = [m.exact_distance for m in modules]
     for m in modules:
         m.exact_distance = True
         if mode == "none":
@@ -81,8 +82,8 @@ def _tie_break(model: nn.Module, mode: str) -> Iterator[None]:
         yield
     finally:
         freeze_tie_break_noise(model, 0)
-        for m in modules:
-            m.exact_distance = False
+        for m, exact in zip(modules, previous):
+            m.exact_distance = exact
 
 
 def export_onnx(

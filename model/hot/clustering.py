@@ -5,7 +5,7 @@ CVPR 2024 (arXiv:2311.12028), Sec. 3.2; density-peak clustering after Rodriguez 
 with the kNN density of Du et al. (2016).
 
 For features Z (B, F, C) of F frames:
-    D = cdist(Z, Z) / √C,  ρ_i = exp(−mean of the k smallest D_i·²) (+ tie-break noise · 1e-6),
+    D = cdist(Z, Z) / √C (exact by default, see ``pairwise_distance``),  ρ_i = exp(−mean of the k smallest D_i·²) (+ tie-break noise · 1e-6),
     δ_i = min{D_ij : ρ_j > ρ_i} (the densest token gets max D),  γ_i = ρ_i · δ_i,
 and the kept frames are the top-``num_keep`` of γ, returned in ascending (temporal) order.
 """
@@ -83,7 +83,7 @@ def dpc_knn_score(
     k: int = 2,
     generator: Optional[torch.Generator] = None,
     noise: Optional[torch.Tensor] = None,
-    exact_distance: bool = False,
+    exact_distance: bool = True,
 ) -> torch.Tensor:
     """Density-peak score γ = ρ·δ of every token.
 
@@ -96,7 +96,8 @@ def dpc_knn_score(
         noise: uniform [0, 1) tie-break noise broadcastable to (B, F), used instead of drawing it
             (``generator`` is then ignored). ONNX export passes a frozen (1, F) row here: a traced graph
             cannot hold a generator.
-        exact_distance: symmetric zero-diagonal distances (``pairwise_distance(exact=True)``).
+        exact_distance: symmetric zero-diagonal distances (``pairwise_distance(exact=True)``, the default);
+            False = the reference's matrix-product ``cdist``, whose rounding decides near-ties.
 
     Returns:
         γ, (B, F).
@@ -146,9 +147,11 @@ def cluster_dpc_knn(
     k: int = 2,
     center: Optional[int] = None,
     generator: Optional[torch.Generator] = None,
+    exact_distance: bool = True,
 ) -> torch.Tensor:
     """Kept frame indices (B, num_keep), sorted, for features ``z`` (B, F, C). See module docstring."""
-    return select_tokens(dpc_knn_score(z, k=k, generator=generator), num_keep, center=center)
+    score = dpc_knn_score(z, k=k, generator=generator, exact_distance=exact_distance)
+    return select_tokens(score, num_keep, center=center)
 
 
 def gather_tokens(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

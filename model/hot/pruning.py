@@ -34,9 +34,14 @@ class TokenPruningCluster(nn.Module):
         tie_break_noise: optional (1, F) row (non-persistent buffer): the noise the per-call generator
             would draw, frozen. ONNX export sets it with ``model.hot.freeze_tie_break_noise``, because a
             traced graph cannot hold a generator; results are identical for any batch size.
-        exact_distance: cluster on symmetric, zero-diagonal distances (``clustering.pairwise_distance``)
-            instead of the reference's matrix-product ``cdist``; False (default) = the reference. Exported
-            graphs set it, so that onnxruntime and PyTorch keep the same frames.
+        exact_distance: cluster on symmetric, zero-diagonal distances of centred features
+            (``clustering.pairwise_distance(exact=True)``; True, the default) or on the reference's
+            matrix-product ``cdist`` (False). The distances are the same up to rounding, but the reference's
+            rounding decides DPC-kNN's near-ties (every mutual nearest-neighbour pair ties exactly with k = 2),
+            so a change at the 1e-6 level (another CPU, fused attention) flipped up to 15 % of the kept frames
+            of reference-size models in ``python -m tools.tpc_stability``, against at most 0.25 % with exact
+            distances. Loading a reference (non-engine) checkpoint switches to False, so that its published
+            numbers are reproduced; ``common.checkpoint.set_tpc_distance`` and ``--tpc_distance`` choose.
     """
 
     def __init__(self, num_tokens: int, dim: Optional[int] = None, center: Optional[int] = None, k: int = 2) -> None:
@@ -48,7 +53,7 @@ class TokenPruningCluster(nn.Module):
         self.seed = 0
         self.pos_embed_token = nn.Parameter(torch.zeros(1, num_tokens, dim)) if dim else None
         self.register_buffer("tie_break_noise", None, persistent=False)
-        self.exact_distance = False
+        self.exact_distance = True
 
     def select(self, z: torch.Tensor) -> torch.Tensor:
         """Kept frame indices (B, f), sorted, for frame features ``z`` (B, F, C).
