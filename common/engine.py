@@ -88,7 +88,6 @@ class Context:
 def main(recipe: Recipe, zoo: ModelZoo, argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``main_*.py``: returns the exit status (2 and one line on stderr for user errors)."""
     try:
-        setup_logging(None, dist_env().is_main)  # console until the run folder exists
         args = parse_args(argv, **recipe.defaults)
         run(args, recipe, zoo)
         return 0
@@ -121,6 +120,7 @@ def run(args: argparse.Namespace, recipe: Recipe, zoo: ModelZoo) -> Optional[Eva
     Nothing is written before every check passed, the data loaded and the model built: the run folder is
     made (or claimed) only then, and a fresh folder that failed before its first checkpoint is removed again.
     """
+    setup_logging(None, dist_env().is_main)  # console, and kept in memory until the run folder exists
     args = prepare_args(args, zoo)
     ctx = setup(args, recipe)
     ctx.data = load_data(ctx)

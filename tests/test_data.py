@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from common.camera import image_coordinates, normalize_screen_coordinates, project_to_2d, qrot, world_to_camera
 from common.data import (PoseWindowDataset, chunk_starts, deterministic_random, flip_pose, load_h36m,
                          summarize_frames, temporal_slice)
-from common.h36m_dataset import CAMERA_IDS, DataError, h36m_cameras
+from common.h36m_dataset import CAMERA_IDS, DataError, Human36mDataset, h36m_cameras
 from common.safe_io import load_npz, load_pickle
 from common.metrics import ACTIONS, ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample
 from common.skeleton import h36m_skeleton
@@ -398,3 +398,37 @@ def test_baseline_cli_end_to_end(prepared_root, tmp_path, capsys):
     assert (tmp_path / "baseline.md").read_text().count("\n") == 4
     assert main(["--root_path", str(tmp_path / "missing")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ safe loading
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_data_files_never_run_code(tmp_path):
+    """A VideoPose3D-layout npz (or pickle) whose pickle would call os.system is refused with one line naming
+    the file and the object; the call never happens. Plain dicts of arrays still load."""
+    import pickle
+
+    from common.safe_io import UnsafeFileError
+
+    marker = tmp_path / "PWNED"
+    np.savez(tmp_path / "evil.npz", positions_3d=np.array({"S1": {"Walking": _RunsCode(marker)}}, dtype=object))
+    with pytest.raises(UnsafeFileError, match=r"evil.npz.*'posix.system'"):
+        load_npz(tmp_path / "evil.npz")
+    with pytest.raises(DataError, match="refusing to load the pickled object 'posix.system'") as info:
+        Human36mDataset(tmp_path / "evil.npz")
+    assert "\n" not in str(info.value)
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"cams": _RunsCode(marker)}))
+    with pytest.raises(UnsafeFileError, match="posix.system"):
+        load_pickle(tmp_path / "evil.pkl")
+    assert not marker.exists()
+    np.savez(tmp_path / "ok.npz", positions_3d={"S1": {"Walking": np.zeros((2, 32, 3), np.float32)}}, n=np.arange(3))
+    with pytest.raises(UnsafeFileError, match="plain numeric arrays"):
+        load_npz(tmp_path / "ok.npz", allow_objects=False)
+    arrays = load_npz(tmp_path / "ok.npz")
+    assert arrays["positions_3d"].item()["S1"]["Walking"].shape == (2, 32, 3) and arrays["n"].tolist() == [0, 1, 2]

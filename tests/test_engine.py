@@ -289,3 +289,56 @@ def test_weight_ema_follows_its_formula():
     assert other.steps == 3 and torch.equal(other.module.weight, ema.module.weight)
     with pytest.raises(ValueError, match="decay"):
         WeightEMA(layer, 1.0)
+
+
+# ------------------------------------------------------------------------------------ run folders are safe
+HOT = ["--model", "mixste.hot_mixste", "--stride", "27", "--token_num", "9", "--layer_index", "1"]
+
+
+def test_overwrite_replaces_an_earlier_run_and_a_fresh_log_starts_with_the_first_line(h36m_dir, tmp_path):
+    """--overwrite deletes the earlier run's outputs (its epoch files too) when the new run starts; the new
+    train.log holds only the new run, from its first logged line (kept in memory until the folder was made)."""
+    folder = tmp_path / "run"
+    run(parse_args(HOT + small(h36m_dir, folder, "--nepoch", "2", "--keep_epochs"), **MIXSTE.defaults), MIXSTE, model)
+    assert (folder / "epoch_2.pth").is_file() and "epoch: 2," in (folder / "train.log").read_text()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(engine.ConfigError, match="already holds a run"):
+        run(parse_args(HOT + small(h36m_dir, folder), **MIXSTE.defaults), MIXSTE, model)
+    run(parse_args(HOT + small(h36m_dir, folder, "--overwrite"), **MIXSTE.defaults), MIXSTE, model)
+    assert not (folder / "epoch_2.pth").exists() and not (folder / "epoch_1.pth").exists()
+    assert (folder / "notes.txt").read_text() == "mine"  # not a run output: left alone
+    rows = list(csv.DictReader((folder / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1"]
+    log = (folder / "train.log").read_text()
+    assert "epoch: 2," not in log and log.splitlines()[0].endswith("main_mixste: mixste.hot_mixste on cpu")
+    assert "Training on" in log and torch.load(folder / "last.pth", weights_only=True)["epoch"] == 1
+
+
+def test_resume_removes_temporaries_of_an_interrupted_save(h36m_dir, tmp_path):
+    folder = tmp_path / "run"
+    run(parse_args(HOT + small(h36m_dir, folder), **MIXSTE.defaults), MIXSTE, model)
+    stale = [folder / ".last.pth.k1ll3d.tmp", folder / ".best.pth.x.tmp", folder / ".metrics.csv.tmp"]
+    for path in stale:
+        path.write_bytes(b"")
+    run(parse_args(["--resume", str(folder), "--nepoch", "2"], **MIXSTE.defaults), MIXSTE, model)
+    assert not any(p.exists() for p in stale)
+    assert torch.load(folder / "last.pth", weights_only=True)["epoch"] == 2
+
+
+def test_the_default_run_folder_is_never_reused(h36m_dir, tmp_path, monkeypatch):
+    """Two runs started in the same second would get the same default folder: the second is refused."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(engine.time, "strftime", lambda fmt: "1201_2300_00_")
+    argv = [a for a in HOT + small(h36m_dir, tmp_path) if a != str(tmp_path)]
+    argv.remove("--checkpoint")
+    run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model)
+    assert (tmp_path / "checkpoint" / "1201_2300_00_27" / "best.pth").is_file()
+    with pytest.raises(engine.ConfigError, match="checkpoint/1201_2300_00_27 already holds a run"):
+        run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model)
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(h36m_dir, tmp_path):
+    folder = tmp_path / "diverged"
+    with pytest.raises(engine.NumericalError, match="epoch 1, step"):
+        run(parse_args(HOT + small(h36m_dir, folder, "--lr", "1e30"), **MIXSTE.defaults), MIXSTE, model)
+    assert not folder.exists()
