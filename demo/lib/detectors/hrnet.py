@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, check_state_dict, extract_state_dict, strip_prefixes
+from common.checkpoint import (CheckpointError, check_finite_weights, check_state_dict, extract_state_dict, read_checkpoint,
+                               strip_prefixes)
 from demo.lib.detectors.base import Detector2D, FrameResult
 from demo.lib.detectors.yolov3 import PersonDetector, best_box, load_yolov3
 from demo.lib.errors import DemoError
@@ -196,12 +197,13 @@ def load_hrnet(path: Union[str, Path], width: int = 48, device: Union[str, torch
     """
     model = PoseHRNet(width=width)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = read_checkpoint(path)  # weights only: a file holding other objects is refused, never run
         state = strip_prefixes(extract_state_dict(obj))
         for key, value in model.state_dict().items():
             if key.endswith("num_batches_tracked") and key not in state:
                 state[key] = value
         check_state_dict(model, state, source=str(path))
+        check_finite_weights(state, source=str(path))
     except CheckpointError as exc:
         raise DemoError(f"{exc} (expected pose_hrnet_w48_384x288.pth)") from exc
     except Exception as exc:  # pickle/zip errors of a damaged or foreign file
