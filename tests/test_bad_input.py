@@ -3,7 +3,7 @@
 Every case runs the real script in a fresh Python process on real data (../shared/data) and asserts what a user
 must see: a non-zero exit, exactly one line on stderr starting with ``error:`` (no "Traceback"), the problem
 named, every file that existed before byte-identical afterwards, and no code run from a data file (the crafted
-pickles would create a marker file). HoT: Li et al., CVPR 2024 (arXiv:2311.12028).
+pickles would create the case's marker file). HoT: Li et al., CVPR 2024 (arXiv:2311.12028).
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from common.checkpoint import atomic_save
 from common.engine import main
 from common.recipes import MIXSTE
 
-ROOT = Path(__file__).resolve().parents[1]
-WALKWAY = ROOT.parent / "shared" / "data" / "video" / "walkway_cam03.mp4"
+from conftest import ROOT, VIDEO  # noqa: E402 - tests/ is on sys.path under pytest
+
+WALKWAY = VIDEO / "walkway_cam03.mp4"
 
 #: a seconds-long CPU run on real data (S1 Walking for training, S9 for testing, Stacked-Hourglass 2-D)
 TINY = ["--model", "mixste.hot_mixste", "--keypoints", "sh_pt_mpii", "--subjects_train", "S1", "--subjects_test",
@@ -37,13 +38,11 @@ TINY = ["--model", "mixste.hot_mixste", "--keypoints", "sh_pt_mpii", "--subjects
 
 
 class Evil:
-    """Unpickling this runs ``touch MARKER``: what a crafted data or checkpoint file could do."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
+    """Unpickling this runs ``touch "$HOT_PWNED"``: what a crafted data or checkpoint file could do. Each case's
+    process gets its own ``HOT_PWNED`` path, so a case that runs the code is caught by itself."""
 
     def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
+        return os.system, ('touch "${HOT_PWNED:-/dev/null}"',)
 
 
 @dataclass
@@ -103,7 +102,7 @@ class Inputs:
 
 def make_inputs(inputs: Inputs) -> None:
     """A finished run (2 epochs, kept epochs) and damaged or crafted copies of its files and of the data."""
-    tmp, h36m, marker = inputs.tmp, inputs.h36m, inputs.PWNED
+    tmp, h36m = inputs.tmp, inputs.h36m
     run = inputs.finished
     assert main(MIXSTE, model, ["--root_path", str(h36m)] + TINY + ["--checkpoint", str(run), "--nepoch", "2",
                                                                       "--keep_epochs"]) == 0
@@ -121,15 +120,15 @@ def make_inputs(inputs: Inputs) -> None:
         atomic_save(bad, path)
 
     folder("nan_weights", {"best.pth": with_nan})
-    folder("evil_ckpt", {"best.pth": lambda p: torch.save({"model": Evil(marker)}, p)})
+    folder("evil_ckpt", {"best.pth": lambda p: torch.save({"model": Evil()}, p)})
     folder("truncated", {"best.pth": lambda p: p.write_bytes((run / "best.pth").read_bytes()[:200])})
     folder("epochs_only", {"epoch_1.pth": lambda p: shutil.copy(run / "epoch_1.pth", p)})
     shutil.copytree(run, inputs.resumed)
     real_3d = h36m / "data_3d_h36m.npz"
-    folder("evil_3d", {"data_3d_h36m.npz": lambda p: np.savez(p, positions_3d=np.array(Evil(marker))),
+    folder("evil_3d", {"data_3d_h36m.npz": lambda p: np.savez(p, positions_3d=np.array(Evil())),
                        "data_2d_h36m_sh_pt_mpii.npz": lambda p: p.symlink_to(h36m / "data_2d_h36m_sh_pt_mpii.npz")})
     folder("evil_2d", {"data_3d_h36m.npz": lambda p: p.symlink_to(real_3d),
-                       "data_2d_h36m_gt.npz": lambda p: np.savez(p, positions_2d=np.array(Evil(marker)))})
+                       "data_2d_h36m_gt.npz": lambda p: np.savez(p, positions_2d=np.array(Evil()))})
     folder("garbage_2d", {"data_3d_h36m.npz": lambda p: p.symlink_to(real_3d),
                           "data_2d_h36m_gt.npz": lambda p: p.write_bytes(b"not a zip file")})
     inputs.a_file.write_text("not a folder")
@@ -139,7 +138,7 @@ def make_inputs(inputs: Inputs) -> None:
         "normalised.npz": lambda p: np.savez(p, keypoints=good / np.array([1088, 1920], np.float32)),
         "scores.npz": lambda p: np.savez(p, keypoints=good, scores=np.ones((10, 5), np.float32)),
         "ragged.json": lambda p: p.write_text("[[[1, 2], [3, 4]], [[1, 2]]]"),
-        "evil.npz": lambda p: np.savez(p, keypoints=np.array(Evil(marker))),
+        "evil.npz": lambda p: np.savez(p, keypoints=np.array(Evil())),
         "good.npz": lambda p: np.savez(p, keypoints=good),
     })
     folder("demo_out", {"poses_3d.json": lambda p: p.write_text('{"earlier": true}'),
@@ -264,14 +263,16 @@ def outcomes(h36m_dir, tmp_path_factory):
     runnable = [c for c in cases if not c.skip]
     before = {c.name: snapshot(c.protect, c.ignore) for c in runnable}
 
+    markers = {c.name: inputs.tmp / f"PWNED_{i}" for i, c in enumerate(runnable)}
+
     def execute(case: Case):
-        return subprocess.run(case.command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-                              stdin=subprocess.DEVNULL)
+        return subprocess.run(case.command, cwd=ROOT, env=dict(env, HOT_PWNED=str(markers[case.name])),
+                              capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = dict(zip([c.name for c in runnable], pool.map(execute, runnable)))
     after = {c.name: snapshot(c.protect, c.ignore) for c in runnable}
-    return {c.name: c for c in cases}, results, before, after, inputs.PWNED
+    return {c.name: c for c in cases}, results, before, after, markers
 
 
 CASE_NAMES = [c.name for c in case_list(Inputs(Path("/inputs"), Path("/h36m")))]
@@ -279,7 +280,7 @@ CASE_NAMES = [c.name for c in case_list(Inputs(Path("/inputs"), Path("/h36m")))]
 
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_bad_input_is_one_line_and_destroys_nothing(outcomes, name):
-    cases, results, before, after, marker = outcomes
+    cases, results, before, after, markers = outcomes
     case = cases[name]
     if case.skip:
         pytest.skip(case.skip)
@@ -295,7 +296,7 @@ def test_bad_input_is_one_line_and_destroys_nothing(outcomes, name):
         sorted(k for k in set(before[name]) | set(after[name]) if before[name].get(k) != after[name].get(k)))
     for path in case.gone:
         assert not path.exists(), f"{name}: {path} was left behind"
-    assert not marker.exists(), f"{name}: a data file ran code"
+    assert not markers[name].exists(), f"{name}: a data file ran code"
 
 
 def test_at_least_30_distinct_cases():
