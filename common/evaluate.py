@@ -1,7 +1,7 @@
 """Evaluation on the Human3.6M test subjects with HoT's protocol: flip TTA, scored frames, per-action P1/P2.
 
 HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
-(arXiv:2311.12028). The protocol follows the reference test loop (HOT_SPEC §3):
+(arXiv:2311.12028). The protocol follows the reference test loop:
 
 * flip test-time augmentation: the model sees the window and its mirror; the mirrored prediction is un-flipped
   (x negated, left/right joints swapped) and averaged. Models that return an ``index`` (seq2frame TPC) get the
@@ -11,7 +11,7 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
   it covers, edge-padded frames included, each window weighing 1;
 * the root joint of prediction and target is zeroed, then P1 (MPJPE) and P2 (P-MPJPE) are taken per window;
   per-action means, then the unweighted mean over actions. Unlike the reference, P2 is each window's own
-  Procrustes error (HOT_SPEC §9.8), so it does not depend on the batch composition.
+  Procrustes error, so it does not depend on the batch composition.
 
 Under ``torchrun`` each process evaluates a contiguous shard and the per-window errors are gathered in window
 order, so the numbers do not depend on the number of processes.

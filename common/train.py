@@ -1,7 +1,7 @@
 """One training epoch of a HoT pose lifter, with a global-batch sampler that makes torchrun exact.
 
 HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
-(arXiv:2311.12028). The step follows the reference (HOT_SPEC §2.2): the target is the ground truth with its root
+(arXiv:2311.12028). The step follows the reference: the target is the ground truth with its root
 joint zeroed, gathered at the model's ``index`` when the model outputs only kept frames (TPC), then the recipe's
 loss, backward, optimizer step; the epoch loss is the sample-weighted mean.
 

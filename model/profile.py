@@ -2,7 +2,7 @@
 
 Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
 CVPR 2024 (arXiv:2311.12028) reports FLOPs as 2 × the multiply-accumulates that ``thop.profile``
-counts for one clip (batch 1), with LayerNorm not counted (HOT_SPEC §8.1). This module gives, per clip:
+counts for one clip (batch 1), with LayerNorm not counted. This module gives, per clip:
 
 * ``params``: every parameter;
 * ``params_thop``: thop's count: only parameters of modules of the layer types thop hooks (Linear,

@@ -17,7 +17,7 @@ from common.recipes import MHFORMER, MIXSTE, MIXSTE_TPC
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: the reference parser's flags and defaults (HOT_SPEC §1) that this parser keeps unchanged
+#: the reference parser's flags and defaults that this parser keeps unchanged
 REFERENCE_DEFAULTS = dict(
     model="", frames=243, pad=121, dataset="h36m", keypoints="cpn_ft_h36m_dbb", data_augmentation=1,
     reverse_augmentation=False, test_augmentation=True, crop_uv=0, root_path="./dataset/", actions="*",
@@ -70,7 +70,7 @@ def test_derived_values_and_explicit_flags():
 
 
 def test_readme_recipes_parse():
-    """The five README command lines of the reference (HOT_SPEC §2.6) parse unchanged."""
+    """The five README command lines of the reference parse unchanged."""
     recipes = [
         "--batch_size 4 --frames 243 --stride 243 --model mixste.mixste",
         "--batch_size 4 --frames 243 --stride 243 --model mixste.hot_mixste --token_num 81 --layer_index 3",

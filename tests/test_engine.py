@@ -44,7 +44,7 @@ def small(h36m_dir: Path, run_dir: Path, *extra: str) -> list:
             "--device", "cpu", "--no_progress", "--checkpoint", str(run_dir), *extra]
 
 
-#: the README recipes (HOT_SPEC §2.6) with their script, plus HoT w. MotionBERT / MotionAGFormer on main_mixste
+#: the README recipes with their script, plus HoT w. MotionBERT / MotionAGFormer on main_mixste
 README = [
     (MIXSTE, "--batch_size 4 --frames 243 --stride 243 --model mixste.mixste", "--stride 27"),
     (MIXSTE, "--batch_size 4 --frames 243 --stride 243 --model mixste.hot_mixste --token_num 81 --layer_index 3",

@@ -32,7 +32,7 @@ def segment_of(frame, segments):
 
 
 def naive_score(z, noise, k=2):
-    """γ = ρ·δ of HOT_SPEC §5.1 with explicit loops, for one sample z (F, C); distances by torch.cdist
+    """γ = ρ·δ of DPC-kNN with explicit loops, for one sample z (F, C); distances by torch.cdist
     (its matmul path rounds self-distances like the reference, which decides near-ties)."""
     f, c = z.shape
     dist = (torch.cdist(z[None], z[None])[0] / math.sqrt(c)).tolist()

@@ -1,5 +1,5 @@
 """Tests of the MHFormer family (model/mhformer): shapes, sizes, reference checkpoint layout, the TPC
-index contract and a functional re-computation of the SHR and CHI blocks from HOT_SPEC §5.6."""
+index contract and a functional re-computation of the SHR and CHI blocks."""
 from __future__ import annotations
 
 import json
@@ -161,7 +161,7 @@ def test_eval_is_deterministic_and_training_backpropagates(name: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# layouts and an independent functional re-computation (HOT_SPEC §5.0, §5.6)
+# layouts and an independent functional re-computation
 # ------------------------------------------------------------------------------------------------
 def test_input_and_output_layouts() -> None:
     model = small("mhformer.mhformer")

@@ -1,4 +1,4 @@
-"""MixSTE family: equivalence with an independent functional forward written from HOT_SPEC §5.0–5.5,
+"""MixSTE family: equivalence with an independent functional forward written from the reference's definitions,
 and the family's own options (layer_index range, input checks, joint counts, d_hid rule).
 
 The functional forward consumes a state_dict with the *reference* parameter names (``pos_embed_token``,
@@ -69,7 +69,7 @@ def block(sd, name, x):
 
 
 def dpc_knn(z, keep, centre=None, seed=0):
-    """HOT_SPEC §5.1 per sample with loops; the tie-break noise is our default draw: one seeded CPU row
+    """DPC-kNN per sample with loops; the tie-break noise is our default draw: one seeded CPU row
     shared by every sample."""
     b, f, c = z.shape
     noise = torch.rand((1, f), generator=torch.Generator().manual_seed(seed)).expand(b, f)

@@ -23,7 +23,7 @@ MODELS = available_models()
 SMALL = dict(frames=27, channel=32, d_hid=64, token_num=9)
 CENTRE = (SMALL["frames"] - 1) // 2
 
-#: HOT_SPEC §5.12: total parameters at the README configurations
+#: total parameters at the README configurations
 PARAMS = {
     "mixste.mixste": 33_783_811,
     "mixste.hot_mixste": 35_000_323,
@@ -35,7 +35,7 @@ PARAMS = {
     "motionagformer.motionagformer": 11_723_811,
     "motionagformer.hot_motionagformer": 11_828_031,
 }
-#: HOT_SPEC §5.12 / §8.1: thop-FLOPs per clip (G, LayerNorm not counted — the paper's numbers), the same
+#: thop-FLOPs per clip (G, LayerNorm not counted — the paper's numbers), the same
 #: with LayerNorm counted (thop 0.1.1's default), and thop-style params (M)
 THOP = {
     "mixste.mixste": (277.25, 278.08, 33.651),

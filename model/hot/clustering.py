@@ -33,7 +33,7 @@ def pairwise_distance(z: torch.Tensor, exact: bool = False) -> torch.Tensor:
     """``torch.cdist(z, z)`` written out, so that traced graphs (ONNX) compute it the same way.
 
     For more than 25 rows ``torch.cdist`` takes its matrix-product path, ‖a‖² − 2a·b + ‖b‖² in one matmul
-    of padded operands, so self-distances come out slightly above 0 (HOT_SPEC §5.1, §9.21); by default
+    of padded operands, so self-distances come out slightly above 0; by default
     this function repeats exactly those operations, bit for bit on the same backend. (The ONNX exporter
     would lower ``cdist`` to the direct difference form instead.)
 

@@ -3,7 +3,7 @@ TPC w. MHFormer.
 
 Li et al., "MHFormer: Multi-Hypothesis Transformer for 3D Human Pose Estimation", CVPR 2022;
 HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
-CVPR 2024 (arXiv:2311.12028). Behaviour: HOT_SPEC §5.6 (MHFormer) and §5.7 (TPC w. MHFormer).
+CVPR 2024 (arXiv:2311.12028). Behaviour: that of the reference MHFormer and TPC w. MHFormer.
 
 One class, :class:`MHFormer`, serves both variants:
 

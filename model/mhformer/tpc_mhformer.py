@@ -2,7 +2,7 @@
 
 Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
 CVPR 2024 (arXiv:2311.12028); backbone: Li et al., "MHFormer: Multi-Hypothesis Transformer for
-3D Human Pose Estimation", CVPR 2022. Behaviour: HOT_SPEC §5.7.
+3D Human Pose Estimation", CVPR 2022. Behaviour: as in the reference implementation.
 
 At the start of SHR block n, DPC-kNN on concat(x₁, x₂, x₃) (B, F, 3C) keeps the centre frame
 (F−1)//2 and the f−1 best-scoring others; all three hypotheses are gathered at those frames and the

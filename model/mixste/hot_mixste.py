@@ -6,7 +6,7 @@ CVPR 2024 (arXiv:2311.12028); backbone: Zhang et al., "MixSTE", CVPR 2022.
 Seq2seq: F frames in, F poses out. Block pairs 0 … n−1 see all F frames, the rest only the f kept
 ones (plus a learnable rank embedding ``prune.pos_embed_token``); TRA's F learnable queries
 ``recover.x_token`` attend to the kept tokens before the head. README config: f = 81, n = 3.
-Like the reference, the MLP width is 2·channel whatever ``--d_hid`` says (HOT_SPEC §9.14).
+Like the reference, the MLP width is 2·channel whatever ``--d_hid`` says.
 """
 from __future__ import annotations
 

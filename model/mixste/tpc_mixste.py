@@ -7,7 +7,7 @@ At block pair n the model keeps f frames: the centre frame (F−1)//2 plus the f
 scores; the remaining blocks and the head run on them, and the model returns those f poses with
 their sorted input-frame ``index``. ``forward(x, index)`` reuses a given index (flip test pass).
 Seq2frame: only the centre pose is scored. README config: f = 61, n = 7. Like the reference, the
-MLP width is 2·channel whatever ``--d_hid`` says (HOT_SPEC §9.14); no weights are added to MixSTE.
+MLP width is 2·channel whatever ``--d_hid`` says; no weights are added to MixSTE.
 """
 from __future__ import annotations
 

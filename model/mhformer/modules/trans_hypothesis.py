@@ -4,7 +4,7 @@ interaction (CHI) over three pose hypotheses, with optional HoT token pruning.
 Li et al., "MHFormer: Multi-Hypothesis Transformer for 3D Human Pose Estimation", CVPR 2022;
 HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
 CVPR 2024 (arXiv:2311.12028), whose TPC w. MHFormer prunes all three streams to the same f frames
-at the start of SHR block n (HOT_SPEC §5.7). Without a pruner this is the plain MHFormer module.
+at the start of SHR block n. Without a pruner this is the plain MHFormer module.
 
 Parameter names (``pos_embed_k``, ``SHR_blocks.N.{norm1_k, attn_k, norm2, mlp}``,
 ``CHI_blocks.0.{norm3_kl, attn_k, norm2, mlp}``, ``norm``) match the reference checkpoints.
