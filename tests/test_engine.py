@@ -106,8 +106,10 @@ def test_loss_decreases_then_test_reproduces_best_p1(h36m_dir, tmp_path, capsys)
     ref.mkdir()
     torch.save(best_ckpt["model"], ref / "model_5_1234.pth")
     torch.save({k: v + 1 for k, v in best_ckpt["model"].items()}, ref / "model_2_9999.pth")
+    # (a bare state_dict counts as a reference checkpoint: TPC would use the reference's distances, so the
+    # frames our run was validated with are asked for explicitly)
     again = run(parse_args(["--model", "mixste.hot_mixste", "--token_num", "9", "--layer_index", "1", "--test",
-                            "--previous_dir", str(ref)] + same_data,
+                            "--previous_dir", str(ref), "--tpc_distance", "exact"] + same_data,
                            **MIXSTE.defaults), MIXSTE, model)
     assert again.p1 == best.p1
     # a file that fits another size: one-line error, no traceback
