@@ -124,7 +124,9 @@ def read_checkpoint(path: Union[str, Path], map_location: Union[str, torch.devic
                               "checkpoints of tensors, dicts, lists, strings and numbers are read") from None
     except Exception as exc:  # zip and torch errors of a truncated or foreign file
         first = (str(exc).strip().splitlines() or [""])[0]
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.__class__.__name__}: {first}") from None
+        if "central directory" in first or "PytorchStreamReader" in first:
+            first = "the file is truncated or not a PyTorch checkpoint (re-download or re-save it)"
+        raise CheckpointError(f"cannot read checkpoint {path}: {first}") from None
 
 
 def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:

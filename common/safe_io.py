@@ -106,6 +106,8 @@ def load_npz(path: PathLike, allow_objects: bool = True) -> Dict[str, np.ndarray
         OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError, EOFError: unreadable file.
     """
     source = str(path)
+    if not zipfile.is_zipfile(path):  # np.load would take it for a bare pickle and suggest allow_pickle
+        raise ValueError("not an .npz archive (truncated, or another kind of file)")
     out: Dict[str, np.ndarray] = {}
     with np.load(path, allow_pickle=False) as npz:
         members = {name: f"{name}.npy" for name in npz.files}
