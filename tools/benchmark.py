@@ -427,6 +427,12 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_isa() -> str:
+    """The CPU's widest vector instruction set: "AVX-512", "AVX2", else the machine name."""
+    flags = set(_cpu_flags())
+    return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else (platform.machine() or "unknown")
+
+
 def _cpu_flags() -> List[str]:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:

@@ -52,6 +52,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from tools.benchmark import cpu_isa, cpu_name
+
 _logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -403,23 +405,6 @@ def markdown(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _cpu() -> Tuple[str, str]:
-    """CPU model name and its widest vector ISA (from /proc/cpuinfo where present)."""
-    name, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and ":" in line:
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and ":" in line:
-                flags = set(line.split(":", 1)[1].split())
-            if name and flags:
-                break
-    except OSError:
-        pass
-    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else (platform.machine() or "unknown")
-    return name, isa
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m tools.tpc_stability`` argument parser."""
     p = argparse.ArgumentParser(prog="python -m tools.tpc_stability", description=__doc__.split("\n\n")[0])
@@ -516,7 +501,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         _logger.info("random model %s (%s sizes, seed %d)", variant, args.random_sizes, args.init_seed)
         models.append(measure(random_case(variant, args.random_sizes, args.init_seed), inputs, args.random_clips,
                               **common))
-    name, isa = _cpu()
+    name, isa = cpu_name(), cpu_isa()
     return dict(
         tool="tools.tpc_stability",
         paper="Li et al., Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation, CVPR 2024, "
