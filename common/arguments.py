@@ -128,6 +128,10 @@ def _train_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--noise_2d", type=float, default=0.0, help="2-D noise augmentation: per-window Gaussian "
                    "jitter with std drawn from U[0, NOISE_2D] in screen-normalised units (0.01 = 0.5%% of the "
                    "image width); for in-the-wild models")
+    g.add_argument("--virtual_cameras", type=float, default=0.0, help="virtual-camera augmentation: the "
+                   "probability that a training window is seen through a random virtual camera (all round the "
+                   "subject, elevation -15..45 deg, 2.5-8 m, 40-90 deg field of view, landscape/portrait/square "
+                   "images) instead of its real one; needs --keypoints gt; 0 = off")
     g.add_argument("--ema", type=float, default=0.0, help="keep an exponential moving average of the weights, "
                    "updated every step with this decay (e.g. 0.999 ~ the last 1,000 steps); the average is what "
                    "is validated and saved in best.pth / epoch_<n>.pth; 0 = off")
@@ -227,6 +231,13 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ConfigError(f"--epoch_fraction must be in (0, 1], got {args.epoch_fraction}")
     if args.noise_2d < 0:
         raise ConfigError(f"--noise_2d must be >= 0, got {args.noise_2d}")
+    virtual = getattr(args, "virtual_cameras", 0.0)
+    if not 0.0 <= virtual <= 1.0:
+        raise ConfigError(f"--virtual_cameras must be in [0, 1] (the share of training windows seen through a "
+                          f"random virtual camera; 0 = off), got {virtual}")
+    if virtual > 0 and not args.test and args.keypoints != "gt":
+        raise ConfigError(f"--virtual_cameras needs --keypoints gt (got {args.keypoints}): re-projecting the 3-D "
+                          "would replace the detector's noise by clean 2-D; use --noise_2d for noisy input")
     if not 0.0 <= args.ema < 1.0:
         raise ConfigError(f"--ema must be in [0, 1) (a per-step decay such as 0.999; 0 = off), got {args.ema}")
     for flag in ("downsample", "batch_size", "nepoch", "lr_decay_epoch"):

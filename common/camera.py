@@ -55,6 +55,30 @@ def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
     return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
 
 
+def matrix_to_quaternion(m: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) rotation matrices → (..., 4) unit quaternions (w, x, y, z) with w ≥ 0, the inverse of
+    ``quaternion_to_matrix`` (Shepperd's method: the largest of 1 + trace and the 1 ± 2·diagonal terms is
+    taken as the pivot, so the result is accurate for every rotation)."""
+    m = np.asarray(m, dtype=np.float64)
+    if m.shape[-2:] != (3, 3):
+        raise ValueError(f"expected (..., 3, 3) rotation matrices, got shape {m.shape}")
+    d = {(i, j): m[..., i, j] for i in range(3) for j in range(3)}
+    # 4·q_i² for i = w, x, y, z
+    sq = np.stack([1 + d[0, 0] + d[1, 1] + d[2, 2], 1 + d[0, 0] - d[1, 1] - d[2, 2],
+                   1 - d[0, 0] + d[1, 1] - d[2, 2], 1 - d[0, 0] - d[1, 1] + d[2, 2]], axis=-1)
+    pivot = np.argmax(sq, axis=-1)
+    # row i: 4·q_i·(w, x, y, z), exact for pivot i
+    rows = np.stack([
+        np.stack([sq[..., 0], d[2, 1] - d[1, 2], d[0, 2] - d[2, 0], d[1, 0] - d[0, 1]], -1),
+        np.stack([d[2, 1] - d[1, 2], sq[..., 1], d[0, 1] + d[1, 0], d[0, 2] + d[2, 0]], -1),
+        np.stack([d[0, 2] - d[2, 0], d[0, 1] + d[1, 0], sq[..., 2], d[1, 2] + d[2, 1]], -1),
+        np.stack([d[1, 0] - d[0, 1], d[0, 2] + d[2, 0], d[1, 2] + d[2, 1], sq[..., 3]], -1),
+    ], axis=-2)  # (..., 4 pivots, 4)
+    q = np.take_along_axis(rows, pivot[..., None, None], axis=-2)[..., 0, :]
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
 def world_to_camera(x: np.ndarray, orientation: np.ndarray, translation: np.ndarray) -> np.ndarray:
     """World-frame points to the camera frame: rotate ``x - translation`` by the inverse orientation.
 
@@ -106,7 +130,7 @@ def image_coordinates(x: np.ndarray, w: int, h: int) -> np.ndarray:
     return ((x + np.array([1, h / w], dtype=x.dtype)) * w / 2).astype(x.dtype, copy=False)
 
 
-def project_to_2d(x: np.ndarray, intrinsic: np.ndarray) -> np.ndarray:
+def project_to_2d(x: np.ndarray, intrinsic: np.ndarray, clip: bool = True) -> np.ndarray:
     """Project camera-frame points with the Human3.6M lens model (radial + tangential distortion).
 
     With (a, b) = clip((x/z, y/z), -1, 1), r² = a² + b², the distorted point is
@@ -118,6 +142,9 @@ def project_to_2d(x: np.ndarray, intrinsic: np.ndarray) -> np.ndarray:
         intrinsic: (9,) for one camera, or (B, 9) with ``x`` of shape (B, ..., 3): focal (2), centre (2),
             radial k1..k3 (3), tangential p1, p2 (2); in pixels for pixel output, or normalised
             (``Camera.intrinsic(normalised=True)``) for screen coordinates.
+        clip: clip (x/z, y/z) to [-1, 1] as the toolbox does (keeps the distortion polynomial bounded).
+            ``False`` (for distortion-free cameras, e.g. the virtual cameras of ``common.data``) is the
+            plain pinhole ``f·(x/z, y/z) + c`` for every point, also outside a 90° field of view.
 
     Returns:
         (..., 2) projected points, float64 unless both inputs are float32.
@@ -130,8 +157,10 @@ def project_to_2d(x: np.ndarray, intrinsic: np.ndarray) -> np.ndarray:
         k = k.reshape(k.shape[:-1] + (1,) * (x.ndim - k.ndim) + (9,))
     fx, fy, cx, cy, k1, k2, k3, p1, p2 = (k[..., i] for i in range(9))
     # component-wise: reductions over a length-3 axis are several times slower
-    a = np.clip(x[..., 0] / x[..., 2], -1.0, 1.0)
-    b = np.clip(x[..., 1] / x[..., 2], -1.0, 1.0)
+    a = x[..., 0] / x[..., 2]
+    b = x[..., 1] / x[..., 2]
+    if clip:
+        a, b = np.clip(a, -1.0, 1.0), np.clip(b, -1.0, 1.0)
     r2 = a * a + b * b
     scale = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3)) + p1 * a + p2 * b
     u = a * scale + p1 * r2

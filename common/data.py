@@ -13,6 +13,13 @@ Out-of-range frames are edge-replicated (and flagged in ``valid``). Samples are 
 (sequence, start, flip, reverse); ``__getitem__`` slices without touching any state, so the dataset works
 with any number of DataLoader workers (spec §9.20).
 
+Virtual-camera augmentation (``virtual_cameras=p``, GT 2-D training only; not in the reference): with
+probability p a training window is re-projected through a random pinhole camera placed around the subject
+(``VirtualCameraSampler``: azimuth all round the vertical axis through the window's mean root, elevation, distance,
+roll, field of view, image size, principal point, aim), and its 3-D target is moved into that camera's frame.
+"Up" is the world's z axis (Human3.6M's floor normal) seen from the real camera (``world_up``), not an estimate
+from the pose. The draws of sample i in epoch e come from a generator seeded with (seed, e, i).
+
 Deliberate differences from the reference: sequences without 3-D are skipped with one warning instead of
 crashing; a 16-joint 2-D file in the MPII order of the Stacked-Hourglass detections (recognised by its
 ``keypoints_symmetry``) is permuted into the H36M order so that input joint j matches output joint j;
@@ -32,7 +39,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from common.camera import Camera
+from common.camera import (Camera, matrix_to_quaternion, normalize_screen_coordinates, project_to_2d, qinverse,
+                           qrot)
 from common.h36m_dataset import (ALL_SUBJECTS, DATA_HELP, DataError, Human36mDataset, check_finite,
                                  load_npz_dict)
 from common.metrics import canonical_action, parse_actions
@@ -337,6 +345,235 @@ def flip_pose(pose: np.ndarray, left: Sequence[int], right: Sequence[int]) -> np
 CAM_FLIP_SIGNS = np.array([1, 1, -1, 1, 1, 1, 1, -1, 1], dtype=np.float32)
 
 
+# ------------------------------------------------------------------------------------------ virtual cameras
+#: the up direction of the Human3.6M world frame (its floor is z = 0)
+WORLD_UP = (0.0, 0.0, 1.0)
+#: default virtual image sizes (width, height): landscape, portrait and square video
+VIRTUAL_IMAGE_SIZES: Tuple[Tuple[int, int], ...] = ((1920, 1080), (1280, 720), (1080, 1920), (720, 1280),
+                                                    (1080, 1080), (720, 720))
+
+
+def to_absolute(pose_3d: np.ndarray) -> np.ndarray:
+    """``PoseSequence.pose_3d`` layout (joint 0 absolute, the others relative to it) → absolute positions.
+
+    (..., J, 3) → (..., J, 3), a new array in the input's dtype."""
+    out = np.array(pose_3d, copy=True)
+    out[..., 1:, :] += out[..., :1, :]
+    return out
+
+
+def to_root_relative(positions: np.ndarray) -> np.ndarray:
+    """Absolute positions → the ``PoseSequence.pose_3d`` layout; the inverse of ``to_absolute``.
+
+    (..., J, 3) → (..., J, 3), a new array in the input's dtype."""
+    out = np.array(positions, copy=True)
+    out[..., 1:, :] -= out[..., :1, :]
+    return out
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    """(3,) vector scaled to length 1."""
+    return v / np.linalg.norm(v)
+
+
+def world_up(camera: Camera) -> np.ndarray:
+    """(3,) float64 unit vector: the world's up direction (``WORLD_UP``) in the frame of ``camera``
+    (normalised: the calibration's quaternions are unit only to float32 precision)."""
+    return _unit(qrot(qinverse(np.asarray(camera.orientation, dtype=np.float64)), np.asarray(WORLD_UP)))
+
+
+def look_at_camera(target: np.ndarray, up: np.ndarray, forward: np.ndarray, azimuth: float, elevation: float,
+                   distance: float, roll: float, size: Tuple[int, int], focal: float, center: Tuple[float, float],
+                   aim: Tuple[float, float] = (0.0, 0.0)) -> Camera:
+    """A pinhole ``Camera`` placed around ``target``, in a given frame (the real camera's, for the dataset).
+
+    The returned camera's "world" is the frame the arguments are expressed in: ``Camera.world_to_camera``
+    maps points of that frame into the new camera's (x right, y down, z forward, as Human3.6M's cameras).
+
+    Args:
+        target: (3,) the point looked at (e.g. a window's mean root), metres.
+        up: (3,) the vertical direction of the scene in that frame (unit).
+        forward: (3,) the direction of azimuth 0 (projected on the horizontal plane), e.g. ``target`` itself:
+            the direction from the real camera (the origin) to the subject.
+        azimuth: degrees, rotation of the camera position about the vertical axis through ``target``
+            (counter-clockwise seen from above).
+        elevation: degrees above the horizontal plane of ``target`` (positive: the camera looks down).
+        distance: metres from the camera centre to ``target``.
+        roll: degrees about the line of sight (0: image rows horizontal).
+        size: (width, height) in pixels.
+        focal: focal length in pixels (square pixels).
+        center: principal point in pixels.
+        aim: where ``target`` appears, as a fraction of the half image size from the principal point
+            ((0, 0): on the optical axis); the camera is panned/tilted accordingly.
+    """
+    up = _unit(np.asarray(up, dtype=np.float64))
+    target = np.asarray(target, dtype=np.float64)
+    horizontal = np.asarray(forward, dtype=np.float64) - np.dot(forward, up) * up
+    if np.linalg.norm(horizontal) < 1e-9:  # looking straight down/up: any horizontal direction
+        horizontal = np.cross(up, [1.0, 0.0, 0.0] if abs(up[0]) < 0.9 else [0.0, 1.0, 0.0])
+    horizontal = _unit(horizontal)
+    az, el, rl = np.radians([azimuth, elevation, roll])
+    heading = np.cos(az) * horizontal + np.sin(az) * np.cross(up, horizontal)  # rotated about the vertical
+    z = np.cos(el) * heading - np.sin(el) * up  # line of sight, camera → target
+    centre = target - distance * z
+    y = _unit(np.dot(up, z) * z - up)  # image "down": minus up, orthogonal to the line of sight
+    x = np.cross(y, z)
+    x, y = np.cos(rl) * x + np.sin(rl) * y, np.cos(rl) * y - np.sin(rl) * x
+    look = np.stack([x, y, z])  # rows: frame → camera, target on the optical axis
+    w, h = size
+    ray = _unit(np.array([aim[0] * w / 2 / focal, aim[1] * h / 2 / focal, 1.0]))
+    k = np.cross([0.0, 0.0, 1.0], ray)  # e_z → ray, Rodrigues: I + [k]x + [k]x² / (1 + cos)
+    skew = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    rotation = (np.eye(3) + skew + skew @ skew / (1.0 + ray[2])) @ look
+    return Camera(id="virtual", res_w=int(w), res_h=int(h), center=(float(center[0]), float(center[1])),
+                  focal_length=(float(focal), float(focal)), radial_distortion=(0.0, 0.0, 0.0),
+                  tangential_distortion=(0.0, 0.0),
+                  orientation=tuple(float(v) for v in matrix_to_quaternion(rotation.T)),
+                  translation=tuple(float(v) for v in centre), azimuth=float(azimuth))
+
+
+def view_through(camera: Camera, pose_3d: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a distortion-free ``camera`` sees of a window given in its "world" frame.
+
+    Args:
+        camera: a camera whose world frame is the frame of ``pose_3d`` (``look_at_camera``); its distortion
+            coefficients are used as they are, without the toolbox's clipping (``project_to_2d(clip=False)``).
+        pose_3d: (F, J, 3) in the ``PoseSequence.pose_3d`` layout (joint 0 absolute, others root-relative).
+
+    Returns:
+        ``(pose_2d, pose_3d, pixels)``: (F, J, 2) float32 screen coordinates (``normalize_screen_coordinates``
+        with the camera's image size, as the real 2-D), (F, J, 3) float32 in the camera's frame in the same
+        layout as the input, and (F, J, 3) float64 (u, v, depth) in pixels and metres.
+    """
+    points = camera.world_to_camera(to_absolute(np.asarray(pose_3d, dtype=np.float64)))
+    pixels = project_to_2d(points, camera.intrinsic(normalised=False).astype(np.float64), clip=False)
+    pose_2d = normalize_screen_coordinates(pixels, camera.res_w, camera.res_h).astype(np.float32)
+    return pose_2d, to_root_relative(points).astype(np.float32), np.concatenate([pixels, points[..., 2:]], -1)
+
+
+@dataclass(frozen=True)
+class VirtualView:
+    """One virtual camera drawn for a window, and what it sees.
+
+    Attributes:
+        camera: a pinhole ``Camera`` (``id="virtual"``) whose world frame is the real camera's frame.
+        pose_2d: (F, J, 2) float32 screen coordinates of the virtual image.
+        pose_3d: (F, J, 3) float32 virtual-camera frame, joint 0 absolute, the others root-relative.
+        azimuth, elevation, roll, fov: the draw, degrees (azimuth relative to the real camera's; ``fov`` across
+            the longer image side).
+        distance: metres from the camera to the window's mean root.
+        aim: (2,) where the mean root appears (fraction of the half image size from the principal point).
+        inside: share of the window's (frame, joint) points inside the image.
+        attempts: draws made (the first ``attempts - 1`` did not frame the subject).
+        zoomed: no draw framed the subject: the last one was moved back (``distance`` then exceeds its range).
+    """
+
+    camera: Camera
+    pose_2d: np.ndarray
+    pose_3d: np.ndarray
+    azimuth: float
+    elevation: float
+    roll: float
+    fov: float
+    distance: float
+    aim: Tuple[float, float]
+    inside: float
+    attempts: int
+    zoomed: bool
+
+
+def _check_range(name: str, value: Tuple[float, float], low: float = -math.inf, high: float = math.inf) -> None:
+    if len(value) != 2 or not low <= value[0] <= value[1] <= high:
+        raise ValueError(f"{name} must be a range (min, max) with {low} <= min <= max <= {high}, got {value}")
+
+
+class VirtualCameraSampler:
+    """Random virtual cameras around a window's subject (virtual-camera augmentation).
+
+    Per draw, all uniform: azimuth about the vertical axis through the window's mean root (relative to the
+    real camera's), elevation of the camera above the root's horizontal plane, distance to the mean root, roll,
+    image size (from ``image_sizes``), field of view across the longer image side (``focal = L/2 / tan(fov/2)``,
+    L = max(width, height), so a portrait video gets the same lens as a landscape one), principal point
+    ``size/2 + U(±center_jitter)·size`` and aim (where the mean root lands, ``U(±placement)`` of the half image
+    size from the principal point). A draw is kept when at least ``min_inside`` of the window's (frame, joint)
+    points fall inside the image and every point is at least ``min_depth`` in front of the camera; otherwise up
+    to ``max_tries`` draws are made, then the last one is moved back along its line of sight until it frames
+    the subject (``VirtualView.zoomed``). Cameras are pinholes (no lens distortion).
+
+    Args:
+        azimuth: degrees, default (-180, 180): all round the subject.
+        elevation: degrees, default (-15, 45): from slightly below to well above.
+        distance: metres, default (2.5, 8.0) (Human3.6M's cameras are at ~5 m).
+        fov: degrees across the longer side, default (40, 90) (Human3.6M: ~47° at 1000 px, focal ~1145 px).
+        image_sizes: (width, height) choices, default ``VIRTUAL_IMAGE_SIZES``.
+        center_jitter: principal point offset, fraction of the image size, default 0.03.
+        roll: degrees, default (-5, 5) (hand-held cameras are rarely level).
+        placement: half-width of the aim range, fraction of the half image size, default 0.25.
+        min_inside: share of the (frame, joint) points that must be inside the image, default 0.95.
+        min_depth: metres in front of the camera every point must be, default 0.5.
+        max_tries: draws before the fallback, default 20.
+    """
+
+    def __init__(self, azimuth: Tuple[float, float] = (-180.0, 180.0), elevation: Tuple[float, float] = (-15.0, 45.0),
+                 distance: Tuple[float, float] = (2.5, 8.0), fov: Tuple[float, float] = (40.0, 90.0),
+                 image_sizes: Sequence[Tuple[int, int]] = VIRTUAL_IMAGE_SIZES, center_jitter: float = 0.03,
+                 roll: Tuple[float, float] = (-5.0, 5.0), placement: float = 0.25, min_inside: float = 0.95,
+                 min_depth: float = 0.5, max_tries: int = 20) -> None:
+        _check_range("azimuth", azimuth)
+        _check_range("elevation", elevation, -89.0, 89.0)
+        _check_range("distance", distance, 1e-3)
+        _check_range("fov", fov, 1.0, 170.0)
+        _check_range("roll", roll)
+        if not image_sizes or any(len(s) != 2 or min(s) < 1 for s in image_sizes):
+            raise ValueError(f"image_sizes must be (width, height) pairs of positive integers, got {image_sizes}")
+        if not (0 <= center_jitter < 0.5 and 0 <= placement < 1 and 0 <= min_inside <= 1 and min_depth > 0
+                and max_tries >= 1):
+            raise ValueError("need 0 <= center_jitter < 0.5, 0 <= placement < 1, 0 <= min_inside <= 1, "
+                             f"min_depth > 0 and max_tries >= 1, got {center_jitter}, {placement}, {min_inside}, "
+                             f"{min_depth}, {max_tries}")
+        self.azimuth, self.elevation, self.distance = tuple(azimuth), tuple(elevation), tuple(distance)
+        self.fov, self.roll = tuple(fov), tuple(roll)
+        self.image_sizes = tuple((int(w), int(h)) for w, h in image_sizes)
+        self.center_jitter, self.placement = float(center_jitter), float(placement)
+        self.min_inside, self.min_depth, self.max_tries = float(min_inside), float(min_depth), int(max_tries)
+
+    def _frames(self, pixels: np.ndarray, size: Tuple[int, int]) -> Tuple[bool, float]:
+        """Whether (F, J, 3) pixels + depth frame the subject, and the share of points inside the image."""
+        u, v, depth = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+        inside = float(np.mean((u >= 0) & (u < size[0]) & (v >= 0) & (v < size[1]) & (depth > 0)))
+        return inside >= self.min_inside and bool(depth.min() >= self.min_depth), inside
+
+    def sample(self, pose_3d: np.ndarray, up: np.ndarray, rng: np.random.Generator) -> VirtualView:
+        """Draw a virtual camera for one window and view the window through it.
+
+        Args:
+            pose_3d: (F, J, 3) real-camera frame, ``PoseSequence.pose_3d`` layout (joint 0 absolute).
+            up: (3,) the world's up direction in the real camera's frame (``world_up``).
+            rng: the source of every random number (the same generator state gives the same view).
+        """
+        pose_3d = np.asarray(pose_3d, dtype=np.float64)
+        target = pose_3d[:, 0].mean(axis=0)  # the window's mean root
+        for attempt in range(1, self.max_tries + 1):
+            azimuth, elevation, distance, roll, fov = (rng.uniform(*r) for r in (
+                self.azimuth, self.elevation, self.distance, self.roll, self.fov))
+            w, h = self.image_sizes[int(rng.integers(len(self.image_sizes)))]
+            center = tuple((np.array([w, h]) * (0.5 + rng.uniform(-self.center_jitter, self.center_jitter, 2))))
+            aim = tuple(rng.uniform(-self.placement, self.placement, 2).tolist())
+            focal = max(w, h) / 2 / math.tan(math.radians(fov) / 2)
+            for step in range(1 if attempt < self.max_tries else 61):  # the last draw: moved back until framed
+                camera = look_at_camera(target, up, target, azimuth, elevation, distance * 1.25 ** step, roll,
+                                        (w, h), focal, center, aim)
+                pose_2d, pose_v, pixels = view_through(camera, pose_3d)
+                framed, inside = self._frames(pixels, (w, h))
+                if framed:
+                    break
+            if framed:
+                break
+        # (after 60 steps back, ~19 doublings, a real subject is a point at ``aim``: always framed)
+        return VirtualView(camera, pose_2d, pose_v, azimuth, elevation, roll, fov, distance * 1.25 ** step, aim,
+                           inside, attempt, step > 0)
+
+
 class PoseWindowDataset(Dataset):
     """Windows of F frames over the (subject, action, camera) sequences of ``data``.
 
@@ -352,18 +589,39 @@ class PoseWindowDataset(Dataset):
         flip_aug: training: add a mirrored copy of every window (2-D, 3-D and camera vector flipped).
         reverse_aug: training: add time-reversed copies of every (plain and flipped) window.
         test_flip: test: ``input_2d`` is the pair (original, mirrored), shape (2, F, J, 2).
+        virtual_cameras: training: probability that a window is seen through a random virtual camera
+            (``VirtualCameraSampler``) instead of its real one; 0 (default) = off. Needs GT 2-D
+            (``data.keypoints == "gt"``): re-projecting would replace a detector's noise by clean 2-D.
+        seed: with ``virtual_cameras``: the draws of sample ``index`` in epoch ``e`` (``set_epoch``) come from
+            a generator seeded with (seed, e, index), so they do not depend on the order of the samples, the
+            DataLoader workers or the process count.
+        camera_sampler: the virtual-camera ranges (default: ``VirtualCameraSampler()``).
 
     ``__getitem__`` returns a dict: ``input_2d`` float32 (F, J, 2) or (2, F, J, 2); ``gt_3d`` float32
     (F, J, 3) camera frame metres (joint 0 absolute, others root-relative; never flipped at test);
     ``valid`` bool (F,) False on edge-padded frames; ``cam`` (9,); ``action`` (e.g. "Walking 1");
     ``subject``; ``cam_idx``; ``start`` (window start, may be < 0); ``flip``; ``reverse``.
+
+    A virtual view replaces ``input_2d``, ``gt_3d`` (in the virtual camera's frame) and ``cam`` (the virtual
+    camera's normalised intrinsics, zero distortion) before the flip and the reversal, which then apply as to a
+    real view; the other keys keep the real sequence's values (``virtual_view`` tells which samples are virtual).
     """
 
     def __init__(self, data: H36MData, subjects: Sequence[str], frames: int, stride: int, train: bool,
                  actions: Union[None, str, Sequence[str]] = None, downsample: int = 1, subset: float = 1.0,
-                 flip_aug: bool = True, reverse_aug: bool = False, test_flip: bool = True) -> None:
+                 flip_aug: bool = True, reverse_aug: bool = False, test_flip: bool = True,
+                 virtual_cameras: float = 0.0, seed: int = 0,
+                 camera_sampler: Optional[VirtualCameraSampler] = None) -> None:
         if frames < 1 or stride < 1:
             raise ValueError(f"frames and stride must be ≥ 1, got {frames} and {stride}")
+        if not 0.0 <= virtual_cameras <= 1.0:
+            raise ValueError(f"virtual_cameras must be a probability in [0, 1], got {virtual_cameras}")
+        self.virtual_cameras = float(virtual_cameras) if train else 0.0
+        if self.virtual_cameras > 0 and data.keypoints != "gt":
+            raise ValueError(f"virtual cameras need GT 2-D (keypoints 'gt'), not '{data.keypoints}': re-projected "
+                             "2-D would replace the detector's noise by clean 2-D")
+        self.seed, self.camera_sampler = int(seed), camera_sampler or VirtualCameraSampler()
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # shared with DataLoader workers
         self.frames, self.stride, self.train = int(frames), int(stride), bool(train)
         self.flip_aug, self.reverse_aug = bool(flip_aug and train), bool(reverse_aug and train)
         self.test_flip = bool(test_flip and not train)
@@ -382,6 +640,9 @@ class PoseWindowDataset(Dataset):
         if not self.sequences:
             raise DataError(f"no sequences for subjects {self.subjects} and actions {self.actions or 'all'}")
         self._samples = self._build_samples()
+        # the world's up direction in each sequence's camera frame (the axis virtual cameras turn about)
+        self._up = np.stack([world_up(data.cameras[s.subject][s.cam_idx]) for s in self.sequences]) \
+            if self.virtual_cameras > 0 else None
 
     def _build_samples(self) -> np.ndarray:
         """(S, 4) int64 table of (sequence, start, flip, reverse), per sequence: plain windows, then flipped."""
@@ -424,11 +685,39 @@ class PoseWindowDataset(Dataset):
         idx = np.clip(frame, 0, n - 1)  # edge replication
         return seq.pose_2d[idx], seq.pose_3d[idx], (frame >= 0) & (frame < n)
 
+    @property
+    def epoch(self) -> int:
+        """The epoch the virtual-camera draws are made for (``set_epoch``; 0 until set)."""
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the virtual cameras of ``epoch`` from now on, in this process and its DataLoader workers
+        (the counter is in shared memory, so persistent workers follow too)."""
+        self._epoch.fill_(int(epoch))
+
+    def _virtual(self, index: int, seq_idx: int, pose_3d: np.ndarray) -> Optional[VirtualView]:
+        """The virtual view of sample ``index`` in the current epoch (drawn from (seed, epoch, index)), or None."""
+        if self.virtual_cameras <= 0:
+            return None
+        rng = np.random.default_rng([self.seed % 2 ** 64, self.epoch, int(index) % len(self)])
+        if rng.random() >= self.virtual_cameras:
+            return None
+        return self.camera_sampler.sample(pose_3d, self._up[seq_idx], rng)
+
+    def virtual_view(self, index: int) -> Optional[VirtualView]:
+        """The virtual view that ``self[index]`` uses in the current epoch (before its flip/reversal), or None
+        when the sample is seen through its real camera."""
+        seq_idx, start = (int(v) for v in self._samples[index][:2])
+        return self._virtual(index, seq_idx, self.window(seq_idx, start)[1])
+
     def __getitem__(self, index: int) -> Dict[str, Any]:
         seq_idx, start, flip, reverse = (int(v) for v in self._samples[index])
         seq = self.sequences[seq_idx]
         pose_2d, pose_3d, valid = self.window(seq_idx, start)
         cam = seq.cam
+        view = self._virtual(index, seq_idx, pose_3d)
+        if view is not None:
+            pose_2d, pose_3d, cam = view.pose_2d, view.pose_3d, view.camera.intrinsic(normalised=True)
         if flip:
             pose_2d = flip_pose(pose_2d, self.kps_left, self.kps_right)
             pose_3d = flip_pose(pose_3d, self.joints_left, self.joints_right)
@@ -457,6 +746,7 @@ class PoseWindowDataset(Dataset):
             "frames": self.frames, "stride": self.stride, "mode": "seq2frame" if self.stride == 1 else "seq2seq",
             "downsample": self.downsample, "subset": self.subset, "train": self.train,
             "flip_aug": self.flip_aug, "reverse_aug": self.reverse_aug, "test_flip": self.test_flip,
+            "virtual_cameras": self.virtual_cameras,
             "sequences": len(self.sequences), "frames_total": self.num_frames, "samples": len(self),
             "skipped_sequences": [f"{s} {a}" for s, a in self.skipped],
         }

@@ -388,9 +388,11 @@ def load_data(ctx: Context) -> Dict[str, Any]:
     if not args.test:
         train_set = PoseWindowDataset(data, _subjects(args.subjects_train), stride=args.stride, train=True,
                                       flip_aug=bool(args.data_augmentation), reverse_aug=args.reverse_augmentation,
-                                      **common)
+                                      virtual_cameras=args.virtual_cameras, seed=ctx.seed, **common)
         _logger.info("Training on %d windows (stride %d)", len(train_set), args.stride)
         out["train"] = make_loader(train_set, ctx, train=True)
+        if train_set.virtual_cameras > 0:  # drawn from (seed, epoch, window): run_epoch sets the dataset's epoch
+            _logger.info("virtual cameras: %.0f%% of the training windows", 100 * train_set.virtual_cameras)
     return out
 
 
@@ -552,6 +554,7 @@ def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tra
     args = ctx.args
     reseed(ctx.seed, epoch, ctx.info.rank)
     ctx.data["train"].batch_sampler.set_epoch(epoch)
+    ctx.data["train"].dataset.set_epoch(epoch)  # virtual cameras: this epoch's draws, in the workers too
     stats = train_one_epoch(train_model, ctx.data["train"], optimizer, ctx.recipe.loss, ctx.device, amp=args.amp,
                             scaler=scaler, progress=ctx.info.is_main and not args.no_progress, epoch=epoch,
                             noise_2d=args.noise_2d, ema=ema)
