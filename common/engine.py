@@ -98,9 +98,9 @@ def main(recipe: Recipe, zoo: ModelZoo, argv: Optional[Sequence[str]] = None) ->
         print(f"error: {_first_line(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:  # disk full, permissions or mounts changed mid-run ...
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"error: cannot write{where}: {exc.strerror or _first_line(exc)}; checkpoints already written are "
-              "intact", file=sys.stderr)
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or _first_line(exc)}{where}; checkpoints already written are intact",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
