@@ -6,8 +6,10 @@ differs (loss, optimizer, seed). The model zoo is passed in (``common`` never im
 with ``available_models()``, ``resolve_config(name, args)`` and ``build_model(name, args)``.
 
 Flow: parse and check the flags (all user errors stop here with one line) → device, torchrun process group →
-run folder and logging → data → model (+ weights) → ``--test``: one evaluation, per-action table, JSON report;
-else the epoch loop: train, evaluate, keep ``best.pth`` (by P1), decay the LR, write ``last.pth``.
+run folder checked (never another run's) → data → model (+ weights) → ``--test``: one evaluation, per-action
+table, JSON report; else the run folder is made (train.log from the first logged line) and the epoch loop runs:
+train (the loss checked every step), evaluate, keep ``best.pth`` (by P1), decay the LR, write configs and
+``last.pth``. Nothing is written before every check has passed.
 
 Differences from the reference, on purpose: checkpoints hold the optimizer, LR, epoch, best P1, RNG states,
 flags and variant name (``--resume`` continues exactly); every epoch reseeds the RNGs from (seed, epoch) so a
