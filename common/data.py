@@ -13,12 +13,15 @@ Out-of-range frames are edge-replicated (and flagged in ``valid``). Samples are 
 (sequence, start, flip, reverse); ``__getitem__`` slices without touching any state, so the dataset works
 with any number of DataLoader workers (spec §9.20).
 
-Virtual-camera augmentation (``virtual_cameras=p``, GT 2-D training only; not in the reference): with
+Virtual-camera augmentation (``virtual_cameras=p``; not in the reference): with
 probability p a training window is re-projected through a random pinhole camera placed around the subject
 (``VirtualCameraSampler``: azimuth all round the vertical axis through the window's mean root, elevation, distance,
 roll, field of view, image size, principal point, aim), and its 3-D target is moved into that camera's frame.
 "Up" is the world's z axis (Human3.6M's floor normal) seen from the real camera (``world_up``), not an estimate
-from the pose. The draws of sample i in epoch e come from a generator seeded with (seed, e, i).
+from the pose. The draws of sample i in epoch e come from a generator seeded with (seed, e, i). With a
+detector's 2-D (not GT), the re-projected views are given that detector's look, measured on the training
+sequences (``common.detector_style``: its hip and shoulder conventions, per-joint noise, filled gaps), while
+the windows seen through their real cameras keep the real detections.
 
 Deliberate differences from the reference: sequences without 3-D are skipped with one warning instead of
 crashing; a 16-joint 2-D file in the MPII order of the Stacked-Hourglass detections (recognised by its
@@ -28,6 +31,7 @@ action filters match exact names (spec §9.7); the GT 2-D file is only read with
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -41,6 +45,7 @@ from torch.utils.data import Dataset
 
 from common.camera import (Camera, matrix_to_quaternion, normalize_screen_coordinates, project_to_2d, qinverse,
                            qrot)
+from common.detector_style import DetectorStyle, apply_detector_style, measure_detector_style, style_pairs
 from common.h36m_dataset import (ALL_SUBJECTS, DATA_HELP, DataError, Human36mDataset, check_finite,
                                  load_npz_dict)
 from common.metrics import canonical_action, parse_actions
@@ -590,8 +595,8 @@ class PoseWindowDataset(Dataset):
         reverse_aug: training: add time-reversed copies of every (plain and flipped) window.
         test_flip: test: ``input_2d`` is the pair (original, mirrored), shape (2, F, J, 2).
         virtual_cameras: training: probability that a window is seen through a random virtual camera
-            (``VirtualCameraSampler``) instead of its real one; 0 (default) = off. Needs GT 2-D
-            (``data.keypoints == "gt"``): re-projecting would replace a detector's noise by clean 2-D.
+            (``VirtualCameraSampler``) instead of its real one; 0 (default) = off. With a detector's 2-D the
+            views get its measured look (``detector_style``, ``common.detector_style``), so 17 joints are needed.
         seed: with ``virtual_cameras``: the draws of sample ``index`` in epoch ``e`` (``set_epoch``) come from
             a generator seeded with (seed, e, index), so they do not depend on the order of the samples, the
             DataLoader workers or the process count.
@@ -617,9 +622,6 @@ class PoseWindowDataset(Dataset):
         if not 0.0 <= virtual_cameras <= 1.0:
             raise ValueError(f"virtual_cameras must be a probability in [0, 1], got {virtual_cameras}")
         self.virtual_cameras = float(virtual_cameras) if train else 0.0
-        if self.virtual_cameras > 0 and data.keypoints != "gt":
-            raise ValueError(f"virtual cameras need GT 2-D (keypoints 'gt'), not '{data.keypoints}': re-projected "
-                             "2-D would replace the detector's noise by clean 2-D")
         self.seed, self.camera_sampler = int(seed), camera_sampler or VirtualCameraSampler()
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # shared with DataLoader workers
         self.frames, self.stride, self.train = int(frames), int(stride), bool(train)
@@ -643,6 +645,13 @@ class PoseWindowDataset(Dataset):
         # the world's up direction in each sequence's camera frame (the axis virtual cameras turn about)
         self._up = np.stack([world_up(data.cameras[s.subject][s.cam_idx]) for s in self.sequences]) \
             if self.virtual_cameras > 0 else None
+        # detector 2-D: virtual views get the detector's measured look (joint conventions, noise, gaps)
+        self.detector_style: Optional[DetectorStyle] = None
+        if self.virtual_cameras > 0 and self.keypoints != "gt":
+            if data.num_joints != 17:
+                raise ValueError(f"virtual cameras on detector 2-D need 17 joints (got {data.num_joints}): load a "
+                                 "16-joint source with complete_16 for a 17-joint model")
+            self.detector_style = measure_detector_style(style_pairs(self.sequences, data.cameras), self.keypoints)
 
     def _build_samples(self) -> np.ndarray:
         """(S, 4) int64 table of (sequence, start, flip, reverse), per sequence: plain windows, then flipped."""
@@ -702,7 +711,10 @@ class PoseWindowDataset(Dataset):
         rng = np.random.default_rng([self.seed % 2 ** 64, self.epoch, int(index) % len(self)])
         if rng.random() >= self.virtual_cameras:
             return None
-        return self.camera_sampler.sample(pose_3d, self._up[seq_idx], rng)
+        view = self.camera_sampler.sample(pose_3d, self._up[seq_idx], rng)
+        if self.detector_style is not None:
+            view = dataclasses.replace(view, pose_2d=apply_detector_style(view.pose_2d, self.detector_style, rng))
+        return view
 
     def virtual_view(self, index: int) -> Optional[VirtualView]:
         """The virtual view that ``self[index]`` uses in the current epoch (before its flip/reversal), or None
@@ -747,6 +759,7 @@ class PoseWindowDataset(Dataset):
             "downsample": self.downsample, "subset": self.subset, "train": self.train,
             "flip_aug": self.flip_aug, "reverse_aug": self.reverse_aug, "test_flip": self.test_flip,
             "virtual_cameras": self.virtual_cameras,
+            "detector_style": self.detector_style.summary() if self.detector_style is not None else None,
             "sequences": len(self.sequences), "frames_total": self.num_frames, "samples": len(self),
             "skipped_sequences": [f"{s} {a}" for s, a in self.skipped],
         }

@@ -395,6 +395,11 @@ def load_data(ctx: Context) -> Dict[str, Any]:
         out["train"] = make_loader(train_set, ctx, train=True)
         if train_set.virtual_cameras > 0:  # drawn from (seed, epoch, window): run_epoch sets the dataset's epoch
             _logger.info("virtual cameras: %.0f%% of the training windows", 100 * train_set.virtual_cameras)
+        if train_set.detector_style is not None:
+            style = train_set.detector_style.summary()
+            _logger.info("virtual views look like %s (measured on %d training frames): hip width x%s, shoulder "
+                         "width x%s (p10/p50/p90 of %d sequences)", style["source"], style["frames"],
+                         style["hip_ratio_p10_p50_p90"], style["shoulder_ratio_p10_p50_p90"], style["sequences"])
     return out
 
 
