@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the model's bone lengths frame by frame (default: every bone rescaled to its median "
                         "length over the video, directions kept; the raw numbers stay in the report)")
     g.add_argument("--no-fix-flips", dest="fix_flips", action="store_false",
-                   help="keep the detector's left/right labels as they are (default: undo short mix-ups of "
-                        "at most 5 frames, common on people seen from behind)")
+                   help="keep the detector's left/right labels as they are (default: undo stretches of up to "
+                        "240 frames where it mirrored a limb pair, e.g. taking a person's front for their back; "
+                        "the labelling of most frames is taken as right)")
     g.add_argument("--yolo-weights", default=None, help="yolov3.weights (default demo/lib/checkpoint/yolov3.weights)")
     g.add_argument("--hrnet-weights", default=None,
                    help="pose_hrnet_w48_384x288.pth (default demo/lib/checkpoint/pose_hrnet_w48_384x288.pth)")

@@ -81,6 +81,52 @@ def test_short_left_right_mixups_are_undone_but_a_cut_is_not():
     np.testing.assert_array_equal(fixed[30:], kp[30:])
 
 
+def _mirrored(kp: np.ndarray) -> np.ndarray:
+    """The poses with the labels of both limb pairs (arms and legs) exchanged, as a detector mirrors a body."""
+    out = kp.copy()
+    left, right = [4, 5, 6, 11, 12, 13], [1, 2, 3, 14, 15, 16]
+    out[:, left + right] = kp[:, right + left]
+    return out
+
+
+@pytest.fixture(scope="module")
+def walking_2d(prepared_root):
+    from common.safe_io import load_npz
+
+    positions = load_npz(prepared_root / "data_2d_h36m_gt.npz")["positions_2d"].item()
+    return {(a, c): v[c] for a, v in positions["S1"].items() for c in range(4)}
+
+
+def test_real_motion_is_never_taken_for_a_mix_up(walking_2d):
+    for kp in walking_2d.values():  # every S1 sequence, 4 cameras: turns, sitting, lying down
+        fixed, _, count = fix_left_right_flips(kp, np.ones(kp.shape[:2], np.float32))
+        assert count == 0 and np.array_equal(fixed, kp)
+
+
+def test_long_mirrored_stretches_are_undone_the_video_start_is_not(walking_2d):
+    truth = walking_2d[("Walking 1", 0)][:400].copy()
+    kp = truth.copy()
+    kp[100:190] = _mirrored(truth[100:190])  # 1.8 s mirrored (MediaPipe, person walking towards the camera)
+    kp[100] = (truth[100] + _mirrored(truth[100:101])[0]) / 2  # a smoothing detector: one frame half-way
+    kp[250:253] = _mirrored(truth[250:253])
+    fixed, _, count = fix_left_right_flips(kp, np.ones((400, 17), np.float32))
+    keep = np.ones(400, bool)
+    keep[100] = False  # the half-way frame is right either way
+    np.testing.assert_array_equal(fixed[keep], truth[keep])
+    assert count in (2 * 92, 2 * 93)  # frames x limb pairs
+    start = truth.copy()
+    start[:60] = _mirrored(truth[:60])  # mirrored from the first frame: no change to return from, left alone
+    fixed, _, count = fix_left_right_flips(start, np.ones((400, 17), np.float32))
+    assert count == 0 and np.array_equal(fixed, start)
+    longer = truth.copy()
+    longer[50:350] = _mirrored(truth[50:350])  # mirrored in most frames: taken as the right labelling, and the
+    fixed, _, count = fix_left_right_flips(longer, np.ones((400, 17), np.float32))  # ends are not interior
+    assert count == 0
+    fixed, _, count = fix_left_right_flips(kp, np.ones((400, 17), np.float32), max_run=60)
+    np.testing.assert_array_equal(fixed[100:190], kp[100:190])  # longer than max_run: kept
+    np.testing.assert_array_equal(fixed[250:253], truth[250:253])
+
+
 def test_fill_gaps_refuses_without_person():
     with pytest.raises(DemoError, match="no person"):
         fill_gaps(np.full((3, 17, 2), np.nan), np.zeros((3, 17)), np.zeros(3, bool))

@@ -68,7 +68,7 @@ class DemoOptions:
         checkpoint: lifting weights (default ``lift.DEFAULT_CHECKPOINT``).
         frames: window length override.
         flip: test-time flip augmentation.
-        fix_flips: undo short left/right label mix-ups of the 2-D detector.
+        fix_flips: undo the 2-D detector's left/right label mix-ups (``fix_left_right_flips``).
         constant_bones: rescale every bone to its median length over the video (``quality`` then also holds
             the ``raw_*`` numbers of the model's own output).
         batch_size: windows per forward pass.

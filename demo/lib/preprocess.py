@@ -4,8 +4,8 @@ Part of the HoT demo (Li et al., CVPR 2024, arXiv:2311.12028). The conversion fo
 ``coco_h36m`` rules (spec §6.2, stage 1.4), which synthesise the joints COCO lacks (pelvis, spine, thorax,
 head) from the ones it has. Frames in which no person was found are never dropped (the reference dropped
 them, misaligning 2-D and video, spec §9.24): they are filled by linear interpolation across the gap
-(nearest value at the ends) and flagged. ``fix_left_right_flips`` undoes the short left/right mix-ups
-2-D detectors make on people seen from behind.
+(nearest value at the ends) and flagged. ``fix_left_right_flips`` undoes the left/right mix-ups 2-D
+detectors make when they take a person's front for their back.
 """
 from __future__ import annotations
 
@@ -113,34 +113,59 @@ def fill_gaps(keypoints: np.ndarray, scores: np.ndarray, found: np.ndarray) -> T
 H36M_LIMB_PAIRS = (((4, 5, 6), (1, 2, 3)), ((11, 12, 13), (14, 15, 16)))
 
 
+def _chain_distances(a: np.ndarray, b: np.ndarray, left: Sequence[int], right: Sequence[int]
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """Summed joint distances from poses ``a`` to poses ``b`` (both (N, J, C)) of one limb pair: with the
+    labels as they are ("straight") and with ``b``'s left and right exchanged ("crossed"); each (N,)."""
+    a_l, a_r, b_l, b_r = a[:, left], a[:, right], b[:, left], b[:, right]
+    straight = np.linalg.norm(b_l - a_l, axis=-1).sum(1) + np.linalg.norm(b_r - a_r, axis=-1).sum(1)
+    crossed = np.linalg.norm(b_l - a_r, axis=-1).sum(1) + np.linalg.norm(b_r - a_l, axis=-1).sum(1)
+    return straight, crossed
+
+
 def crossed_transitions(kp: np.ndarray, left: Sequence[int], right: Sequence[int], margin: float = 0.5) -> np.ndarray:
-    """(T-1,) bool: frame t+1 matches frame t clearly better with this limb pair's labels exchanged.
+    """(T-1,) bool: the labels of this limb pair change between frame t and t+1 (entry t).
+
+    A change is "clear": frame t+1 matches frame t better with the pair's labels exchanged, summed joint
+    distances below ``margin`` × the straight ones. A detector that smooths over time (MediaPipe) can need one
+    frame for the change, with the limbs half-way between: such an ambiguous frame t+1 (neither labelling
+    clearly better) followed by a clear change from frame t to t+2 counts as a change at t+1 → t+2.
 
     Args:
         kp: (T, J, C) joints (2-D or 3-D).
         left: the limb's left joints; right: the paired right joints.
-        margin: "clearly": crossed summed distances < ``margin`` × straight ones.
+        margin: "clearly", see above.
     """
-    prev_l, prev_r, cur_l, cur_r = kp[:-1][:, left], kp[:-1][:, right], kp[1:][:, left], kp[1:][:, right]
-    straight = np.linalg.norm(cur_l - prev_l, axis=-1).sum(1) + np.linalg.norm(cur_r - prev_r, axis=-1).sum(1)
-    crossed = np.linalg.norm(cur_l - prev_r, axis=-1).sum(1) + np.linalg.norm(cur_r - prev_l, axis=-1).sum(1)
-    return crossed < margin * straight
+    left, right = list(left), list(right)
+    straight, crossed = _chain_distances(kp[:-1], kp[1:], left, right)
+    out = crossed < margin * straight
+    if len(kp) > 2:
+        ambiguous = ~out & ~(straight < margin * crossed)  # neither labelling clearly better
+        skip_straight, skip_crossed = _chain_distances(kp[:-2], kp[2:], left, right)
+        skip = ambiguous[:-1] & (skip_crossed < margin * skip_straight) & ~out[1:]
+        out[1:] |= skip
+    return out
 
 
-def fix_left_right_flips(keypoints: np.ndarray, scores: np.ndarray, max_run: int = 5,
+def fix_left_right_flips(keypoints: np.ndarray, scores: np.ndarray, max_run: int = 240,
                          margin: float = 0.5) -> Tuple[np.ndarray, np.ndarray, int]:
-    """Exchange the left/right labels of a limb pair during short runs where the detector mixed them up.
+    """Exchange the left/right labels of a limb pair where the detector mixed them up for a while.
 
-    A run is bounded by two "crossed" transitions (the pair matches its neighbour frame clearly better with
-    the labels exchanged: summed joint distances below ``margin`` × the straight ones) at most ``max_run``
-    frames apart. A single crossed transition with no return (a camera cut, a real turn) is left alone, so a
-    wrong decision cannot propagate through the rest of the video.
+    Every clear change of a limb pair's labels between two frames (``crossed_transitions``) starts a new
+    stretch with the other labelling. The labelling that covers most frames is taken as right; a stretch with
+    the other one is exchanged when it is bounded by changes on both sides and at most ``max_run`` frames long.
+    A real turn never counts as a change (the limbs pass each other gradually), and a stretch at the start or
+    the end of the video (one change with no return: a camera cut, a detector that starts mirrored) is left
+    alone, so a wrong decision cannot propagate through the rest of the video. Detectors mirror whole bodies for
+    seconds when they mistake a person walking towards the camera for one walking away (MediaPipe does, on the
+    Pose2Sim walking clip: 32 of 100 frames), which the earlier rule (runs of ≤ 5 frames, the video's first
+    labelling right) left in place.
 
     Args:
         keypoints: (T, 17, 2) H36M keypoints without gaps.
         scores: (T, 17).
-        max_run: longest run (frames) that is corrected.
-        margin: see above.
+        max_run: longest stretch (frames) that is exchanged.
+        margin: see ``crossed_transitions``.
 
     Returns:
         ``(keypoints, scores, frames_fixed)``: corrected copies and the number of (frame, limb pair) fixes.
@@ -149,15 +174,17 @@ def fix_left_right_flips(keypoints: np.ndarray, scores: np.ndarray, max_run: int
     fixed = 0
     for left, right in H36M_LIMB_PAIRS:
         left, right = list(left), list(right)
-        crossings = np.flatnonzero(crossed_transitions(kp, left, right, margin)) + 1  # first frame after a cross
-        i = 0
-        while i < len(crossings) - 1:
-            start, end = crossings[i], crossings[i + 1]
-            if end - start <= max_run:
+        changes = np.flatnonzero(crossed_transitions(kp, left, right, margin)) + 1  # first frame after a change
+        if len(changes) < 2:
+            continue
+        bounds = np.concatenate([[0], changes, [len(kp)]])
+        parity = np.arange(len(bounds) - 1) % 2  # stretch k has the labelling of stretch 0 iff k is even
+        lengths = np.diff(bounds)
+        majority = int(lengths[parity == 1].sum() > lengths[parity == 0].sum())
+        for k in range(1, len(bounds) - 2):  # interior stretches only
+            start, end = bounds[k], bounds[k + 1]
+            if parity[k] != majority and end - start <= max_run:
                 kp[start:end, left + right] = kp[start:end, right + left]
                 sc[start:end, left + right] = sc[start:end, right + left]
                 fixed += end - start
-                i += 2
-            else:
-                i += 1
     return kp, sc, fixed
