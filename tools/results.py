@@ -93,6 +93,8 @@ def training_summary(meta: Dict[str, Any]) -> str:
     text = f"{meta['epoch']} × {args.get('epoch_fraction', 1.0) * 100:.0f} % {source}"
     if args.get("noise_2d"):
         text += f" + noise {args['noise_2d']:g}"
+    if args.get("virtual_cameras"):
+        text += f" + {args['virtual_cameras'] * 100:.0f} % virtual cameras"
     if args.get("ema"):
         text += f", weight EMA {args['ema']:g}"
     epochs = sorted(a["epoch"] for a in meta.get("averaged_from", []))
@@ -100,6 +102,8 @@ def training_summary(meta: Dict[str, Any]) -> str:
         span = epochs == list(range(epochs[0], epochs[-1] + 1))
         text += ", mean of epochs " + (f"{epochs[0]}–{epochs[-1]}" if span else ", ".join(map(str, epochs)))
     start = args.get("previous_dir") or args.get("checkpoint_file")
+    if start and args.get("previous_dir") and args.get("checkpoint_file"):  # an epoch other than best.pth
+        return text + f", from {Path(start).name}/{Path(args['checkpoint_file']).name}"
     return text + (f", from {Path(start).name}" if start else "")
 
 

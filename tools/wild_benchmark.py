@@ -283,6 +283,7 @@ class CameraRun:
         model: the lifter's variant name.
         checkpoint: its weights file.
         seconds: wall time of ``run_demo``.
+        flips_fixed: (frame, limb pair) left/right mirrorings of the 2-D the demo undid (``fix_left_right_flips``).
     """
 
     name: str
@@ -297,6 +298,7 @@ class CameraRun:
     model: str
     checkpoint: str
     seconds: float
+    flips_fixed: int = 0
 
 
 def run_camera(name: str, video: Path, checkpoint: Optional[str], max_frames: Optional[int], device: str,
@@ -331,11 +333,12 @@ def run_camera(name: str, video: Path, checkpoint: Optional[str], max_frames: Op
         if lm is not None:
             image[t], visibility[t], world[t] = lm.image, lm.visibility, lm.world
     info = probe_video(video)
-    checkpoint_path = json.loads((workdir / name / "poses_3d.json").read_text()).get("checkpoint")
+    meta = json.loads((workdir / name / "poses_3d.json").read_text())
     return CameraRun(name=name, video=Path(video), fps=float(info.fps), size=(info.width, info.height), image=image,
                      visibility=visibility, world=world, found=np.array([f is not None for f in frames]),
                      lifted=np.asarray(result.poses_3d, np.float64), model=result.model,
-                     checkpoint=str(checkpoint_path), seconds=seconds)
+                     checkpoint=str(meta.get("checkpoint")), seconds=seconds,
+                     flips_fixed=int(meta.get("left_right_fixes_2d", 0)))
 
 
 def facing_camera(poses_world: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
@@ -650,6 +653,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                   meaning="camera c's frame t + offset[c] shows the instant of the reference camera's frame t"),
         reference=dict(frames=int(len(common)), complete_frames=int(complete.sum()),
                        left_right_swaps_2d=swap_report,
+                       demo_flip_fixes={n: runs[n].flips_fixed for n in names},
                        median_limb_length_m=dict(zip(LIMBS, np.median(lengths_m, axis=0).round(4).tolist())),
                        limb_length_cv=dict(zip(LIMBS, limb_cv.round(4).tolist()))),
         methods={m: d for m, d in dict(
@@ -789,6 +793,10 @@ def markdown(report: Dict[str, Any]) -> str:
         lines.append("* MediaPipe 2-D left/right swaps, frames whose mirrored labels fit the other views' "
                      "triangulation better (reference frame numbers): "
                      + ", ".join(f"{n} {frames_text(v)}" for n, v in swaps.items()) + ".")
+    fixes = report["reference"].get("demo_flip_fixes")
+    if fixes:
+        lines.append("* Left/right mirrorings the demo pipeline undid before lifting (frames × limb pairs, "
+                     "`fix_left_right_flips`): " + ", ".join(f"{n} {v}" for n, v in fixes.items()) + ".")
     lines += [
         "",
         "## Reproduce",
