@@ -13,14 +13,21 @@ averaged in float64 and cast back; any other tensor must be identical in every f
 weights, the variant and sizes, the flags of the latest epoch and ``averaged_from`` (file name and epoch of each
 input), loads strictly, and ``--test --previous_dir`` scores it like any other checkpoint.
 
+With ``--weights``, the mean is weighted, and the files may come from different runs of one model: e.g. the
+interpolation between a model and its fine-tune (WiSE-FT, Wortsman et al., "Robust fine-tuning of zero-shot
+models", CVPR 2022: weights ``(1 - a)·original + a·fine-tuned`` keep much of what the fine-tune gained and
+of what it lost). The output then takes the flags and the epoch of the last file given.
+
 Usage::
 
     python -m tools.average_checkpoints --out checkpoint/avg/best.pth checkpoint/RUN/epoch_{7,8,9,10}.pth
+    python -m tools.average_checkpoints --out checkpoint/mix/best.pth --weights 0.5,0.5 ORIGINAL.pth FINE_TUNED.pth
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
@@ -46,16 +53,29 @@ def _read(path: Path) -> Dict[str, Any]:
     return obj
 
 
-def average_checkpoints(paths: Sequence[Path]) -> Dict[str, Any]:
+def average_checkpoints(paths: Sequence[Path], weights: Optional[Sequence[float]] = None) -> Dict[str, Any]:
     """The mean of the weights of ``paths`` (≥ 2 engine checkpoints of one model), as a best.pth-format dict.
 
+    Args:
+        paths: the checkpoints.
+        weights: one positive weight per path (normalised to sum 1), or None for a uniform mean. Without weights
+            the output takes the flags of the latest epoch; with weights, those of the last path.
+
     Raises:
-        CheckpointError: fewer than two files, an unreadable or foreign file, or files of different variants,
-            sizes, keys or shapes.
+        CheckpointError: fewer than two files, an unreadable or foreign file, files of different variants,
+            sizes, keys or shapes, or weights that are not one positive number per file.
     """
     if len(paths) < 2:
         raise CheckpointError(f"give at least two checkpoints to average (got {len(paths)})")
-    ckpts = sorted(((_read(Path(p)), Path(p)) for p in paths), key=lambda cp: cp[0].get("epoch", 0))
+    if weights is not None:
+        if len(weights) != len(paths) or not all(w > 0 and math.isfinite(w) for w in weights):
+            raise CheckpointError(f"--weights needs one positive number per checkpoint ({len(paths)}), got "
+                                  f"{' '.join(f'{w:g}' for w in weights)}")
+        ckpts = [(_read(Path(p)), Path(p)) for p in paths]
+        share = torch.tensor([w / sum(weights) for w in weights], dtype=torch.float64)
+    else:
+        ckpts = sorted(((_read(Path(p)), Path(p)) for p in paths), key=lambda cp: cp[0].get("epoch", 0))
+        share = torch.full((len(paths),), 1.0 / len(paths), dtype=torch.float64)
     first, first_path = ckpts[0]
     for ckpt, path in ckpts[1:]:
         for field in ("variant", "model_config"):
@@ -73,7 +93,8 @@ def average_checkpoints(paths: Sequence[Path]) -> Dict[str, Any]:
                 raise CheckpointError(f"{key}: shape {tuple(tensor.shape)} in {path}, {tuple(ref.shape)} in "
                                       f"{first_path}; average files of one run")
         if ref.is_floating_point():
-            mean[key] = (torch.stack([t.double() for t in tensors]).mean(0)).to(ref.dtype)
+            stacked = torch.stack([t.double() for t in tensors])
+            mean[key] = torch.tensordot(share, stacked, dims=1).to(ref.dtype)
         elif all(torch.equal(t, ref) for t in tensors[1:]):
             mean[key] = ref.clone()
         else:
@@ -81,8 +102,16 @@ def average_checkpoints(paths: Sequence[Path]) -> Dict[str, Any]:
     last = ckpts[-1][0]
     return dict(format=last["format"], variant=last["variant"], model=mean, epoch=last.get("epoch"),
                 args=last.get("args", {}), model_config=last.get("model_config", {}),
-                averaged_from=[dict(file=path.name, run=path.parent.name, epoch=ckpt.get("epoch"))
-                               for ckpt, path in ckpts])
+                averaged_from=[dict(file=path.name, run=path.parent.name, epoch=ckpt.get("epoch"),
+                                    weight=float(w)) for (ckpt, path), w in zip(ckpts, share.tolist())])
+
+
+def _weights(text: str) -> List[float]:
+    """``--weights`` value: "0.5,0.5" → [0.5, 0.5] (the count and signs are checked with the files)."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.5,0.5, got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="output file, e.g. checkpoint/avg/best.pth "
                         "(written atomically; its folder is created); an existing file is kept unless --overwrite")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--weights", type=_weights, default=None, help="comma-separated positive weights, one "
+                        "per checkpoint, for a weighted mean (normalised to sum 1; the files may come from "
+                        "different runs of one model, e.g. --weights 0.5,0.5 ORIGINAL FINE_TUNED); the flags come "
+                        "from the last file")
     return parser
 
 
@@ -109,15 +142,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise CheckpointError(f"--out {args.out} is one of the inputs; write the average to a new file")
         if args.out.exists() and not args.overwrite:
             raise CheckpointError(f"--out {args.out} already exists; choose a new file or add --overwrite")
-        averaged = average_checkpoints(args.checkpoints)
+        averaged = average_checkpoints(args.checkpoints, args.weights)
         atomic_save(averaged, args.out)
         load_model(checkpoint=str(args.out))  # strict load: the file is usable as written
     except CheckpointError as exc:
         sys.stderr.write(f"error: {str(exc).strip().splitlines()[0]}\n")
         return 2
-    epochs: List[Any] = [a["epoch"] for a in averaged["averaged_from"]]
-    _logger.info("%s: mean of %d checkpoints of %s (epochs %s)", args.out, len(epochs), averaged["variant"],
-                 ", ".join(str(e) for e in epochs))
+    parts: List[str] = [f"{a['run']}/{a['file']} (epoch {a['epoch']}, weight {a['weight']:.3g})"
+                        for a in averaged["averaged_from"]]
+    _logger.info("%s: mean of %d checkpoints of %s: %s", args.out, len(parts), averaged["variant"], ", ".join(parts))
     return 0
 
 
