@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model variant, e.g. mixste.hot_mixste (default: the checkpoint's own, else hot_mixste)")
     g.add_argument("--checkpoint", default=None,
                    help="lifting weights .pth (default: the shipped in-the-wild model, "
-                        "checkpoint/shipped/hot_mixste_27_wild/best.pth)")
+                        "checkpoint/shipped/hot_mixste_27_wild_vc/best.pth)")
     g.add_argument("--frames", type=positive_int, default=None,
                    help="window length F (default: the checkpoint's / model's)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable test-time flip augmentation")

@@ -230,7 +230,7 @@ def test_default_checkpoint_is_the_shipped_wild_model():
 
     lifter = lift.load_lifter()
     assert lift.DEFAULT_CHECKPOINT.is_file() and lifter.trained and lifter.name == "mixste.hot_mixste"
-    assert lift.DEFAULT_CHECKPOINT.parent.name == "hot_mixste_27_wild" and lifter.frames == 27
+    assert lift.DEFAULT_CHECKPOINT.parent.name == "hot_mixste_27_wild_vc" and lifter.frames == 27
 
 
 def test_default_checkpoint_missing_warns(caplog, monkeypatch, tmp_path):

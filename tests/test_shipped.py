@@ -23,12 +23,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoint" / "shipped"
-NAMES = ("hot_mixste_27_gt", "hot_mixste_27_n11_gt", "mixste_27_gt", "hot_mixste_27_wild")
+NAMES = ("hot_mixste_27_gt", "hot_mixste_27_n11_gt", "mixste_27_gt", "hot_mixste_27_wild", "hot_mixste_27_wild_vc")
 #: the 2-D source each was trained on (the wild model: Stacked-Hourglass detections, Neck/Nose completed)
 TRAINED_ON = {"hot_mixste_27_gt": "gt", "hot_mixste_27_n11_gt": "gt", "mixste_27_gt": "gt",
-              "hot_mixste_27_wild": "sh_pt_mpii"}
+              "hot_mixste_27_wild": "sh_pt_mpii", "hot_mixste_27_wild_vc": "sh_pt_mpii"}
 #: frames HoT keeps of the 27 (TPC before block pair 1); None for the unpruned MixSTE
-KEPT = {"hot_mixste_27_gt": 9, "hot_mixste_27_n11_gt": 11, "mixste_27_gt": None, "hot_mixste_27_wild": 9}
+KEPT = {"hot_mixste_27_gt": 9, "hot_mixste_27_n11_gt": 11, "mixste_27_gt": None, "hot_mixste_27_wild": 9,
+        "hot_mixste_27_wild_vc": 9}
 #: the README's trivial-baseline floor on GT 2-D (S9+S11)
 FLOOR_P1 = json.loads((ROOT / "benchmarks" / "baseline_gt.json").read_text())["results"]["p1"]
 #: the same floor on the Stacked-Hourglass detections (benchmarks/baseline_sh.json)
@@ -77,7 +78,8 @@ def _test(name: str, root: Path, tmp_path: Path, *extra: str):
 
 @pytest.mark.parametrize("name, keypoints, floor", [("hot_mixste_27_gt", "gt", FLOOR_P1),
                                                      ("hot_mixste_27_n11_gt", "gt", FLOOR_P1),
-                                                     ("hot_mixste_27_wild", "sh_pt_mpii", FLOOR_SH_P1)])
+                                                     ("hot_mixste_27_wild", "sh_pt_mpii", FLOOR_SH_P1),
+                                                     ("hot_mixste_27_wild_vc", "sh_pt_mpii", FLOOR_SH_P1)])
 def test_shipped_hot_beats_the_baseline_floor_on_real_2d(name, keypoints, floor, prepared_root, tmp_path):
     """The GT HoT models on GT 2-D, the in-the-wild model on the Stacked-Hourglass detections it was tuned on (16
     joints, Neck/Nose completed), each well below the trivial floor of that input; re-tests are reproducible."""
@@ -111,6 +113,8 @@ def test_results_table_states_how_each_checkpoint_was_trained():
     assert summary("hot_mixste_27_n11_gt") == "5 × 40 % GT, weight EMA 0.9998, from hot_mixste_27_n11_gt5_avg"
     assert summary("mixste_27_gt") == "5 × 40 % GT, weight EMA 0.9998, from mixste_27_gt5_avg"
     assert summary("hot_mixste_27_wild") == "5 × 27 % SH + noise 0.02, from hot_mixste_27_gt2"
+    assert summary("hot_mixste_27_wild_vc") == ("4 × 30 % SH + noise 0.02 + 25 % virtual cameras, mean of epochs 1–4, "
+                                                "from wild_vc50/epoch_2.pth")
 
 
 def test_comparison_table_has_one_baseline_row_and_a_row_per_hot():

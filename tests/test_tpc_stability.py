@@ -26,7 +26,7 @@ def quick_report(prepared_root, tmp_path_factory):
 def test_quick_run_measures_every_pruning_model_on_real_windows(quick_report):
     report, _ = quick_report
     names = [m["name"] for m in report["models"]]
-    assert names[:3] == ["hot_mixste_27_gt", "hot_mixste_27_n11_gt", "hot_mixste_27_wild"]
+    assert names[:4] == ["hot_mixste_27_gt", "hot_mixste_27_n11_gt", "hot_mixste_27_wild", "hot_mixste_27_wild_vc"]
     variants = {m["variant"] for m in report["models"] if m["kind"] == "random"}
     assert variants == set(tpc_stability.pruning_variants())
     assert {"mixste.hot_mixste", "mixste.tpc_mixste", "mhformer.tpc_mhformer"} <= variants

@@ -299,7 +299,7 @@ def test_short_benchmark_end_to_end(demo_set_dir, h36m_dir, tmp_path):
     report = json.loads((out / "wild_benchmark.json").read_text())
     assert report["command"] == "python -m tools.wild_benchmark " + " ".join(argv)
     assert report["settings"]["cameras"] == ["cam01", "cam03"] and report["data"]["frames"] == {"cam01": 20, "cam03": 20}
-    assert report["settings"]["lifter"]["checkpoint"] == "checkpoint/shipped/hot_mixste_27_wild/best.pth"
+    assert report["settings"]["lifter"]["checkpoint"] == "checkpoint/shipped/hot_mixste_27_wild_vc/best.pth"
     assert set(report["results"]) == {"cam01", "cam03", "mean"}
     assert list(report["methods"]) == ["ours", "mediapipe_world", "mean_pose_h36m", "mean_pose_reference"]
     sync = report["sync"]

@@ -43,7 +43,8 @@ SHIPPED = (
     ("hot_mixste_27_gt", "HoT w. MixSTE, GT 2-D"),
     ("hot_mixste_27_n11_gt", "HoT w. MixSTE, 11 frames kept, GT 2-D"),
     ("mixste_27_gt", "MixSTE (same size), GT 2-D"),
-    ("hot_mixste_27_wild", "HoT w. MixSTE, in the wild (demo default)"),
+    ("hot_mixste_27_wild", "HoT w. MixSTE, in the wild (the previous demo default)"),
+    ("hot_mixste_27_wild_vc", "HoT w. MixSTE, in the wild with virtual cameras (demo default)"),
 )
 #: the pairs compared against the paper's claim (HoT, its same-size baseline): ``comparisons`` in results.json
 PAIRS = (("hot_mixste_27_gt", "mixste_27_gt"), ("hot_mixste_27_n11_gt", "mixste_27_gt"))
@@ -97,7 +98,13 @@ def training_summary(meta: Dict[str, Any]) -> str:
         text += f" + {args['virtual_cameras'] * 100:.0f} % virtual cameras"
     if args.get("ema"):
         text += f", weight EMA {args['ema']:g}"
-    epochs = sorted(a["epoch"] for a in meta.get("averaged_from", []))
+    averaged = meta.get("averaged_from", [])
+    weights = {round(float(a.get("weight", 1.0 / len(averaged))), 6) for a in averaged}
+    if averaged and (len({a.get("run") for a in averaged}) > 1 or len(weights) > 1):  # tools.average_checkpoints --weights
+        start = args.get("previous_dir") or args.get("checkpoint_file")
+        text += f", from {Path(start).name}" if start else ""
+        return text + "; weights " + " + ".join(f"{a['weight']:.2g} × {a['run']}/{a['file']}" for a in averaged)
+    epochs = sorted(a["epoch"] for a in averaged)
     if epochs:
         span = epochs == list(range(epochs[0], epochs[-1] + 1))
         text += ", mean of epochs " + (f"{epochs[0]}–{epochs[-1]}" if span else ", ".join(map(str, epochs)))

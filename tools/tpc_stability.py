@@ -62,6 +62,7 @@ DEFAULT_CHECKPOINTS = (
     "checkpoint/shipped/hot_mixste_27_gt/best.pth",
     "checkpoint/shipped/hot_mixste_27_n11_gt/best.pth",
     "checkpoint/shipped/hot_mixste_27_wild/best.pth",
+    "checkpoint/shipped/hot_mixste_27_wild_vc/best.pth",
 )
 #: size overrides of the random-initialised models (``reference``: the variants' own defaults)
 RANDOM_SIZES: Dict[str, Dict[str, int]] = {

@@ -2,7 +2,7 @@
 
 HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024,
 arXiv:2311.12028) is trained and scored on Human3.6M; this tool measures the demo's default pipeline
-(MediaPipe 2-D → H36M-17 → the shipped ``hot_mixste_27_wild`` lifter, ``demo.lib.pipeline.run_demo``) on
+(MediaPipe 2-D → H36M-17 → the shipped ``hot_mixste_27_wild_vc`` lifter, ``demo.lib.pipeline.run_demo``) on
 videos it has never seen, against a reference built from other views of the same instant.
 
 Data: the Pose2Sim demo ``Demo_SinglePerson`` (four calibrated 60 fps videos of one person walking and
@@ -835,7 +835,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=None,
                    help="use only the first N frames of every video (default: all, 100)")
     p.add_argument("--checkpoint", default=None,
-                   help="lifter weights to benchmark (default: the demo's, checkpoint/shipped/hot_mixste_27_wild/"
+                   help="lifter weights to benchmark (default: the demo's, checkpoint/shipped/hot_mixste_27_wild_vc/"
                         "best.pth); the model is read from the checkpoint")
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks",
                    help="where to write wild_benchmark.json and wild_benchmark.md (default benchmarks/)")

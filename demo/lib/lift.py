@@ -35,7 +35,7 @@ _logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 #: THE shipped in-the-wild checkpoint (HoT w. MixSTE, 27 frames, GT 2-D then Stacked-Hourglass detections +
 #: 2-D noise; see checkpoint/README.md). Its dict carries ``args`` (model name and sizes), so nothing else needs to change.
-DEFAULT_CHECKPOINT = ROOT / "checkpoint" / "shipped" / "hot_mixste_27_wild" / "best.pth"
+DEFAULT_CHECKPOINT = ROOT / "checkpoint" / "shipped" / "hot_mixste_27_wild_vc" / "best.pth"
 #: model used when neither --checkpoint nor DEFAULT_CHECKPOINT exists (random weights, loudly warned)
 DEFAULT_MODEL = "mixste.hot_mixste"
 
