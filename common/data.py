@@ -11,7 +11,8 @@ VideoPose3D (Pavllo et al., CVPR 2019, arXiv:1811.11742). ``load_h36m`` reads th
 
 Out-of-range frames are edge-replicated (and flagged in ``valid``). Samples are a table of integers
 (sequence, start, flip, reverse); ``__getitem__`` slices without touching any state, so the dataset works
-with any number of DataLoader workers (spec §9.20).
+with any number of DataLoader workers (the reference wrote each batch into attributes of its generator object, safe only because every
+worker holds its own copy).
 
 Virtual-camera augmentation (``virtual_cameras=p``; not in the reference): with
 probability p a training window is re-projected through a random pinhole camera placed around the subject
@@ -26,7 +27,8 @@ the windows seen through their real cameras keep the real detections.
 Deliberate differences from the reference: sequences without 3-D are skipped with one warning instead of
 crashing; a 16-joint 2-D file in the MPII order of the Stacked-Hourglass detections (recognised by its
 ``keypoints_symmetry``) is permuted into the H36M order so that input joint j matches output joint j;
-action filters match exact names (spec §9.7); the GT 2-D file is only read with ``keypoints="gt"``;
+action filters match exact names (the reference matched prefixes, so "Sitting" also took "SittingDown");
+the GT 2-D file is only read with ``keypoints="gt"``;
 ``reverse_aug`` adds reversed copies of both the plain and the flipped windows.
 """
 from __future__ import annotations

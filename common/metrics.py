@@ -5,7 +5,7 @@ and MPJVE, aggregated per action as in HoT (Li et al., "Hourglass Tokenizer for 
 3D Human Pose Estimation", CVPR 2024, arXiv:2311.12028) and its MHFormer/VideoPose3D ancestry: every sample
 (chunk or window) has weight 1 within its action, and the final number is the unweighted mean over actions.
 
-Differences from the reference (spec §9.6-9.9): P2 is aligned and averaged per sample, so a sample's error
+Differences from the reference: P2 is aligned and averaged per sample, so a sample's error
 does not depend on which other samples share its batch (``p2_compat=True`` reproduces the reference's
 mixed-batch behaviour); action names are matched exactly (``Sitting`` never pulls in ``SittingDown``);
 unknown actions raise ``ValueError``; the per-action table is always available (``table()``).
@@ -185,7 +185,7 @@ class ActionErrorAccumulator:
 
     Args:
         actions: canonical actions to report, in table order (default: the 15 of ``ACTIONS``).
-        p2_compat: reproduce the reference's mixed-batch P2 bug (spec §3.4): when a batch holds more than
+        p2_compat: reproduce the reference's mixed-batch P2 bug: when a batch holds more than
             one sequence name, each of its samples is credited the whole batch's mean P2.
     """
 

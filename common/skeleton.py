@@ -4,7 +4,7 @@ Used by HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D 
 CVPR 2024, arXiv:2311.12028) through the VideoPose3D data layout (Pavllo et al., CVPR 2019,
 arXiv:1811.11742). Unlike the reference, there is no module-level skeleton that is mutated in place:
 ``Skeleton`` is immutable and ``remove_joints`` returns a new object, so building several datasets in
-one process is safe (spec §9.16).
+one process is safe.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 def reference_p2(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Spec §3.4 formula written independently, pose by pose: (N, J, 3) → (N,)."""
+    """The reference's P2 formula written independently, pose by pose: (N, J, 3) → (N,)."""
     out = []
     for y, x in zip(pred.astype(np.float64), target.astype(np.float64)):
         mx, my = x.mean(0), y.mean(0)

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from common.arguments import OneLineArgumentParser
 from common.data import H36MData, PoseWindowDataset, flip_pose, load_h36m
 from common.h36m_dataset import DataError
-from common.metrics import (ACTIONS, ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample, parse_actions,
+from common.metrics import (ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample, parse_actions,
                             write_eval_report)
 
 _logger = logging.getLogger("tools.baseline")
@@ -145,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--subjects_train", default="S1,S5,S6,S7,S8", help="subjects the baseline is fitted on")
     parser.add_argument("--subjects_test", default="S9,S11", help="evaluation subjects")
     parser.add_argument("--no_test_flip", action="store_true", help="disable flip test-time augmentation")
-    parser.add_argument("--p2_compat", action="store_true", help="reference mixed-batch P2 (spec §3.4)")
+    parser.add_argument("--p2_compat", action="store_true", help="reproduce the reference's mixed-batch P2 "
+                        "(a batch holding several sequences credits each sample the batch's mean P2)")
     parser.add_argument("--batch_size", type=int, default=64, help="windows per batch")
     parser.add_argument("--report", default=None, help="JSON report path (default: no file)")
     parser.add_argument("--markdown", default=None, help="also write the table as markdown to this path")

@@ -11,7 +11,7 @@ output is checked (``demo.lib.checks``): a keypoint file must hold pixels of the
 lifter input, the lifted poses and the poses after the bone-length step must be finite, so no NaN/inf
 (or pixel garbage) reaches an output file.
 
-Fixes of the reference demo (spec §9.22–9.30): no ``sys.argv`` re-parsing, no crash when the first frame has
+Fixes of the reference demo: no ``sys.argv`` re-parsing, no crash when the first frame has
 no person, no dropped frames, figures closed, output fps = input fps, any model variant (seq2seq or
 seq2frame), any device.
 """

@@ -1,9 +1,9 @@
 """2-D keypoint preparation: COCO-17 → Human3.6M-17 conversion and gap filling.
 
 Part of the HoT demo (Li et al., CVPR 2024, arXiv:2311.12028). The conversion follows the reference demo's
-``coco_h36m`` rules (spec §6.2, stage 1.4), which synthesise the joints COCO lacks (pelvis, spine, thorax,
+``coco_h36m`` rules, which synthesise the joints COCO lacks (pelvis, spine, thorax,
 head) from the ones it has. Frames in which no person was found are never dropped (the reference dropped
-them, misaligning 2-D and video, spec §9.24): they are filled by linear interpolation across the gap
+them, misaligning 2-D and video): they are filled by linear interpolation across the gap
 (nearest value at the ends) and flagged. ``fix_left_right_flips`` undoes the left/right mix-ups 2-D
 detectors make when they take a person's front for their back.
 """

@@ -1,6 +1,6 @@
 """Rendering of the HoT demo: 2-D skeleton on the frame beside a 3-D skeleton view, streamed to an mp4.
 
-HoT: Li et al., CVPR 2024 (arXiv:2311.12028). The 3-D view follows the reference demo (spec §6.2, stage 3):
+HoT: Li et al., CVPR 2024 (arXiv:2311.12028). The 3-D view follows the reference demo:
 the camera-frame pose is rotated by the Human3.6M S1 camera orientation, lifted so its lowest joint touches
 the ground, and shown at elevation 15°, azimuth 70°, ±0.72 m around the root. Unlike the reference, one
 matplotlib figure (Agg, no pyplot) is reused for every frame and closed at the end, so memory stays flat.

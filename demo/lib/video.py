@@ -95,7 +95,7 @@ class VideoWriter:
 
     Args:
         path: output file (.mp4).
-        fps: frames per second (the input's, unchanged: the reference added 5, spec §9.30).
+        fps: frames per second (the input's, unchanged: the reference added 5).
         size: (width, height); both are rounded down to even numbers for the codec.
     """
 

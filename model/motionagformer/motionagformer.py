@@ -13,7 +13,7 @@ channel per frame.
 
 Differences from the reference (documented in the report):
 * 2-channel input is accepted by a 3-channel model: a confidence channel of ones is appended
-  (spec §9.13); ``in_channels=2`` builds a 2-input embedding instead.
+  (HoT's pipeline never provides confidences); ``in_channels=2`` builds a 2-input embedding instead.
 * 16-joint skeletons get their own graph (``modules.skeleton_connections``); the reference only
   has the 17-joint one.
 """

@@ -11,7 +11,7 @@ HoT modules (``prune``/``recover``), which ``hot_motionbert`` supplies.
 
 Differences from the reference (all documented in the report):
 * 2-channel input is accepted by a 3-channel model: a confidence channel of ones is appended
-  (the reference needs (x, y, conf), which HoT's pipeline never provides; spec §9.13).
+  (the reference needs (x, y, conf), which HoT's pipeline never provides).
 * ``temp_embed`` is sliced to the input length, so inputs shorter than ``frames`` work (the
   reference adds it unsliced and needs exactly 243 frames); longer inputs are rejected.
 * Init order quirk: the reference creates ``ts_attn`` after ``apply(_init_weights)``, so it gets

@@ -6,7 +6,7 @@ definition of the high-resolution network whose parameter names match the public
 high-resolution modules with ``branches``/``fuse_layers``, ``final_layer``), so it loads strictly through
 ``common.checkpoint``'s state-dict helpers (only BatchNorm step counters may be absent).
 
-Differences from the reference demo (spec §6.2, §9.27–28): the crop keeps the network's 3:4 aspect ratio
+Differences from the reference demo: the crop keeps the network's 3:4 aspect ratio
 (the reference used the frame's), the crop is converted to RGB *before* ImageNet normalisation (the
 reference normalised BGR and swapped after), and a frame without a person box reuses the last box for a
 few frames and is otherwise reported as "no person" instead of crashing or being dropped.
