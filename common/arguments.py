@@ -26,7 +26,8 @@ import math
 import sys
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
-__all__ = ["ConfigError", "OneLineArgumentParser", "build_parser", "parse_args", "join_negative_values", "explicit_dests", "str2bool", "check_flags"]
+__all__ = ["ConfigError", "OneLineArgumentParser", "build_parser", "parse_args", "join_negative_values", "explicit_dests", "str2bool", "int_bool",
+           "check_flags"]
 
 
 class ConfigError(ValueError):
@@ -49,6 +50,12 @@ def str2bool(value: str) -> bool:
     if text in ("0", "false", "no", "n", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected a boolean (true/false), got {value!r}")
+
+
+def int_bool(value: str) -> int:
+    """A 0/1 flag that also takes true/false, yes/no, on/off (``str2bool``): the value stays an int (1 or 0), as
+    the reference's flags and the stored checkpoints have it."""
+    return int(str2bool(value))
 
 
 def _bool_flag(group: argparse._ArgumentGroup, name: str, default: bool, help: str) -> None:
@@ -101,8 +108,8 @@ def _data_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--stride", type=int, default=243, help="window step: 1 = one centred window per frame "
                    "(seq2frame), else non-overlapping/strided windows (seq2seq); the test stride is --frames "
                    "unless --stride is 1 or --frames; with --previous_dir, default: the checkpoint's")
-    g.add_argument("--data_augmentation", type=int, default=1, choices=(0, 1), help="1: add a horizontally "
-                   "flipped copy of every training window")
+    g.add_argument("--data_augmentation", type=int_bool, default=1, metavar="BOOL", help="1 (or true): add a "
+                   "horizontally flipped copy of every training window; 0 / false: none")
     _bool_flag(g, "--reverse_augmentation", False, "add time-reversed copies of the training windows")
     _bool_flag(g, "--test_augmentation", True, "flip test-time augmentation (average with the flipped input)")
     g.add_argument("--crop_uv", type=int, default=0, choices=(0,), help="0: screen-normalised 2-D (only "
@@ -113,7 +120,8 @@ def _data_group(parser: argparse.ArgumentParser) -> None:
 
 def _train_group(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("training")
-    g.add_argument("--train", type=int, default=1, choices=(0, 1), help="1: train (forced to 0 by --test)")
+    g.add_argument("--train", type=int_bool, default=1, metavar="BOOL", help="1 (or true): train; 0 / false: "
+                   "do not (forced to 0 by --test)")
     g.add_argument("--test", action="store_true", help="evaluate the weights of --previous_dir once, then exit")
     g.add_argument("--nepoch", type=int, default=160, help="number of epochs")
     g.add_argument("--batch_size", type=int, default=4, help="windows per batch for training and testing; "

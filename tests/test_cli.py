@@ -62,6 +62,22 @@ def test_boolean_flags_are_real_booleans(argv, expected):
     assert (args.reverse_augmentation, args.test_augmentation) == expected
 
 
+@pytest.mark.parametrize("value, expected", [("1", 1), ("0", 0), ("true", 1), ("False", 0), ("yes", 1), ("off", 0)])
+def test_zero_one_flags_take_both_forms_and_stay_ints(value, expected):
+    args = parse_args(["--data_augmentation", value, "--train", value])
+    assert (args.data_augmentation, args.train) == (expected, expected)
+    assert type(args.data_augmentation) is int and type(args.train) is int
+
+
+def test_bad_boolean_values_are_one_line_errors(capsys):
+    for flag in ("--data_augmentation", "--train", "--test_augmentation"):
+        with pytest.raises(SystemExit) as exc:  # an argparse error: the parser exits with status 2
+            main(MIXSTE, model, ["--model", "mixste.mixste", flag, "maybe"])
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and "\n" not in err
+        assert err.startswith(f"error: argument {flag}: expected a boolean (true/false), got 'maybe'"), err
+
+
 def test_derived_values_and_explicit_flags():
     args = parse_args(["--frames", "27", "--test", "--previous_dir", "x", "--amp"])
     assert args.pad == 13 and args.train == 0 and args.amp == "bf16"
@@ -133,3 +149,20 @@ def test_entry_script_error_exit_code_and_help():
                          timeout=120).stdout
     for group in ("model:", "data:", "training:", "checkpoints and outputs:", "device and speed:"):
         assert group in out
+
+
+def test_update_readme_check_reports_both_outcomes(tmp_path, capsys):
+    """The shipped README is up to date with benchmarks/ (and says so); a stale copy is reported, exit 1."""
+    from pathlib import Path
+
+    from tools.update_readme import main as update_main
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert update_main(["--check"]) == 0
+    assert "is up to date" in capsys.readouterr().out
+    stale = tmp_path / "README.md"
+    stale.write_text(readme.read_text(encoding="utf-8").replace("| `hot_mixste_27_gt` |", "| `old` |", 1),
+                     encoding="utf-8")
+    (tmp_path / "benchmarks").symlink_to(readme.parent / "benchmarks")
+    assert update_main(["--check", "--readme", str(stale)]) == 1
+    assert "is stale" in capsys.readouterr().err

@@ -58,6 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if new != old:
             sys.stderr.write(f"{args.readme} is stale: run python -m tools.update_readme\n")
             return 1
+        print(f"{args.readme} is up to date with benchmarks/")
         return 0
     if new != old:
         tmp = args.readme.with_suffix(".md.tmp")
