@@ -132,3 +132,25 @@ def test_comparison_table_has_one_baseline_row_and_a_row_per_hot():
     assert lines[3].startswith("| HoT w. MixSTE (`hot_a`) | 39.50 | +1.50 mm (+3.9 %) | -45.8 % | -47.8 % | 1.40× |")
     assert lines[4].startswith("| HoT w. MixSTE (`hot_b`) | 38.50 | +0.50 mm (+1.3 %) | -40.0 % |")
     assert lines[5].startswith("| paper")
+
+
+def test_results_tool_writes_tracked_files_only_with_write(tmp_path, capsys):
+    """``python -m tools.results`` prints its tables and writes nothing; ``--write`` writes them into --out-dir."""
+    from tools.results import main as results_main
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "hot_mixste_27_gt").symlink_to(SHIPPED / "hot_mixste_27_gt")
+    reports = tmp_path / "out" / "results"
+    reports.mkdir(parents=True)
+    (reports / "hot_mixste_27_gt_gt.json").write_text((ROOT / "benchmarks" / "results" / "hot_mixste_27_gt_gt.json")
+                                                      .read_text())
+    before = sorted(p.name for p in (tmp_path / "out").rglob("*"))
+    flags = ["--shipped", str(shipped), "--out-dir", str(tmp_path / "out"), "--repeats", "1", "--batch", "1"]
+    assert results_main(flags) == 0
+    assert "| `hot_mixste_27_gt` |" in capsys.readouterr().out  # the table is printed
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == before  # nothing written
+    assert results_main(flags + ["--write"]) == 0
+    summary = (tmp_path / "out" / "results_summary.md").read_text()
+    assert "| `hot_mixste_27_gt` |" in summary and "39.32 / 30.86" in summary
+    assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "out" / "flops_mpjpe.png").is_file()

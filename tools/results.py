@@ -14,7 +14,10 @@ checkpoints shipped in ``checkpoint/shipped/``:
    ``results_actions`` that ``python -m tools.update_readme`` puts into README.md, and the plot
    ``benchmarks/flops_mpjpe.png``.
 
-Usage: ``python -m tools.results [--evaluate] [--root_path dataset/]``.
+Nothing is written without ``--write`` (the outputs are tracked files): ``python -m tools.results`` prints the
+tables, ``python -m tools.results --evaluate --write`` re-measures everything and updates ``benchmarks/``.
+
+Usage: ``python -m tools.results [--evaluate] [--write] [--root_path dataset/]``.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import logging
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -268,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=15, help="alternated timing rounds")
     p.add_argument("--threads", type=int, default=None, help="torch threads for timing (default: torch's)")
     p.add_argument("--eval-batch", type=int, default=64, help="batch size of --evaluate")
+    p.add_argument("--write", action="store_true", help="write the JSON reports, the markdown tables, results.json "
+                   "and the plot into --out-dir (tracked files under benchmarks/ by default); without it the tables "
+                   "are only printed and nothing is written (--evaluate then reports into a temporary folder)")
     return p
 
 
@@ -278,11 +285,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not names:
         print(f"error: no shipped checkpoints in {args.shipped}", file=sys.stderr)
         return 2
-    if args.evaluate:
-        for name in names:
-            for kp in KEYPOINTS:
-                evaluate_checkpoint(args.shipped / name, kp, args.root_path,
-                                    report_path(args.out_dir, name, kp), args.eval_batch)
+    with tempfile.TemporaryDirectory(prefix="hot_results_") as scratch:
+        reports = args.out_dir if args.write else Path(scratch)
+        if args.evaluate:
+            for name in names:
+                for kp in KEYPOINTS:
+                    evaluate_checkpoint(args.shipped / name, kp, args.root_path, report_path(reports, name, kp),
+                                        args.eval_batch)
+        elif not args.write:
+            reports = args.out_dir  # read the existing reports, write nothing
+        return _tables(args, argv, names, reports)
+
+
+def _tables(args: argparse.Namespace, argv: Optional[Sequence[str]], names: List[str], reports: Path) -> int:
+    """Profile and time the checkpoints, build the tables from the reports in ``reports``; write them with
+    ``--write``."""
     nets, rows = {}, []
     for name in names:
         net, meta = load_model(args.shipped / name)
@@ -290,7 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         prof = profile(net)
         evals = {}
         for kp in KEYPOINTS:
-            path = report_path(args.out_dir, name, kp)
+            path = report_path(reports, name, kp)
             if path.is_file():
                 evals[kp] = json.loads(path.read_text())["results"]
         rows.append(dict(name=name, role=dict(SHIPPED)[name], variant=meta["variant"], config=meta["model_config"],
@@ -321,12 +338,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if cmps:
         report["comparisons"] = cmps
         blocks["results_comparison"] = comparison_md(cmps)
+    print("".join(blocks.values()))
+    if not args.write:
+        _logger.info("nothing written: pass --write to update %s (then python -m tools.update_readme)", args.out_dir)
+        return 0
     args.out_dir.mkdir(parents=True, exist_ok=True)
     for block, text in blocks.items():
         (args.out_dir / f"{block}.md").write_text(text, encoding="utf-8")
     (args.out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     plot(rows, args.out_dir / "flops_mpjpe.png")
-    print("".join(blocks.values()))
+    _logger.info("wrote the tables, results.json and flops_mpjpe.png into %s", args.out_dir)
     return 0
 
 
