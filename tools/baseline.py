@@ -132,7 +132,8 @@ def markdown_table(acc: ActionErrorAccumulator, title: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0],
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--root_path", default="dataset/", help="folder with the Human3.6M npz files")
     parser.add_argument("--keypoints", default="gt", help="2-D source: gt, cpn_ft_h36m_dbb, sh_pt_mpii, ...")
     parser.add_argument("--method", choices=sorted(METHODS), default="linear", help="baseline to evaluate")

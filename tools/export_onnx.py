@@ -21,6 +21,7 @@ random input (batch 1 and 2 by default) and fails above ``--atol`` (1e-4).
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 import warnings
@@ -175,11 +176,17 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
                 batches=results)
 
 
+def seq2seq_models() -> list:
+    """The variants of the zoo that predict every frame of their window (their module has no ``SEQ2FRAME``)."""
+    return [n for n in available_models() if not getattr(importlib.import_module(f"model.{n}"), "SEQ2FRAME", False)]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m tools.export_onnx`` argument parser."""
     p = OneLineArgumentParser(prog="python -m tools.export_onnx", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, choices=available_models(), metavar="NAME",
-                   help="variant to export (seq2seq): " + ", ".join(available_models()))
+                   help="variant to export, one of the seq2seq variants: " + ", ".join(seq2seq_models())
+                   + " (the seq2frame ones, TPC and MHFormer, score one frame per clip and are not exported)")
     p.add_argument("--checkpoint", default=None, help="weights .pth (default: random weights, with a warning)")
     p.add_argument("--output", "-o", default=None, help="output .onnx file (default <model>.onnx)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")

@@ -262,7 +262,8 @@ def _pairs(by: Dict[str, Dict[str, Any]]) -> Iterator[tuple]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(prog="python -m tools.results", description=__doc__.splitlines()[0])
+    p = OneLineArgumentParser(prog="python -m tools.results", description=__doc__.splitlines()[0],
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--evaluate", action="store_true", help="run --test for every checkpoint and 2-D source first "
                    "(~2-4 min each on 2 CPU cores); otherwise read the existing JSON reports")
     p.add_argument("--root_path", default="dataset/", help="folder with the Human3.6M npz files")
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks", help="where the reports go")
     p.add_argument("--batch", type=int, default=4, help="batch size of the throughput measurement")
     p.add_argument("--repeats", type=int, default=15, help="alternated timing rounds")
-    p.add_argument("--threads", type=int, default=None, help="torch threads for timing (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for timing (None: torch's choice)")
     p.add_argument("--eval-batch", type=int, default=64, help="batch size of --evaluate")
     p.add_argument("--write", action="store_true", help="write the JSON reports, the markdown tables, results.json "
                    "and the plot into --out-dir (tracked files under benchmarks/ by default); without it the tables "
