@@ -26,8 +26,8 @@ import math
 import sys
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
-__all__ = ["ConfigError", "OneLineArgumentParser", "build_parser", "parse_args", "join_negative_values", "explicit_dests", "str2bool", "int_bool",
-           "check_flags"]
+__all__ = ["ConfigError", "OneLineArgumentParser", "build_parser", "parse_args", "join_negative_values",
+           "explicit_dests", "str2bool", "int_bool", "check_flags"]
 
 
 class ConfigError(ValueError):
@@ -139,8 +139,8 @@ def _train_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--virtual_cameras", type=float, default=0.0, help="virtual-camera augmentation: the "
                    "probability that a training window is seen through a random virtual camera (all round the "
                    "subject, elevation -15..45 deg, 2.5-8 m, 40-90 deg field of view, landscape/portrait/square "
-                   "images) instead of its real one; with detector keypoints (not gt) the re-projected 2-D gets the detector's "
-                   "joint conventions, noise and gaps, measured on the training subjects; 0 = off")
+                   "images) instead of its real one; with detector keypoints (not gt) the re-projected 2-D gets "
+                   "the detector's joint conventions, noise and gaps, measured on the training subjects; 0 = off")
     g.add_argument("--ema", type=float, default=0.0, help="keep an exponential moving average of the weights, "
                    "updated every step with this decay (e.g. 0.999 ~ the last 1,000 steps); the average is what "
                    "is validated and saved in best.pth / epoch_<n>.pth; 0 = off")

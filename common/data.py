@@ -11,8 +11,8 @@ VideoPose3D (Pavllo et al., CVPR 2019, arXiv:1811.11742). ``load_h36m`` reads th
 
 Out-of-range frames are edge-replicated (and flagged in ``valid``). Samples are a table of integers
 (sequence, start, flip, reverse); ``__getitem__`` slices without touching any state, so the dataset works
-with any number of DataLoader workers (the reference wrote each batch into attributes of its generator object, safe only because every
-worker holds its own copy).
+with any number of DataLoader workers (the reference wrote each batch into attributes of its generator
+object, safe only because every worker holds its own copy).
 
 Virtual-camera augmentation (``virtual_cameras=p``; not in the reference): with
 probability p a training window is re-projected through a random pinhole camera placed around the subject

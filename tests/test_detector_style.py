@@ -102,10 +102,9 @@ def test_spread_noise_and_gaps_stay_in_their_ranges(sh_style, gt_s1):
         assert np.ptp(ratio) < 1e-3 and low - 1e-4 <= ratio[0] <= high + 1e-4  # one ratio per window
     noisy = apply_detector_style(clean, quiet(sh_style, noise=sh_style.noise), np.random.default_rng(1))
     body = width(clean, THORAX, PELVIS)[:, None]
-    error = np.linalg.norm(noisy - scale_pair(scale_pair(clean.copy(), R_HIP, L_HIP, 1), R_SHOULDER,
-                                              L_SHOULDER, 1), axis=-1) / body
+    error = np.linalg.norm(noisy - clean, axis=-1) / body  # joints other than the rescaled pairs: noise only
     others = [j for j in range(17) if j not in (R_HIP, L_HIP, R_SHOULDER, L_SHOULDER)]
-    assert 0.3 * np.median(sh_style.noise) < np.median(error[:, others]) < 3 * np.median(sh_style.noise) * 1.5
+    assert 0.3 * np.median(sh_style.noise) < np.median(error[:, others]) < 4.5 * np.median(sh_style.noise)
 
 
 def test_a_missing_run_is_filled_linearly_as_the_demo_fills_gaps(sh_style, gt_s1):

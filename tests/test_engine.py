@@ -229,13 +229,15 @@ def test_kept_epochs_average_into_a_testable_checkpoint_and_resume_keeps_the_sta
     assert training_summary(avg) == "2 × 100 % SH, mean of epochs 1–2, from base"
     mix = tmp_path / "mix" / "best.pth"  # a weighted mean across runs (WiSE-FT: original and fine-tune)
     b1 = torch.load(base / "best.pth", weights_only=True)
-    assert average_main(["--out", str(mix), "--weights", "1,3", str(base / "best.pth"), str(tuned / "epoch_1.pth")]) == 0
+    assert average_main(["--out", str(mix), "--weights", "1,3", str(base / "best.pth"),
+                         str(tuned / "epoch_1.pth")]) == 0
     mixed = torch.load(mix, weights_only=True)
     for key, value in mixed["model"].items():
         assert torch.allclose(value, 0.25 * b1["model"][key] + 0.75 * e1["model"][key], atol=1e-7)
     assert [(a["run"], a["weight"]) for a in mixed["averaged_from"]] == [("base", 0.25), ("tuned", 0.75)]
     assert mixed["args"] == e1["args"] and mixed["epoch"] == 1  # the flags of the last file
-    assert training_summary(mixed) == "1 × 100 % SH, from base; weights 0.25 × base/best.pth + 0.75 × tuned/epoch_1.pth"
+    assert training_summary(mixed) == ("1 × 100 % SH, from base; "
+                                       "weights 0.25 × base/best.pth + 0.75 × tuned/epoch_1.pth")
     capsys.readouterr()
     for weights in ("1", "1,-1", "1,nan"):
         assert average_main(["--out", str(tmp_path / "bad.pth"), "--weights", weights, str(base / "best.pth"),

@@ -113,8 +113,8 @@ def test_results_table_states_how_each_checkpoint_was_trained():
     assert summary("hot_mixste_27_n11_gt") == "5 × 40 % GT, weight EMA 0.9998, from hot_mixste_27_n11_gt5_avg"
     assert summary("mixste_27_gt") == "5 × 40 % GT, weight EMA 0.9998, from mixste_27_gt5_avg"
     assert summary("hot_mixste_27_wild") == "5 × 27 % SH + noise 0.02, from hot_mixste_27_gt2"
-    assert summary("hot_mixste_27_wild_vc") == ("4 × 30 % SH + noise 0.02 + 25 % virtual cameras, mean of epochs 1–4, "
-                                                "from wild_vc50/epoch_2.pth")
+    assert summary("hot_mixste_27_wild_vc") == ("4 × 30 % SH + noise 0.02 + 25 % virtual cameras, "
+                                                "mean of epochs 1–4, from wild_vc50/epoch_2.pth")
 
 
 def test_comparison_table_has_one_baseline_row_and_a_row_per_hot():

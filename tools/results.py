@@ -104,7 +104,8 @@ def training_summary(meta: Dict[str, Any]) -> str:
         text += f", weight EMA {args['ema']:g}"
     averaged = meta.get("averaged_from", [])
     weights = {round(float(a.get("weight", 1.0 / len(averaged))), 6) for a in averaged}
-    if averaged and (len({a.get("run") for a in averaged}) > 1 or len(weights) > 1):  # tools.average_checkpoints --weights
+    # a weighted mean or one across runs (tools.average_checkpoints --weights)
+    if averaged and (len({a.get("run") for a in averaged}) > 1 or len(weights) > 1):
         start = args.get("previous_dir") or args.get("checkpoint_file")
         text += f", from {Path(start).name}" if start else ""
         return text + "; weights " + " + ".join(f"{a['weight']:.2g} × {a['run']}/{a['file']}" for a in averaged)
