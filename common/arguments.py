@@ -100,7 +100,9 @@ def _data_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--keypoints", type=str, default="cpn_ft_h36m_dbb", help="2-D source: data_2d_<dataset>_"
                    "<keypoints>.npz (cpn_ft_h36m_dbb, gt, sh_pt_mpii, ...); with --previous_dir, default: the "
                    "checkpoint's")
-    g.add_argument("--root_path", type=str, default="./dataset/", help="folder holding the npz files")
+    g.add_argument("--root_path", type=str, default="./dataset/", help="folder holding the npz files, or a "
+                   "data pack (dataset/prepare_data_h36m.py --pack; --keypoints gt), also found as "
+                   "data_h36m_pack.npz in a folder without the npz files")
     g.add_argument("--actions", type=str, default="*", help="'*' for all 15 actions, or comma-separated "
                    "canonical names (e.g. Walking,SittingDown)")
     g.add_argument("--downsample", type=int, default=1, help="temporal subsampling of every sequence")

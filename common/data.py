@@ -47,6 +47,7 @@ from torch.utils.data import Dataset
 
 from common.camera import (Camera, matrix_to_quaternion, normalize_screen_coordinates, project_to_2d, qinverse,
                            qrot)
+from common.data_pack import find_pack, load_pack
 from common.detector_style import DetectorStyle, apply_detector_style, measure_detector_style, style_pairs
 from common.h36m_dataset import (ALL_SUBJECTS, DATA_HELP, DataError, Human36mDataset, check_finite,
                                  load_npz_dict)
@@ -231,14 +232,16 @@ def load_h36m(root_path: PathLike, keypoints: str = "cpn_ft_h36m_dbb", subjects:
               dataset: str = "h36m", reorder_mpii: bool = True, complete_16: bool = False) -> H36MData:
     """Load Human3.6M 3-D and one 2-D source and convert them to camera-frame training pairs.
 
-    Only ``data_3d_<dataset>.npz`` and ``data_2d_<dataset>_<keypoints>.npz`` are read. For every sequence
+    Only ``data_3d_<dataset>.npz`` and ``data_2d_<dataset>_<keypoints>.npz`` are read, or, when ``root_path``
+    is a data pack (``common.data_pack``: the file itself, or a folder with ``data_h36m_pack.npz`` but without
+    those two files), the pack, whose GT 2-D is projected here (``keypoints`` must be ``gt``). For every sequence
     and camera: 3-D world → camera frame, joints 1.. made root-relative; 2-D cropped to the mocap length
     and normalised to screen coordinates with the camera's resolution. A 16-joint 2-D source drops 3-D
     joint 9 (Neck/Nose), unless ``complete_16``: then the 2-D gets that joint back (``complete_h36m16``) and
     all 17 3-D joints are kept, so a 17-joint model can be trained on 16-joint detections.
 
     Args:
-        root_path: folder with the npz files (e.g. ``./dataset/`` or ``../shared/data/h36m``).
+        root_path: folder with the npz files (e.g. ``./dataset/`` or ``../shared/data/h36m``), or a data pack.
         keypoints: 2-D source: ``gt``, ``cpn_ft_h36m_dbb``, ``sh_pt_mpii`` or any ``<name>`` of a file
             ``data_2d_h36m_<name>.npz``.
         subjects: subjects to load (default: all of S1, S5-S9, S11 present in the 2-D file).
@@ -253,14 +256,22 @@ def load_h36m(root_path: PathLike, keypoints: str = "cpn_ft_h36m_dbb", subjects:
     """
     root = Path(root_path)
     path_2d, path_3d = file_2d(root, keypoints, dataset), file_3d(root, dataset)
-    if not root.is_dir():
-        raise DataError(f"--root_path {root} is not a folder; {DATA_HELP}")
-    positions_2d, kps_left, kps_right, n_joints, perm = _read_2d(path_2d, keypoints, reorder_mpii)
-    subjects = [s for s in ALL_SUBJECTS if s in positions_2d] if subjects is None else list(subjects)
-    missing = [s for s in subjects if s not in positions_2d]
-    if missing:
-        raise DataError(f"{path_2d} has no 2-D for subject(s) {', '.join(missing)}")
-    mocap = Human36mDataset(path_3d, subjects=subjects)
+    pack = find_pack(root, (path_3d, path_2d))
+    if pack is not None:
+        mocap, positions_2d = _read_pack(pack, keypoints, path_2d.name, subjects)
+        subjects, files = mocap.subjects(), [str(pack)]
+        kps_left, kps_right, n_joints, perm = mocap.skeleton.joints_left, mocap.skeleton.joints_right, 17, None
+        path_2d = path_3d = pack
+    else:
+        if not root.is_dir():
+            raise DataError(f"--root_path {root} is not a folder; {DATA_HELP}")
+        positions_2d, kps_left, kps_right, n_joints, perm = _read_2d(path_2d, keypoints, reorder_mpii)
+        subjects = [s for s in ALL_SUBJECTS if s in positions_2d] if subjects is None else list(subjects)
+        missing = [s for s in subjects if s not in positions_2d]
+        if missing:
+            raise DataError(f"{path_2d} has no 2-D for subject(s) {', '.join(missing)}")
+        mocap = Human36mDataset(path_3d, subjects=subjects)
+        files = [str(path_3d), str(path_2d)]
     complete = complete_16 and n_joints == 16
     if complete and not (perm is not None or (kps_left, kps_right) == (H36M16_LEFT, H36M16_RIGHT)):
         raise DataError(f"{path_2d}: its 16 joints are not in the H36M order without Neck/Nose, so the missing "
@@ -296,8 +307,22 @@ def load_h36m(root_path: PathLike, keypoints: str = "cpn_ft_h36m_dbb", subjects:
         _logger.warning("skipped %d sequence(s) of %s without 3-D in %s: %s", len(skipped), path_2d.name,
                         path_3d.name, ", ".join(f"{s} {a}" for s, a in skipped))
     return H36MData(root, keypoints, sequences, skeleton, skeleton.joints_left, skeleton.joints_right,
-                    kps_left, kps_right, skipped, {s: mocap.cameras(s) for s in subjects},
-                    [str(path_3d), str(path_2d)])
+                    kps_left, kps_right, skipped, {s: mocap.cameras(s) for s in subjects}, files)
+
+
+def _read_pack(pack: Path, keypoints: str, file_2d_name: str, subjects: Optional[Iterable[str]]
+               ) -> Tuple[Human36mDataset, Dict[str, Dict[str, List[np.ndarray]]]]:
+    """The mocap of a data pack and its GT 2-D, projected now (the pack holds no 2-D)."""
+    if keypoints != "gt":
+        raise DataError(f"{pack} is a data pack: it holds 3-D poses and cameras, from which only --keypoints gt "
+                        f"is made; for '{keypoints}' point --root_path at the folder with {file_2d_name}")
+    present = load_pack(pack, subjects=subjects)
+    if subjects is None:  # the npz rule: the Human3.6M subjects, in their order
+        order = [s for s in ALL_SUBJECTS if s in present.subjects()] + \
+            [s for s in present.subjects() if s not in ALL_SUBJECTS]
+        present = Human36mDataset.from_positions(pack, {s: present[s] for s in order},
+                                                 {s: present.cameras(s) for s in order})
+    return present, {s: {a: present.project_gt_2d(s, a) for a in present[s]} for s in present.subjects()}
 
 
 # ------------------------------------------------------------------------------------------ windows

@@ -40,6 +40,7 @@ from common.arguments import ConfigError, check_flags, derive, parse_args
 from common.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, check_finite_weights, extract_state_dict,
                                find_checkpoint, load_weights, read_checkpoint, set_tpc_distance)
 from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
+from common.data_pack import find_pack
 from common.evaluate import EvalResult, JointCompletion, evaluate
 from common.h36m_dataset import DATA_HELP, DataError
 from common.metrics import parse_actions, write_eval_report
@@ -161,7 +162,12 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
     check_model(args, zoo)
     if args.test and args.report:
         check_writable(Path(args.report).parent, "--report")
-    for path in (file_3d(args.root_path, args.dataset), file_2d(args.root_path, args.keypoints, args.dataset)):
+    files = (file_3d(args.root_path, args.dataset), file_2d(args.root_path, args.keypoints, args.dataset))
+    pack = find_pack(args.root_path, files)
+    if pack is not None and args.keypoints != "gt":
+        raise DataError(f"--root_path {pack} is a data pack, which holds only what --keypoints gt needs; "
+                        f"add --keypoints gt, or point --root_path at the folder with {files[1].name}")
+    for path in files if pack is None else ():
         if not path.is_file():
             raise DataError(f"{path} not found (--root_path/--keypoints); {DATA_HELP}")
     return args

@@ -227,6 +227,29 @@ class Human36mDataset:
             self._data[subject] = actions
             self._cameras[subject] = h36m_cameras(subject)
 
+    @classmethod
+    def from_positions(cls, path: PathLike, positions: Mapping[str, Mapping[str, np.ndarray]],
+                       cameras: Mapping[str, Tuple[Camera, ...]]) -> "Human36mDataset":
+        """A dataset of already-reduced 17-joint world positions (e.g. read from a data pack).
+
+        Args:
+            path: where the data came from (for messages).
+            positions: ``{subject: {action: (N, 17, 3) float32 world metres}}`` in the order to keep.
+            cameras: ``{subject: four Camera}`` for every subject of ``positions``.
+        """
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self.skeleton = h36m_skeleton()
+        self._data = {}
+        for subject, actions in positions.items():
+            for action, pos in actions.items():
+                if pos.ndim != 3 or pos.shape[1:] != (17, 3):
+                    raise DataError(f"{path}: {subject} '{action}' has shape {pos.shape}, expected (N, 17, 3)")
+                check_finite(pos, path, f"{subject} '{action}'")
+            self._data[subject] = {a: np.ascontiguousarray(p, dtype=np.float32) for a, p in actions.items()}
+        self._cameras = {s: tuple(cameras[s]) for s in positions}
+        return self
+
     def subjects(self) -> List[str]:
         """Subjects present, in file order."""
         return list(self._data)

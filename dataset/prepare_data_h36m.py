@@ -8,6 +8,11 @@ copied) and projects the 3-D poses with the Human3.6M cameras, distortion includ
 
     python dataset/prepare_data_h36m.py --source ../shared/data/h36m        # → ./dataset/
     python dataset/prepare_data_h36m.py --root_path /data/h36m              # 3-D file already there
+    python dataset/prepare_data_h36m.py --source ../shared/data/h36m --pack # + dataset/data_h36m_pack.npz
+
+``--pack`` also writes a compact data pack (``common.data_pack``: 3-D joints in int16 0.1 mm units, root
+trajectory, cameras; ~30 MiB instead of ~400 MiB) to move a ``--keypoints gt`` training set to another
+machine: give it as ``--root_path`` there.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from common.arguments import OneLineArgumentParser  # noqa: E402
+from common.data_pack import PACK_NAME, build_pack  # noqa: E402
 from common.h36m_dataset import DataError, build_gt_2d  # noqa: E402
 
 _logger = logging.getLogger("prepare_data_h36m")
@@ -64,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compress", action="store_true",
                         help="write a compressed npz (smaller, slower to write and read)")
     parser.add_argument("--subjects", default=None, help="comma-separated subjects (default: all in the file)")
+    parser.add_argument("--pack", nargs="?", const="", default=None, metavar="FILE",
+                        help="also write the compact data pack (default FILE: --root_path/data_h36m_pack.npz); "
+                        "an existing pack is rebuilt only with --force")
     return parser
 
 
@@ -76,16 +85,25 @@ def main(argv: Optional[List[str]] = None) -> int:
             for name in link_sources(args.source, root):
                 _logger.info("linked %s -> %s", root / name, (args.source / name).resolve())
         path_3d, out = root / "data_3d_h36m.npz", root / "data_2d_h36m_gt.npz"
-        if out.exists() and not args.force:
-            _logger.info("%s exists (use --force to rebuild)", out)
-            return 0
         if not path_3d.is_file():
             raise DataError(f"{path_3d} not found; pass --source DIR holding data_3d_h36m.npz (dataset/README.md)")
-        start = time.time()
         subjects = [s.strip() for s in args.subjects.split(",")] if args.subjects else None
-        counts = build_gt_2d(path_3d, out, subjects=subjects, compress=args.compress)
-        _logger.info("built %s in %.1f s; frames per camera: %s", out, time.time() - start,
-                     ", ".join(f"{s} {n}" for s, n in counts.items()))
+        if out.exists() and not args.force:
+            _logger.info("%s exists (use --force to rebuild)", out)
+        else:
+            start = time.time()
+            counts = build_gt_2d(path_3d, out, subjects=subjects, compress=args.compress)
+            _logger.info("built %s in %.1f s; frames per camera: %s", out, time.time() - start,
+                         ", ".join(f"{s} {n}" for s, n in counts.items()))
+        if args.pack is not None:
+            pack = Path(args.pack) if args.pack else root / PACK_NAME
+            if pack.exists() and not args.force:
+                _logger.info("%s exists (use --force to rebuild)", pack)
+            else:
+                start = time.time()
+                build_pack(path_3d, pack, subjects=subjects)
+                _logger.info("built %s (%.1f MiB) in %.1f s; use it as --root_path %s --keypoints gt", pack,
+                             pack.stat().st_size / 2**20, time.time() - start, pack)
     except (DataError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

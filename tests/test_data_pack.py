@@ -1,0 +1,106 @@
+"""The compact data pack (common/data_pack.py) against the npz files it is built from, on real Human3.6M:
+same sequences and windows, targets within the 0.1 mm rounding, and the same P1 of a shipped model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import model
+from common.arguments import parse_args
+from common.data import PoseWindowDataset, load_h36m
+from common.data_pack import PACK_NAME, build_pack, find_pack, load_pack
+from common.engine import run
+from common.h36m_dataset import DataError, Human36mDataset
+from common.recipes import MIXSTE
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBJECTS = ["S1", "S9", "S11"]
+
+
+@pytest.fixture(scope="module")
+def pack(h36m_dir, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pack") / PACK_NAME
+    counts = build_pack(h36m_dir / "data_3d_h36m.npz", path, subjects=SUBJECTS)
+    assert list(counts) == SUBJECTS and all(n > 50_000 for n in counts.values())
+    return path
+
+
+def test_pack_is_small_and_holds_the_17_joint_mocap(pack, h36m_dir):
+    # 3 of 7 subjects: the full pack is ~30 MiB (45 % of the frames here → well under half of 50 MiB)
+    assert pack.stat().st_size < 0.5 * 50 * 2**20
+    packed = load_pack(pack)
+    mocap = Human36mDataset(h36m_dir / "data_3d_h36m.npz", subjects=SUBJECTS)
+    assert packed.subjects() == mocap.subjects()
+    for subject in SUBJECTS:
+        assert list(packed[subject]) == list(mocap[subject])
+        assert packed.cameras(subject) == mocap.cameras(subject)
+        for action, pos in mocap[subject].items():
+            got = packed[subject][action]
+            assert got.shape == pos.shape and got.dtype == np.float32
+            assert np.array_equal(got[:, 0], pos[:, 0])  # the root trajectory is exact
+            rel, rel_ref = got[:, 1:] - got[:, :1], pos[:, 1:] - pos[:, :1]
+            assert np.abs(rel - rel_ref).max() <= 0.5e-4 + 2e-6  # half a 0.1 mm step (+ float32 noise)
+
+
+def test_pack_gives_the_same_windows_and_2d(pack, prepared_root):
+    npz = load_h36m(prepared_root, "gt", subjects=SUBJECTS)
+    packed = load_h36m(pack, "gt", subjects=SUBJECTS)
+    in_folder = load_h36m(pack.parent, "gt", subjects=["S11"])  # a folder holding only the pack
+    assert in_folder.files == [str(pack)] and np.array_equal(
+        in_folder.sequences[("S11", "Walking", 2)].pose_2d, packed.sequences[("S11", "Walking", 2)].pose_2d)
+    assert list(packed.sequences) == list(npz.sequences)
+    assert (packed.kps_left, packed.kps_right) == (npz.kps_left, npz.kps_right)
+    for key, seq in npz.sequences.items():
+        other = packed.sequences[key]
+        assert len(other) == len(seq) and np.array_equal(other.cam, seq.cam)
+        assert np.abs(other.pose_3d[:, 1:] - seq.pose_3d[:, 1:]).max() < 1e-4  # metres
+        assert np.abs(other.pose_2d - seq.pose_2d).max() * 500 < 0.05  # pixels (1000-px images)
+    for subjects, train, stride in ((["S1"], True, 27), (["S9", "S11"], False, 27), (["S9"], False, 1)):
+        a = PoseWindowDataset(npz, subjects, frames=27, stride=stride, train=train)
+        b = PoseWindowDataset(packed, subjects, frames=27, stride=stride, train=train)
+        assert np.array_equal(a.samples, b.samples)
+        i = len(a) // 2
+        assert a[i]["action"] == b[i]["action"] and float(np.abs(a[i]["input_2d"] - b[i]["input_2d"]).max()) < 1e-4
+
+
+def test_pack_gives_the_same_p1_through_the_test_cli(pack, prepared_root, tmp_path):
+    reports = []
+    for root in (prepared_root, pack):
+        argv = ["--test", "--previous_dir", str(ROOT / "checkpoint" / "shipped" / "hot_mixste_27_gt"),
+                "--root_path", str(root), "--keypoints", "gt", "--subjects_test", "S9,S11",
+                "--actions", "Walking,Eating,Sitting", "--stride", "27", "--subset", "0.15", "--no_progress",
+                "--batch_size", "64",
+                "--report", str(tmp_path / f"r{len(reports)}.json")]
+        reports.append(run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model))
+    p1 = [r.p1 for r in reports]
+    assert 20 < p1[0] < 80  # a real evaluation
+    assert abs(p1[1] - p1[0]) <= 0.01, p1
+    assert abs(reports[1].p2 - reports[0].p2) <= 0.01
+
+
+def test_find_pack_rule(pack, prepared_root, tmp_path):
+    assert find_pack(pack) == pack
+    assert find_pack(pack.parent, [pack.parent / "data_3d_h36m.npz"]) == pack
+    assert find_pack(prepared_root, [prepared_root / "data_3d_h36m.npz", prepared_root / "data_2d_h36m_gt.npz"]) is None
+    assert find_pack(tmp_path, [tmp_path / "data_3d_h36m.npz"]) is None  # no pack there
+
+
+def test_pack_bad_input(pack, tmp_path):
+    with pytest.raises(DataError, match="only --keypoints gt"):
+        load_h36m(pack, "sh_pt_mpii")
+    with pytest.raises(DataError, match="no 3-D data for subject"):
+        load_pack(pack, subjects=["S5"])
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(pack.read_bytes()[: 1 << 20])
+    with pytest.raises(DataError, match="rebuild the pack"):
+        load_pack(truncated)
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, format=np.array("something/9"), x=np.zeros(3))
+    with pytest.raises(DataError, match="not a data pack of this version"):
+        load_pack(foreign)
+    with pytest.raises(DataError, match="data pack not found"):
+        load_pack(tmp_path / "missing.npz")
