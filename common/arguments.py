@@ -126,6 +126,9 @@ def _train_group(parser: argparse.ArgumentParser) -> None:
                    "do not (forced to 0 by --test)")
     g.add_argument("--test", action="store_true", help="evaluate the weights of --previous_dir once, then exit")
     g.add_argument("--nepoch", type=int, default=160, help="number of epochs")
+    g.add_argument("--time_limit", type=float, default=0.0, metavar="MINUTES", help="stop training after the "
+                   "epoch past which the next one would end beyond this many minutes of training (judged by "
+                   "the longest epoch so far); checkpoints as after any epoch; 0 = no limit")
     g.add_argument("--batch_size", type=int, default=4, help="windows per batch for training and testing; "
                    "the global batch under torchrun (split over processes)")
     g.add_argument("--lr", type=float, default=4e-5, help="initial learning rate")
@@ -253,6 +256,8 @@ def check_flags(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if args.lr <= 0:
         raise ConfigError(f"--lr must be > 0, got {args.lr}")
+    if not getattr(args, "time_limit", 0.0) >= 0:  # NaN too
+        raise ConfigError(f"--time_limit must be >= 0 minutes (0 = no limit), got {args.time_limit}")
     if args.test and not (args.previous_dir or args.checkpoint_file):
         raise ConfigError("--test needs weights: give --previous_dir DIR (or --checkpoint_file FILE)")
     if args.test and args.resume:

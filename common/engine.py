@@ -542,13 +542,27 @@ def fit(ctx: Context) -> EvalResult:
     validated = ema.module if ema is not None else ctx.model
     train_model, eval_model = wrap(ctx), torch.compile(validated) if args.compile else validated
     best = None
+    started, longest = time.perf_counter(), 0.0
     for epoch in range(state.epoch + 1, args.nepoch + 1):
+        epoch_start = time.perf_counter()
         result = run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tracker, ema)
         best = result if state.best_epoch == epoch else best
+        now = time.perf_counter()
+        longest = max(longest, now - epoch_start)
+        # every process stops after the same epoch: process 0's clock decides
+        if epoch < args.nepoch and broadcast_object(out_of_time(args.time_limit, now - started, longest)):
+            _logger.info("--time_limit %g min: stopping after epoch %d (%.1f min trained, epochs take up to "
+                         "%.1f min)", args.time_limit, epoch, (now - started) / 60, longest / 60)
+            break
     tracker.plot(state.history)
     tracker.close()
     _logger.info("best epoch %d: p1 %.2f mm; outputs in %s", state.best_epoch, state.best_p1, ctx.run_dir)
     return best if best is not None else EvalResult(state.best_p1, math.nan)
+
+
+def out_of_time(limit_min: float, elapsed_s: float, longest_epoch_s: float) -> bool:
+    """Whether another epoch as long as the longest so far would end past ``limit_min`` minutes (0: never)."""
+    return limit_min > 0 and elapsed_s + longest_epoch_s > limit_min * 60
 
 
 def reseed(seed: int, epoch: int, rank: int) -> None:

@@ -193,7 +193,8 @@ def test_cpu_budget_flags_and_17_joint_weights_on_16_joint_detections(prepared_r
 
 
 def test_bad_budget_flags_are_one_line_errors(h36m_dir, tmp_path, capsys):
-    for flag, value in (("--epoch_fraction", "0"), ("--noise_2d", "-1"), ("--ema", "1")):
+    for flag, value in (("--epoch_fraction", "0"), ("--noise_2d", "-1"), ("--ema", "1"), ("--time_limit", "-1"),
+                        ("--time_limit", "nan")):
         code = main(MIXSTE, model, ["--model", "mixste.mixste", "--stride", "27", flag, value]
                     + small(h36m_dir, tmp_path / "run"))
         err = capsys.readouterr().err.strip()
@@ -330,6 +331,18 @@ def test_overwrite_replaces_an_earlier_run_and_a_fresh_log_starts_with_the_first
     log = (folder / "train.log").read_text()
     assert "epoch: 2," not in log and log.splitlines()[0].endswith("main_mixste: mixste.hot_mixste on cpu")
     assert "Training on" in log and torch.load(folder / "last.pth", weights_only=True)["epoch"] == 1
+
+
+def test_time_limit_stops_after_the_epoch_whose_successor_would_overrun(h36m_dir, tmp_path):
+    assert not engine.out_of_time(0, 1e9, 1e9)  # 0 = no limit
+    assert engine.out_of_time(1.0, 50, 11) and not engine.out_of_time(1.0, 50, 9)
+    folder = tmp_path / "run"
+    run(parse_args(HOT + small(h36m_dir, folder, "--nepoch", "3", "--time_limit", "0.0001"), **MIXSTE.defaults),
+        MIXSTE, model)
+    rows = list(csv.DictReader((folder / "metrics.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1"] and (folder / "best.pth").is_file()
+    assert "--time_limit 0.0001 min: stopping after epoch 1" in (folder / "train.log").read_text()
+    assert torch.load(folder / "last.pth", weights_only=True)["epoch"] == 1  # resumable with --resume
 
 
 def test_resume_removes_temporaries_of_an_interrupted_save(h36m_dir, tmp_path):
