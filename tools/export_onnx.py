@@ -130,7 +130,8 @@ def export_onnx(
 
 
 def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1, 2), atol: float = 1e-4,
-                seed: int = 0, tie_break: str = "frozen") -> Dict[str, Any]:
+                seed: int = 0, tie_break: str = "frozen",
+                providers: Sequence[str] = ("CPUExecutionProvider",)) -> Dict[str, Any]:
     """Run the ONNX file with onnxruntime and PyTorch on the same random input.
 
     Two checks. (1) The kept frames: equal when both see the same features, but DPC-kNN is a discrete
@@ -140,6 +141,7 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
     choice itself, which must agree within ``atol``.
 
     ``tie_break`` must be the export's: with ``"none"`` PyTorch runs with zero tie-break noise too.
+    ``providers``: onnxruntime execution providers, in preference order (e.g. ``CUDAExecutionProvider``).
 
     Returns:
         dict with ``max_abs_diff`` (pose, ONNX kept frames replayed in PyTorch), ``max_abs_diff_own``
@@ -155,7 +157,7 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
     except ImportError as exc:
         raise ExportError("verification needs onnxruntime: pip install onnxruntime") from exc
     cfg = model.config
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), providers=list(providers))
     gen = torch.Generator().manual_seed(seed)
     results: List[Dict[str, Any]] = []
     model = model.eval().float().cpu()
