@@ -14,6 +14,7 @@ import pickle
 import re
 import tempfile
 from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
@@ -31,8 +32,77 @@ STRIP_PREFIXES = ("module.", "_orig_mod.")
 CHECKPOINT_FORMAT = "hot-engine-1"
 
 
+#: flags that set model sizes; what a checkpoint records of them is ``CheckpointInfo.sizes``
+SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "depth",
+              "drop_path")
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read or does not match the model."""
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """A checkpoint read once: what it says about itself, and the loaded object.
+
+    The one rule every reader (training engine, demo, Python API, tools) applies to sizes: **given now >
+    recorded in the checkpoint > the variant's defaults**. ``sizes`` is the checkpoint's part: the run's
+    size flags with the resolved ``model_config`` over them (it holds what defaults filled in).
+
+    Attributes:
+        path: the file.
+        obj: the loaded object (CPU tensors).
+        variant: ``<family>.<variant>`` it holds, or None (a reference checkpoint: a bare state_dict).
+        sizes: model sizes it records (``SIZE_FLAGS`` of its flags, every ``ModelConfig`` field of its
+            ``model_config``; only those it has).
+        args: the training run's flags (``{}`` when not written by this project's engine).
+        engine: written by this project's training engine (``format`` = ``CHECKPOINT_FORMAT``).
+    """
+
+    path: Path
+    obj: Any = field(repr=False)
+    variant: Optional[str]
+    sizes: Dict[str, Any]
+    args: Dict[str, Any]
+    engine: bool
+
+    def resolve(self, name: Optional[str] = None, **given: Any) -> tuple:
+        """``(variant, sizes)`` by the one rule: ``name``/``given`` (non-None) > the checkpoint > defaults.
+
+        Raises:
+            CheckpointError: ``name`` differs from the variant the checkpoint holds, or neither says one.
+        """
+        if name and self.variant and name != self.variant:
+            raise CheckpointError(f"{self.path} holds '{self.variant}' weights, not '{name}'")
+        variant = name or self.variant
+        if variant is None:
+            raise CheckpointError(f"{self.path} does not say which variant it holds; pass the model name")
+        return variant, {**self.sizes, **{k: v for k, v in given.items() if v is not None}}
+
+
+def inspect_checkpoint(path: Union[str, Path], check_finite: bool = False) -> CheckpointInfo:
+    """Read ``path`` once (``read_checkpoint``) and describe it (``CheckpointInfo``).
+
+    ``check_finite``: refuse NaN/inf weights now (``CheckpointError``), before anything else is set up.
+    """
+    path = Path(path)
+    obj = read_checkpoint(path)
+    if check_finite:
+        try:
+            weights = extract_state_dict(obj)
+        except CheckpointError:  # no state_dict: load_weights says so with the model's keys
+            weights = {}
+        check_finite_weights(weights, str(path))
+    meta = obj if isinstance(obj, Mapping) else {}
+    args = dict(meta["args"]) if isinstance(meta.get("args"), Mapping) else {}
+    variant = meta.get("variant") if isinstance(meta.get("variant"), str) else None
+    variant = variant or (args.get("model") if isinstance(args.get("model"), str) and args.get("model") else None)
+    sizes = {k: args[k] for k in SIZE_FLAGS if args.get(k) is not None}
+    config = meta.get("model_config")
+    if isinstance(config, Mapping):
+        sizes.update({k: v for k, v in config.items() if v is not None})  # ModelConfig: in_channels, num_heads too
+    return CheckpointInfo(path=path, obj=obj, variant=variant, sizes=sizes, args=args,
+                          engine=meta.get("format") == CHECKPOINT_FORMAT)
 
 
 def extract_state_dict(obj: Any) -> Dict[str, torch.Tensor]:
@@ -158,10 +228,11 @@ def is_reference_checkpoint(obj: Any) -> bool:
 
 
 def load_weights(
-    model: nn.Module, path: Union[str, Path], map_location: Union[str, torch.device] = "cpu"
+    model: nn.Module, path: Union[str, Path, CheckpointInfo], map_location: Union[str, torch.device] = "cpu"
 ) -> Dict[str, Any]:
     """Load weights from ``path`` into ``model`` strictly.
 
+    ``path`` may be a ``CheckpointInfo`` (``inspect_checkpoint``): its object is used, the file is not read again.
     Accepts a bare state_dict, the wrappers in ``WRAPPER_KEYS``, ``module.``/``_orig_mod.`` prefixes
     and reference key names. Uses ``torch.load(weights_only=True)``. A checkpoint not written by this
     project's engine (``is_reference_checkpoint``) switches the model's token pruning to the reference's
@@ -174,8 +245,11 @@ def load_weights(
     Raises:
         CheckpointError: unreadable or unsafe file, any key/shape mismatch, or NaN/inf weights.
     """
-    path = Path(path)
-    obj = read_checkpoint(path, map_location)
+    if isinstance(path, CheckpointInfo):  # already read: not read again
+        path, obj = path.path, path.obj
+    else:
+        path = Path(path)
+        obj = read_checkpoint(path, map_location)
     state_dict = convert_reference_state_dict(strip_prefixes(extract_state_dict(obj)), model)
     check_state_dict(model, state_dict, source=str(path))
     check_finite_weights(state_dict, source=str(path))

@@ -37,8 +37,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from common.arguments import ConfigError, check_flags, derive, parse_args
-from common.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save, check_finite_weights, extract_state_dict,
-                               find_checkpoint, load_weights, read_checkpoint, set_tpc_distance)
+from common.checkpoint import (CHECKPOINT_FORMAT, SIZE_FLAGS, CheckpointError, CheckpointInfo, atomic_save,
+                               find_checkpoint, inspect_checkpoint, load_weights, set_tpc_distance)
 from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
 from common.data_pack import find_pack
 from common.evaluate import EvalResult, JointCompletion, evaluate
@@ -56,9 +56,6 @@ _logger = logging.getLogger(__name__)
 
 __all__ = ["ModelZoo", "main", "run", "CHECKPOINT_FORMAT"]
 
-#: flags that set model sizes: a checkpoint's values are used for those not given on the command line
-SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "depth",
-              "drop_path")
 #: user errors: reported in one line, exit status 2
 USER_ERRORS = (ConfigError, CheckpointError, DataError)
 
@@ -71,6 +68,8 @@ class ModelZoo(Protocol):
     def resolve_config(self, name: str, args: Any = None, **overrides: Any) -> Any: ...
 
     def build_model(self, name: str, args: Any = None, **overrides: Any) -> nn.Module: ...
+
+    def prunes(self, name_or_model: Any) -> bool: ...
 
 
 @dataclass
@@ -151,7 +150,7 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
     derive(args)
     check_flags(args)
     if args.resume:
-        done = int(peek(Path(args.resume)).get("epoch", 0))
+        done = int(peek(Path(args.resume)).obj.get("epoch", 0))
         if args.nepoch <= done:
             raise ConfigError(f"--resume {args.resume}: the run has done {done} epochs, and --nepoch is "
                               f"{args.nepoch}: nothing to train; give a larger --nepoch (e.g. --nepoch {done + 10})")
@@ -185,33 +184,26 @@ def weights_path(args: argparse.Namespace) -> Path:
     return find_checkpoint(args.previous_dir)
 
 
-def peek(path: Path, check_finite: bool = False) -> Dict[str, Any]:
-    """The loaded checkpoint object (CPU), ``{}`` for a bare state_dict (e.g. a reference checkpoint).
+def peek(path: Path, check_finite: bool = False) -> CheckpointInfo:
+    """``inspect_checkpoint``: the file read once, with its variant and recorded sizes.
 
     ``check_finite``: refuse NaN/inf weights now, before any data is read (``CheckpointError``)."""
-    obj = read_checkpoint(path)
-    if check_finite:
-        try:
-            weights = extract_state_dict(obj)
-        except CheckpointError:  # no state_dict: load_weights says so with the model's keys
-            weights = {}
-        check_finite_weights(weights, str(path))
-    return obj if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT else {}
+    return inspect_checkpoint(path, check_finite=check_finite)
 
 
-def adopt_checkpoint_sizes(args: argparse.Namespace, ckpt: Dict[str, Any]) -> None:
+def adopt_checkpoint_sizes(args: argparse.Namespace, info: CheckpointInfo) -> None:
     """Use an engine checkpoint's variant, model sizes, window stride and 2-D source for the flags not given on
-    the command line (so ``--test --previous_dir DIR`` alone scores a run the way it was validated)."""
-    if not ckpt:
+    the command line (so ``--test --previous_dir DIR`` alone scores a run the way it was validated). Sizes
+    follow the one rule of ``CheckpointInfo.resolve``: command line > checkpoint > variant defaults. A
+    reference checkpoint (no metadata) changes nothing."""
+    if not info.engine:
         return
-    variant = ckpt.get("variant", "")
-    if args.model and args.model != variant:
-        raise ConfigError(f"{args.weights} holds '{variant}' weights but --model is '{args.model}'; "
-                          f"use --model {variant} or other weights")
-    args.model = variant
-    saved = ckpt.get("args", {})
-    adopted = {k: saved[k] for k in SIZE_FLAGS + ("stride", "keypoints")
-               if k not in args.explicit and saved.get(k) is not None}
+    if args.model and args.model != info.variant:
+        raise ConfigError(f"{args.weights} holds '{info.variant}' weights but --model is '{args.model}'; "
+                          f"use --model {info.variant} or other weights")
+    args.model = info.variant
+    recorded = {**info.sizes, **{k: info.args[k] for k in ("stride", "keypoints") if info.args.get(k) is not None}}
+    adopted = {k: v for k, v in recorded.items() if k not in args.explicit}
     for key, value in adopted.items():
         setattr(args, key, value)
     if adopted:
@@ -225,8 +217,8 @@ def merge_resume(args: argparse.Namespace) -> argparse.Namespace:
         path = path / "last.pth"
     if not path.is_file():
         raise ConfigError(f"--resume {args.resume}: no such checkpoint (give a last.pth or its run folder)")
-    ckpt = peek(path)
-    if "optimizer" not in ckpt:
+    ckpt = peek(path).obj
+    if not isinstance(ckpt, dict) or "optimizer" not in ckpt:
         raise ConfigError(f"--resume {path}: not a last.pth written by this engine (no optimizer state)")
     merged = dict(vars(args))
     merged.update({k: v for k, v in ckpt["args"].items() if k not in ("explicit", "resume", "weights", "model_config")})
@@ -237,25 +229,20 @@ def merge_resume(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**merged)
 
 
-def _prunes(name: str) -> bool:
-    """Whether variant ``name`` (``family.variant``) prunes tokens (``hot_*``/``tpc_*``)."""
-    return name.split(".")[-1].startswith(("hot_", "tpc_"))
-
-
 def check_model(args: argparse.Namespace, zoo: ModelZoo) -> Any:
     """Resolve and check the model sizes; build the model on the meta device to catch the rest."""
     names = zoo.available_models()
     if args.model not in names:
         raise ConfigError(f"unknown --model '{args.model}'; valid: {', '.join(names)}")
     cfg = zoo.resolve_config(args.model, args)
-    if _prunes(args.model) and not 1 <= cfg.token_num < cfg.frames:
+    if zoo.prunes(args.model) and not 1 <= cfg.token_num < cfg.frames:
         raise ConfigError(f"--token_num {cfg.token_num} must be between 1 and --frames - 1 ({cfg.frames - 1})")
     try:
         with torch.device("meta"):
             probe = zoo.build_model(args.model, args)
     except Exception as exc:  # noqa: BLE001 - the constructor's own checks
         raise ConfigError(f"cannot build {args.model} with these sizes: {exc}") from exc
-    if _prunes(args.model) and not getattr(probe, "prunes", True):
+    if zoo.prunes(args.model) and not zoo.prunes(probe):
         raise ConfigError(f"--layer_index {cfg.layer_index} is out of range for {args.model} with depth "
                           f"{cfg.depth}: token pruning would never happen")
     return cfg

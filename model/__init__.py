@@ -12,7 +12,7 @@ defines ``DEFAULTS`` (its reference sizes) and ``build(cfg: ModelConfig) -> nn.M
 from __future__ import annotations
 
 import importlib
-from typing import Any, List
+from typing import Any, List, Union
 
 from torch import nn
 
@@ -31,7 +31,7 @@ VARIANTS = (
     "motionagformer.hot_motionagformer",
 )
 
-__all__ = ["VARIANTS", "available_models", "build_model", "resolve_config", "LiftOutput", "ModelConfig"]
+__all__ = ["VARIANTS", "available_models", "build_model", "prunes", "resolve_config", "LiftOutput", "ModelConfig"]
 
 
 class UnknownModelError(ValueError):
@@ -47,6 +47,21 @@ def _variant_module(name: str):
     if name not in VARIANTS:
         raise UnknownModelError(f"unknown model '{name}'; valid names: {', '.join(VARIANTS)}")
     return importlib.import_module(f"model.{name}")
+
+
+def prunes(name_or_model: Union[str, nn.Module]) -> bool:
+    """Whether a variant (by name) or a built model prunes tokens (HoT / TPC).
+
+    The one rule: a variant prunes when its ``DEFAULTS`` give a ``token_num``; a built model, when it holds a
+    ``TokenPruningCluster`` that runs (its ``prunes`` property: False when ``layer_index`` lies beyond the
+    blocks).
+    """
+    if isinstance(name_or_model, str):
+        return getattr(_variant_module(name_or_model), "DEFAULTS", {}).get("token_num") is not None
+    from model.hot import TokenPruningCluster
+
+    model = name_or_model
+    return bool(getattr(model, "prunes", True)) and any(isinstance(m, TokenPruningCluster) for m in model.modules())
 
 
 def resolve_config(name: str, args: Any = None, **overrides: Any) -> ModelConfig:

@@ -335,8 +335,8 @@ def prepare_for_inference(
 def load_model(name: Optional[str] = None, checkpoint: Optional[str] = None, **overrides: Any) -> nn.Module:
     """Build a variant and load its weights strictly.
 
-    The variant and its sizes come from, by priority: ``name`` and ``overrides``; the checkpoint's
-    ``variant`` and ``args`` (engine checkpoints); the variant's defaults. Without ``checkpoint`` the
+    The variant and its sizes follow the one rule of ``common.checkpoint.CheckpointInfo.resolve``: ``name`` and
+    ``overrides``, else what the checkpoint records, else the variant's defaults. Without ``checkpoint`` the
     weights are random (a warning is logged).
 
     Raises:
@@ -350,17 +350,13 @@ def load_model(name: Optional[str] = None, checkpoint: Optional[str] = None, **o
             raise ValueError("give a model name or a checkpoint")
         _logger.warning("no checkpoint: %s has RANDOM weights", name)
         return build_model(name, **overrides)
-    from common.checkpoint import load_weights, read_checkpoint
+    from common.checkpoint import CheckpointError, inspect_checkpoint, load_weights
 
-    stored = read_checkpoint(checkpoint)  # CheckpointError: missing, unreadable or unsafe file
-    meta = stored if isinstance(stored, dict) else {}
-    variant = meta.get("variant") if isinstance(meta.get("variant"), str) else None
-    if name and variant and name != variant:
-        raise ValueError(f"{checkpoint} holds '{variant}' weights, not '{name}'")
-    name = name or variant
-    if name is None:
-        raise ValueError(f"{checkpoint} does not say which variant it holds; pass the model name")
-    sizes = meta.get("args") if isinstance(meta.get("args"), dict) else None
-    model = build_model(name, sizes, **overrides)
-    load_weights(model, checkpoint)
+    info = inspect_checkpoint(checkpoint)  # CheckpointError: missing, unreadable or unsafe file
+    try:
+        name, sizes = info.resolve(name, **overrides)  # given > checkpoint > variant defaults
+    except CheckpointError as exc:
+        raise ValueError(str(exc)) from None
+    model = build_model(name, sizes)
+    load_weights(model, info)
     return model

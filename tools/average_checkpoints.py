@@ -41,13 +41,14 @@ _logger = logging.getLogger("tools.average_checkpoints")
 
 
 def _read(path: Path) -> Dict[str, Any]:
-    """An engine checkpoint (``common.engine.peek``); ``CheckpointError`` for a missing, unreadable or foreign file."""
-    from common.engine import peek
+    """An engine checkpoint (``inspect_checkpoint``); ``CheckpointError`` for a missing, unreadable or foreign file."""
+    from common.checkpoint import inspect_checkpoint
 
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    obj = peek(path)
-    if not obj:
+    info = inspect_checkpoint(path)
+    obj = info.obj
+    if not info.engine:
         raise CheckpointError(f"{path} is not a checkpoint written by this project's engine (it needs the variant "
                               f"and sizes); average best.pth / last.pth / epoch_<n>.pth files of a run")
     return obj

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from common.arguments import OneLineArgumentParser
-from model import available_models
+from model import available_models, prunes
 from model.hot import TokenPruningCluster, freeze_tie_break_noise
 from model.profile import is_seq2frame
 
@@ -61,15 +61,11 @@ class _Exportable(nn.Module):
         return out.pose if out.kept is None else (out.pose, out.kept)
 
 
-def _prunes(model: nn.Module) -> bool:
-    return any(isinstance(m, TokenPruningCluster) for m in model.modules())
-
-
 @contextmanager
 def _tie_break(model: nn.Module, mode: str) -> Iterator[None]:
     """Inside the block, TPC modules draw their tie-break noise from a table: the seeded draw
     (``"frozen"``, identical to the default) or zeros (``"none"``)."""
-    if not _prunes(model):
+    if not prunes(model):
         yield
         return
     freeze_tie_break_noise(model, model.config.frames)
@@ -115,7 +111,7 @@ def export_onnx(
     cfg = model.config
     model = model.eval().float().cpu()
     shape = (1, cfg.frames, cfg.n_joints, cfg.in_channels)
-    outputs = ["pose", "kept"] if _prunes(model) else ["pose"]
+    outputs = ["pose", "kept"] if prunes(model) else ["pose"]
     dynamic = {"keypoints_2d": {0: "batch"}, **{name: {0: "batch"} for name in outputs}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

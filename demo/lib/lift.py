@@ -13,18 +13,17 @@ camera frame, in metres.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, load_weights
+from common.checkpoint import CheckpointError, inspect_checkpoint, load_weights
 from common.skeleton import h36m_skeleton
 from demo.lib.checks import MAX_ABS_NORMALISED, check_lift_input
 from demo.lib.errors import DemoError
@@ -234,27 +233,6 @@ def _centre_position(index: Optional[torch.Tensor], frames: int, out_shape: Tupl
     return (index - centre).abs().argmin(dim=1)
 
 
-def _peek_checkpoint(path: Path) -> Dict[str, Any]:
-    """The metadata stored beside the weights (``variant``, ``args`` merged with ``model_config``), or ``{}``."""
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # the strict loader reports unreadable files with a clear message
-        _logger.debug("cannot read metadata of %s: %s", path, exc)
-        return {}
-    if not isinstance(obj, dict):
-        return {}
-    args = obj.get("args")
-    if isinstance(args, argparse.Namespace):
-        args = vars(args)
-    meta = {k: v for k, v in obj.items() if not isinstance(v, (dict, torch.Tensor))}
-    meta["args"] = dict(args) if isinstance(args, dict) else {}
-    # the training engine also stores the resolved sizes; they win over the raw flags
-    model_config = obj.get("model_config")
-    meta["args"].update({k: v for k, v in (model_config or {}).items() if v is not None})
-    return meta
-
-
 def load_lifter(
     model_name: Optional[str] = None,
     checkpoint: Optional[Union[str, Path]] = None,
@@ -275,15 +253,20 @@ def load_lifter(
     path = Path(checkpoint) if checkpoint else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
     if path is not None and not path.is_file():
         raise DemoError(f"checkpoint not found: {path} (pass --checkpoint PATH to a .pth file)")
-    meta = _peek_checkpoint(path) if path is not None else {}
-    args = meta.get("args", {})
-    stored_name = meta.get("model_name") or meta.get("variant") or args.get("model")
+    info = None
+    if path is not None:
+        try:
+            info = inspect_checkpoint(path)  # read once; its sizes follow the one rule of CheckpointInfo.resolve
+        except CheckpointError as exc:
+            raise DemoError(str(exc)) from None
+    args = dict(info.sizes) if info is not None else {}
+    stored_name = info.variant if info is not None else None
     why_random = f"the shipped in-the-wild checkpoint {DEFAULT_CHECKPOINT} is missing"
     if not checkpoint and path is not None and (
             (model_name and canonical_model_name(model_name) != canonical_model_name(stored_name))
             or (frames and frames != args.get("frames"))):
         why_random = f"the shipped checkpoint is a {args.get('frames')}-frame '{stored_name}', not the requested model"
-        path, args, stored_name = None, {}, None
+        path, args, stored_name, info = None, {}, None, None
     name = canonical_model_name(model_name or stored_name or DEFAULT_MODEL)
     if stored_name and canonical_model_name_or_none(stored_name) != name:
         args = {}  # sizes of another model do not apply
@@ -292,9 +275,9 @@ def load_lifter(
         model = build_model(name, args, **overrides)
     except (TypeError, ValueError) as exc:
         raise DemoError(f"cannot build model '{name}' with these sizes: {exc}") from exc
-    if path is not None:
+    if info is not None:
         try:
-            load_weights(model, path)
+            load_weights(model, info)
         except CheckpointError as exc:
             raise DemoError(str(exc)) from exc
     else:
