@@ -66,7 +66,8 @@ def _bool_flag(group: argparse._ArgumentGroup, name: str, default: bool, help: s
 def _model_group(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--model", type=str, default="", help="variant <family>.<variant>, e.g. mixste.hot_mixste; any "
-                   "registered variant works with any entry script (required)")
+                   "registered variant works with any entry script (required for training; with --test or "
+                   "--previous_dir, default: the checkpoint's variant)")
     g.add_argument("--channel", type=int, default=None, help="embedding width (MixSTE family) / hypothesis width "
                    "(MHFormer); default: the variant's reference size (512 for MixSTE/MHFormer)")
     g.add_argument("--d_hid", type=int, default=None, help="MLP hidden width; default: the variant's (1024)")
@@ -176,7 +177,8 @@ def _io_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--keep_epochs", action="store_true", help="also keep every epoch's weights as "
                    "epoch_<n>.pth (best.pth format), e.g. to average the last epochs with "
                    "python -m tools.average_checkpoints")
-    g.add_argument("--no_progress", action="store_true", help="no tqdm progress bars")
+    g.add_argument("--no_progress", action="store_true", help="no progress output (default: tqdm bars on a "
+                   "terminal; one line per 10%% when stderr is redirected to a file)")
 
 
 def _device_group(parser: argparse.ArgumentParser) -> None:
@@ -192,14 +194,24 @@ def _device_group(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=None, help="DataLoader workers; default 8 on CUDA, 0 elsewhere")
 
 
-def build_parser(**recipe_defaults: Any) -> argparse.ArgumentParser:
-    """The argument parser, with ``recipe_defaults`` overriding flag defaults (e.g. ``lr=1e-3``).
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` for flags that have a default; none for unset ones (``None`` or ``""``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default in (None, "") or "(default" in (action.help or ""):
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+def build_parser(description: Optional[str] = None, **recipe_defaults: Any) -> argparse.ArgumentParser:
+    """The argument parser, with ``recipe_defaults`` overriding flag defaults (e.g. ``lr=1e-3``), so that
+    ``--help`` shows the script's own defaults; ``description`` heads the help (default: a generic line).
 
     No side effects: nothing is created or configured.
     """
     parser = OneLineArgumentParser(
-        description="Train or test a HoT / video pose lifting model on Human3.6M.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=description or "Train or test a HoT / video pose lifting model on Human3.6M.",
+        formatter_class=_DefaultsHelpFormatter,
     )
     for add in (_model_group, _data_group, _train_group, _io_group, _device_group):
         add(parser)
@@ -291,13 +303,14 @@ def join_negative_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -
     return out
 
 
-def parse_args(argv: Optional[Sequence[str]] = None, **recipe_defaults: Any) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None, description: Optional[str] = None,
+               **recipe_defaults: Any) -> argparse.Namespace:
     """Parse ``argv`` (``None`` = ``sys.argv[1:]``) and derive the reference's hard-coded values.
 
     Derived: ``pad = (frames - 1) // 2``, ``train = 0`` with ``--test``, ``explicit`` = the flags given.
     Pure: no folders, no logging. ``check_flags`` validates.
     """
-    parser = build_parser(**recipe_defaults)
+    parser = build_parser(description, **recipe_defaults)
     argv = join_negative_values(parser, sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     args.explicit = explicit_dests(parser, argv)

@@ -90,7 +90,7 @@ class Context:
 def main(recipe: Recipe, zoo: ModelZoo, argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``main_*.py``: returns the exit status (2 and one line on stderr for user errors)."""
     try:
-        args = parse_args(argv, **recipe.defaults)
+        args = parse_args(argv, recipe.description(), **recipe.defaults)
         run(args, recipe, zoo)
         return 0
     except USER_ERRORS as exc:

@@ -26,11 +26,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from common.data import JOINT_DROPPED_FOR_16, complete_h36m16
 from common.metrics import ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample
-from common.utils import NumericalError, all_gather_objects
+from common.utils import NumericalError, all_gather_objects, progress_bar
 
 _logger = logging.getLogger(__name__)
 
@@ -168,7 +167,7 @@ def _eval_loop(
     actions: List[str] = []
     p1: List[np.ndarray] = []
     p2: List[np.ndarray] = []
-    bar = tqdm(loader, desc="test", disable=not progress, dynamic_ncols=True, leave=False)
+    bar = progress_bar(loader, desc="test", enabled=progress, unit="batch")
     for batch in bar:
         inputs = batch["input_2d"].to(device, non_blocking=True)
         gt = batch["gt_3d"].to(device, non_blocking=True).float()

@@ -22,10 +22,9 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import Sampler
-from tqdm import tqdm
 
 from common.evaluate import autocast, take_frames
-from common.utils import AverageMeter, NumericalError, all_reduce_sum, epoch_seed
+from common.utils import AverageMeter, NumericalError, all_reduce_sum, epoch_seed, progress_bar
 
 _logger = logging.getLogger(__name__)
 
@@ -134,7 +133,7 @@ def train_one_epoch(
     meter = AverageMeter()
     sampler = loader.batch_sampler
     start = time.perf_counter()
-    bar = tqdm(loader, desc=f"train {epoch}", disable=not progress, dynamic_ncols=True, leave=False)
+    bar = progress_bar(loader, desc=f"train {epoch}", enabled=progress, unit="batch")
     for step, batch in enumerate(bar):
         loss, n = _train_step(model, batch, optimizer, loss_fn, device, amp, scaler,
                               sampler.share(batch["input_2d"].shape[0], step), noise_2d, (epoch, step + 1))

@@ -10,6 +10,7 @@ import logging.handlers
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
@@ -107,6 +108,74 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("--device mps: MPS is not available (use --device cpu or auto)")
     return torch.device(name)
+
+
+class LineProgress:
+    """A progress report for a redirected stderr (log file, CI): one line per ``step`` of the total (or every
+    30 s when the total is unknown) instead of tqdm's carriage-return redraws. Takes tqdm's common API:
+    iteration, ``update``, ``set_postfix``, ``refresh``, ``close``, ``n``/``total``, context manager."""
+
+    def __init__(self, iterable: Any = None, total: Optional[int] = None, desc: str = "", unit: str = "it",
+                 step: float = 0.1) -> None:
+        self.iterable, self.desc, self.unit, self.step = iterable, desc, unit, step
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.n, self._next, self._postfix = 0, step, ""
+        self._start = self._last = time.perf_counter()
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.update(1)
+
+    def __len__(self) -> int:
+        return int(self.total or 0)
+
+    def __enter__(self) -> "LineProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.perf_counter()
+        if self.total:
+            if self.n >= self._next * self.total - 1e-9:
+                while self._next * self.total <= self.n + 1e-9:
+                    self._next += self.step
+                self._write(now)
+        elif now - self._last >= 30:
+            self._write(now)
+
+    def _write(self, now: float) -> None:
+        self._last = now
+        done = f"{self.n}/{self.total} {self.unit} ({100 * self.n / self.total:.0f}%)" if self.total else \
+            f"{self.n} {self.unit}"
+        sys.stderr.write(f"{self.desc}: {done}, {now - self._start:.0f} s{self._postfix}\n")
+        sys.stderr.flush()
+
+    def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:
+        items = dict(ordered_dict or {}, **kwargs)
+        self._postfix = (", " + ", ".join(f"{k} {v}" for k, v in items.items())) if items else ""
+
+    def refresh(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(iterable: Any = None, total: Optional[int] = None, desc: str = "", enabled: bool = True,
+                 unit: str = "it", leave: bool = False) -> Any:
+    """tqdm on a terminal; on a redirected stderr no bar but ``LineProgress`` (a line per 10 %); nothing
+    when ``enabled`` is False (``--no_progress`` / ``--quiet``)."""
+    from tqdm import tqdm
+
+    if not enabled:
+        return tqdm(iterable, total=total, disable=True)
+    if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return LineProgress(iterable, total, desc, unit)
+    return tqdm(iterable, total=total, desc=desc, unit=unit, dynamic_ncols=True, leave=leave)
 
 
 class _TqdmStreamHandler(logging.Handler):

@@ -142,13 +142,24 @@ def test_entry_script_error_exit_code_and_help():
     proc = subprocess.run([sys.executable, "main_mhformer.py", "--model", "mhformer.mhformer", "--stride", "0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == ["error: --stride 0 must be between 1 and --frames 243 (a larger "
+    # main_mhformer's own recipe default: 351 frames
+    assert proc.stderr.strip().splitlines() == ["error: --stride 0 must be between 1 and --frames 351 (a larger "
                                                 "step would skip frames)"]
     assert MHFORMER.seed == 1
-    out = subprocess.run([sys.executable, "main_mixste.py", "--help"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120).stdout
+    helps = {}
+    for script in ("main_mixste.py", "main_mhformer.py"):
+        helps[script] = " ".join(subprocess.run([sys.executable, script, "--help"], cwd=ROOT, capture_output=True,
+                                                text=True, timeout=120).stdout.split())
     for group in ("model:", "data:", "training:", "checkpoints and outputs:", "device and speed:"):
-        assert group in out
+        assert group in helps["main_mixste.py"]
+    # each script's help states its own recipe: loss, optimizer, defaults
+    assert "Loss: weighted MPJPE" in helps["main_mixste.py"] and "Optimizer: AdamW" in helps["main_mixste.py"]
+    assert "number of epochs (default: 160)" in helps["main_mixste.py"]
+    assert "Loss: MPJPE" in helps["main_mhformer.py"] and "AMSGrad" in helps["main_mhformer.py"]
+    assert "number of epochs (default: 20)" in helps["main_mhformer.py"]
+    assert "initial learning rate (default: 0.001)" in helps["main_mhformer.py"]
+    # --model: optional with a checkpoint, and no empty "(default: )"
+    assert "default: the checkpoint's variant" in helps["main_mixste.py"] and "(default: )" not in helps["main_mixste.py"]
 
 
 def test_update_readme_check_reports_both_outcomes(tmp_path, capsys):

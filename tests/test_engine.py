@@ -373,3 +373,21 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(h36m_dir,
     with pytest.raises(engine.NumericalError, match="epoch 1, step"):
         run(parse_args(HOT + small(h36m_dir, folder, "--lr", "1e30"), **MIXSTE.defaults), MIXSTE, model)
     assert not folder.exists()
+
+
+def test_progress_without_a_terminal_is_one_line_per_tenth(capsys):
+    from common.utils import LineProgress, progress_bar
+
+    bar = progress_bar(range(20), desc="train 1", unit="batch")  # pytest's stderr is not a terminal
+    assert isinstance(bar, LineProgress)
+    for _ in bar:
+        bar.set_postfix(loss="0.1234")
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and len(lines) == 10
+    assert lines[-1].startswith("train 1: 20/20 batch (100%)") and lines[-1].endswith("loss 0.1234")
+    with progress_bar(total=None, desc="2D keypoints", unit="frame") as unknown:
+        unknown.update(5)  # unknown total: a line every 30 s, none yet
+    assert capsys.readouterr().err == "" and unknown.n == 5
+    quiet = progress_bar(range(3), enabled=False)
+    assert list(quiet) == [0, 1, 2] and capsys.readouterr().err == ""

@@ -48,6 +48,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 
 from common.arguments import OneLineArgumentParser
+from model.inference import cpu_native_bf16
 
 _logger = logging.getLogger(__name__)
 
@@ -343,6 +344,8 @@ def run_group(variants: Sequence[str], engines: Sequence[Engine], batch: int, ar
         order = live if r % 2 == 0 else live[::-1]  # A B C … then … C B A: drift hits all alike
         for case in order:
             times[case.key].append(executors[case.engine.allocator].call("time", case.key))
+        _logger.info("  round %d/%d of %d cases done, %.0f s", r + 1, args.repeats, len(order),
+                     time.perf_counter() - start)
         if args.max_seconds and time.perf_counter() - start > args.max_seconds and r + 1 >= args.min_repeats:
             _logger.info("time budget reached after %d rounds", r + 1)
             break
@@ -484,6 +487,7 @@ def markdown(report: Dict[str, Any]) -> str:
         f"Measured {env['date'][:10]} on {env.get('gpu') or env['cpu']} ({env['cpu_count']} cores, "
         f"{env['threads']} threads), torch {env['torch']}, device `{env['device']}`; load average at start "
         f"{', '.join(f'{x:.1f}' for x in env['load_average_start'] or [])}. Command: `{env['command']}`.",
+        *(f"\n{note}" for note in report.get("notes", [])),
         "",
         "| Model | Params | thop-FLOPs / clip | full FLOPs / clip | output frames / clip | thop-FLOPs / output frame "
         "| full FLOPs / output frame |",
@@ -564,8 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--models", nargs="+", metavar="NAME",
                    help="variants to time (default: every family: MixSTE, MotionBERT, MotionAGFormer, MHFormer)")
     g.add_argument("--batch", nargs="+", type=int, default=[1, 4], help="batch sizes (default 1 4)")
-    g.add_argument("--dtype", nargs="+", choices=["fp32", "bf16", "fp16"], default=["fp32", "bf16"],
-                   help="compute dtypes of the fast engines (default fp32 bf16)")
+    g.add_argument("--dtype", nargs="+", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="compute dtypes of the fast engines (default fp32 bf16; on a CPU without bf16 "
+                        "instructions, where bf16 is emulated and slow, fp32 only, said in the table)")
     g.add_argument("--compile", choices=["off", "on", "both"], default="off",
                    help="torch.compile the fast engines: off (default), on, or both eager and compiled")
     g.add_argument("--no-reference", dest="reference", action="store_false",
@@ -616,12 +621,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if problem:
         sys.stderr.write(f"error: {problem}\n")
         return 2
+    notes = []
+    if args.dtype is None:
+        args.dtype = ["fp32", "bf16"]
+        if args.device == "cpu" and cpu_native_bf16() is False:
+            args.dtype = ["fp32"]
+            notes.append("bf16 not timed: this CPU has no bf16 instructions (AVX512-BF16/AMX), so PyTorch emulates "
+                         "bf16 and it is several times slower than fp32; `--dtype fp32 bf16` times it anyway.")
+            _logger.warning(notes[-1])
     engines = _engines(args)
     name = args.name or f"benchmark_{args.device.split(':')[0]}"
     report: Dict[str, Any] = dict(environment=environment(args, argv), static={}, runs=[],
                                   settings=dict(repeats=args.repeats, warmup=args.warmup, batches=args.batch,
                                                 engines=[asdict(e) | {"name": e.name} for e in engines],
-                                                overrides=_overrides(args), seed=args.seed))
+                                                overrides=_overrides(args), seed=args.seed), notes=notes)
     for group in groups:
         for v in group:
             report["static"][v] = static_counts(v, _overrides(args))

@@ -318,7 +318,8 @@ class Check:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineArgumentParser(prog="bash tools/gpu_check.sh", description=__doc__.split("\n\n")[0],
+    prog = "bash tools/gpu_check.sh" if sys.argv[0].endswith("gpu_check.py") else None  # else hot-gpu-check
+    p = OneLineArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--minutes", type=float, default=None,
                    help="time budget of all stages together (default 12; 5 with --dry-run)")

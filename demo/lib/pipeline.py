@@ -31,7 +31,7 @@ import numpy as np
 
 from common.camera import normalize_screen_coordinates
 from common.skeleton import H36M_17_NAMES, h36m_skeleton
-from common.utils import resolve_device
+from common.utils import progress_bar, resolve_device
 from demo.lib.checks import (check_finite, check_lift_input, check_lifted_poses, check_pixel_keypoints,
                              lift_input_bound, mask_far_outside)
 from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, Detector2D, build_detector
@@ -180,9 +180,7 @@ class _Staging:
 
 
 def _progress_bar(enabled: bool, total: Optional[int], desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, dynamic_ncols=True, leave=True)
+    return progress_bar(total=total, desc=desc, enabled=enabled, unit="frame", leave=True)
 
 
 def _build_detector(opts: DemoOptions, device) -> Detector2D:
