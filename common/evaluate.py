@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -168,7 +169,12 @@ def _eval_loop(
     p1: List[np.ndarray] = []
     p2: List[np.ndarray] = []
     bar = progress_bar(loader, desc="test", enabled=progress, unit="batch")
-    for batch in bar:
+    start = time.perf_counter()
+    for step, batch in enumerate(bar):
+        if step == 1 and progress and len(loader) > 2:  # the first batch done: an estimate of the whole
+            took = time.perf_counter() - start
+            _logger.info("testing %d batches of %d windows; about %.0f s at the first batch's %.2f s",
+                         len(loader), len(batch["action"]), took * len(loader), took)
         inputs = batch["input_2d"].to(device, non_blocking=True)
         gt = batch["gt_3d"].to(device, non_blocking=True).float()
         with autocast(device, amp):

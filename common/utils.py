@@ -149,9 +149,11 @@ class LineProgress:
 
     def _write(self, now: float) -> None:
         self._last = now
+        elapsed = now - self._start
         done = f"{self.n}/{self.total} {self.unit} ({100 * self.n / self.total:.0f}%)" if self.total else \
             f"{self.n} {self.unit}"
-        sys.stderr.write(f"{self.desc}: {done}, {now - self._start:.0f} s{self._postfix}\n")
+        left = f", {elapsed / self.n * (self.total - self.n):.0f} s left" if self.total and self.n < self.total else ""
+        sys.stderr.write(f"{self.desc}: {done}, {elapsed:.0f} s{left}{self._postfix}\n")
         sys.stderr.flush()
 
     def set_postfix(self, ordered_dict: Any = None, refresh: bool = True, **kwargs: Any) -> None:

@@ -6,9 +6,10 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
     python demo/vis.py                                  # the sample clip (fetched once), default detector/model
     python demo/vis.py --video my.mp4 --checkpoint checkpoint/run/best.pth
     python demo/vis.py --video my.mp4 --detector keypoints --keypoints my_2d.npz --no-render
+    python demo/vis.py --keypoints my_2d.npz --size 1920x1080 --fps 30   # no video: drawn on a blank canvas
 
 Outputs go to ``demo/output/<video name>/`` (or ``--output``): ``<name>.mp4``, ``keypoints_2d.npz``,
-``poses_3d.npz`` and ``poses_3d.json``. See demo/README section of the project README for units.
+``poses_3d.npz`` and ``poses_3d.json``; units and layouts in docs/demo.md.
 """
 from __future__ import annotations
 
@@ -37,6 +38,28 @@ def positive_int(text: str) -> int:
     return value
 
 
+def image_size(text: str) -> tuple:
+    """argparse type: ``WxH`` → (W, H), both ≥ 1."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT in pixels, e.g. 1920x1080, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"width and height must be positive, got {text!r}")
+    return width, height
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The demo's command line."""
     p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
@@ -51,10 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fixed vertical range [0, 1.5] m in the 3-D view")
     g.add_argument("--max-height", type=positive_int, default=720, help="height cap of the rendered video in pixels")
     g = p.add_argument_group("2-D detection")
-    g.add_argument("--detector", choices=list(DETECTORS), default=DEFAULT_DETECTOR,
+    g.add_argument("--detector", choices=list(DETECTORS), default=None,
                    help="mediapipe: BlazePose (offline, default); hrnet: YOLOv3 + HRNet-W48 (weights in "
-                        "demo/lib/checkpoint/); keypoints: read 2-D from --keypoints")
-    g.add_argument("--keypoints", default=None, help="npz/json keypoint file for --detector keypoints")
+                        "demo/lib/checkpoint/); keypoints: read 2-D from --keypoints (the default when it is given)")
+    g.add_argument("--keypoints", default=None, help="npz/json keypoint file (implies --detector keypoints); with "
+                   "--video its frames must match the video's, without one give --size")
+    g.add_argument("--size", type=image_size, default=None, metavar="WxH",
+                   help="--keypoints without --video: the image size its pixels refer to; rendered on a blank canvas")
+    g.add_argument("--fps", type=positive_float, default=None,
+                   help="--keypoints without --video: frame rate of the keypoints (default 25)")
     g.add_argument("--keypoints-layout", choices=["auto", "coco", "h36m"], default="auto",
                    help="joint order of --keypoints (auto: the file's 'layout' entry, else coco)")
     g.add_argument("--raw-bones", dest="constant_bones", action="store_false",
@@ -108,6 +136,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from demo.lib.pipeline import DemoOptions, run_demo
 
     stream_flags = ("stream", "hop", "lookahead", "background", "dtype", "stream_flip")
+    args.detector = args.detector or ("keypoints" if args.keypoints else DEFAULT_DETECTOR)
     fields = {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "gpu") + stream_flags}
     try:
         if args.stream:

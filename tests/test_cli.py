@@ -170,10 +170,11 @@ def test_update_readme_check_reports_both_outcomes(tmp_path, capsys):
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     assert update_main(["--check"]) == 0
-    assert "is up to date" in capsys.readouterr().out
+    assert "README.md, demo.md" in capsys.readouterr().out  # the README and the docs/ pages
+
     stale = tmp_path / "README.md"
     stale.write_text(readme.read_text(encoding="utf-8").replace("| `hot_mixste_27_gt` |", "| `old` |", 1),
                      encoding="utf-8")
     (tmp_path / "benchmarks").symlink_to(readme.parent / "benchmarks")
     assert update_main(["--check", "--readme", str(stale)]) == 1
-    assert "is stale" in capsys.readouterr().err
+    assert "stale: run python -m tools.update_readme" in capsys.readouterr().err

@@ -468,3 +468,40 @@ def test_zip_file_is_not_an_npz(tmp_path):
     with zipfile.ZipFile(tmp_path / "k.npz", "w") as zf:
         zf.writestr("readme.txt", "no arrays here")
     one_line_error(load_keypoint_file, tmp_path / "k.npz", match="keypoint file")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# keypoints without a video
+
+
+def test_keypoints_without_a_video_render_on_a_blank_canvas(prepared_root, tmp_path, capsys):
+    """Real GT 2-D of S9 (camera 0, 1000x1002 px, 50 fps) as a keypoint file, no video: the whole demo runs."""
+    import cv2
+
+    from common.camera import image_coordinates
+    from common.data import load_h36m
+
+    seq = load_h36m(prepared_root, "gt", subjects=["S9"]).sequences[("S9", "Walking", 0)]
+    pixels = image_coordinates(seq.pose_2d[:60], 1000, 1002)
+    kp_file = save(tmp_path / "s9_walk.npz", keypoints=pixels, scores=np.ones((60, 17), np.float32),
+                   layout=np.array("h36m"))
+    out = tmp_path / "out"
+    assert main(["--keypoints", str(kp_file), "--size", "1000x1002", "--fps", "50", "--output", str(out), "-q"]) == 0
+    with np.load(out / "poses_3d.npz") as npz:
+        poses, fps = npz["poses_3d"], float(npz["fps"])
+    assert poses.shape == (60, 17, 3) and fps == 50 and np.isfinite(poses).all()
+    cap = cv2.VideoCapture(str(out / "s9_walk.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+    cap.release()
+    # one-line errors, nothing written
+    missing = tmp_path / "missing"
+    for argv, needle in ((["--keypoints", str(kp_file)], "needs --size WxH"),
+                         (["--keypoints", str(kp_file), "--size", "1000x1002", "--video", "sample"],
+                          "--size and --fps are for --keypoints without a video")):
+        capsys.readouterr()
+        assert main([*argv, "--output", str(missing), "-q"]) == 1
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "\n" not in err and not missing.exists()
+    with pytest.raises(SystemExit):
+        main(["--keypoints", str(kp_file), "--size", "1000by1002"])
+    assert "expected WIDTHxHEIGHT" in capsys.readouterr().err

@@ -391,3 +391,13 @@ def test_progress_without_a_terminal_is_one_line_per_tenth(capsys):
     assert capsys.readouterr().err == "" and unknown.n == 5
     quiet = progress_bar(range(3), enabled=False)
     assert list(quiet) == [0, 1, 2] and capsys.readouterr().err == ""
+
+
+def test_cpu_evaluation_batch_default_and_explicit_batch():
+    cpu = torch.device("cpu")
+    args = parse_args(["--model", "mixste.hot_mixste", "--frames", "27"], **MIXSTE.defaults)
+    assert args.batch_size == 4 and engine.eval_batch_size(args, cpu) == 64  # 1728 pose frames
+    assert engine.eval_batch_size(parse_args(["--model", "mixste.mixste"], **MIXSTE.defaults), cpu) == 7  # 243
+    given = parse_args(["--model", "mixste.hot_mixste", "--frames", "27", "--batch_size", "4"], **MIXSTE.defaults)
+    assert engine.eval_batch_size(given, cpu) == 4  # an explicit --batch_size is kept
+    assert engine.eval_batch_size(parse_args(["--model", "mhformer.mhformer"], **MHFORMER.defaults), cpu) == 128

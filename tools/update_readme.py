@@ -1,13 +1,14 @@
 """Regenerate the README's generated tables from the project's own commands and JSON reports.
 
-Each table sits between ``<!-- BEGIN <name> -->`` and ``<!-- END <name> -->`` markers in README.md,
+Each table sits between ``<!-- BEGIN <name> -->`` and ``<!-- END <name> -->`` markers in README.md or a
+page of docs/,
 so no number in those tables is typed by hand:
 
 * ``profile``: ``python -m model.profile --all --markdown`` (params and FLOPs of the zoo);
 * any other name: the markdown file ``benchmarks/<name>.md`` written by the tool that measured it
   (baseline evaluation, benchmark, results of trained checkpoints).
 
-Usage: ``python -m tools.update_readme [--check]`` (``--check`` exits 1 if README.md is stale).
+Usage: ``python -m tools.update_readme [--check]`` (``--check`` exits 1 if README.md or a docs/ page is stale).
 """
 from __future__ import annotations
 
@@ -47,23 +48,35 @@ def update(text: str, root: Path = ROOT) -> str:
     return BLOCK.sub(lambda m: m.group(1) + render(m.group("name"), root) + m.group(4), text)
 
 
+def _root_of(path: Path) -> Path:
+    """The project folder of a README/doc file: the one holding ``benchmarks/`` (docs/ pages: its parent)."""
+    return path.parent if (path.parent / "benchmarks").exists() else path.parent.parent
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = OneLineArgumentParser(prog="python -m tools.update_readme", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only report whether README.md is up to date")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README file to update")
+    parser.add_argument("--check", action="store_true", help="only report whether the files are up to date")
+    parser.add_argument("--readme", type=Path, action="append", default=None,
+                        help="file to update (repeatable; default: README.md and every docs/*.md)")
     args = parser.parse_args(argv)
-    old = args.readme.read_text(encoding="utf-8")
-    new = update(old, args.readme.parent)
-    if args.check:
-        if new != old:
-            sys.stderr.write(f"{args.readme} is stale: run python -m tools.update_readme\n")
-            return 1
-        print(f"{args.readme} is up to date with benchmarks/")
-        return 0
-    if new != old:
-        tmp = args.readme.with_suffix(".md.tmp")
+    files = args.readme or [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    stale = []
+    for path in files:
+        old = path.read_text(encoding="utf-8")
+        new = update(old, _root_of(path))
+        if new == old:
+            continue
+        if args.check:
+            stale.append(path)
+            continue
+        tmp = path.with_suffix(".md.tmp")
         tmp.write_text(new, encoding="utf-8")
-        tmp.replace(args.readme)
+        tmp.replace(path)
+    if args.check:
+        if stale:
+            sys.stderr.write(f"{', '.join(map(str, stale))} stale: run python -m tools.update_readme\n")
+            return 1
+        print(f"{', '.join(p.name for p in files)}: up to date with benchmarks/")
     return 0
 
 

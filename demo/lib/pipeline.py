@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -41,7 +41,7 @@ from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
 from demo.lib.quality import constant_bone_lengths, pose_quality
 from demo.lib.render import BONES, SideBySideRenderer
 from demo.lib.sample import ATTRIBUTION, SAMPLE_NAME, resolve_video
-from demo.lib.video import VideoInfo, VideoWriter, iter_frames, probe_video
+from demo.lib.video import FALLBACK_FPS, VideoInfo, VideoWriter, iter_frames, probe_video
 
 _logger = logging.getLogger(__name__)
 
@@ -57,7 +57,10 @@ class DemoOptions:
     """Everything ``run_demo`` needs (the CLI flags of ``demo/vis.py``).
 
     Attributes:
-        video: input path; ``None`` or "sample" = the sample clip.
+        video: input path; ``None`` or "sample" = the sample clip (with the "keypoints" detector, ``None`` = no
+            video: the keypoints alone, drawn on a blank canvas of ``size``).
+        size: (width, height) in pixels the keypoint file refers to, when there is no video.
+        fps: frame rate of the keypoints when there is no video (default ``video.FALLBACK_FPS``).
         output: output folder (default ``demo/output/<video stem>/``).
         detector: "mediapipe", "hrnet" or "keypoints".
         keypoints: keypoint file for the "keypoints" detector.
@@ -84,6 +87,8 @@ class DemoOptions:
     """
 
     video: Optional[str] = None
+    size: Optional[Tuple[int, int]] = None
+    fps: Optional[float] = None
     output: Optional[str] = None
     detector: str = DEFAULT_DETECTOR
     keypoints: Optional[str] = None
@@ -194,12 +199,33 @@ def _build_detector(opts: DemoOptions, device) -> Detector2D:
     return build_detector(opts.detector, **kwargs)
 
 
-def _detect(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo) -> Detection2D:
+def blank_frames(width: int, height: int, count: int) -> Iterator[np.ndarray]:
+    """``count`` grey BGR canvases (H, W, 3) uint8: the "video" of keypoints without one."""
+    for _ in range(count):
+        yield np.full((height, width, 3), 40, np.uint8)
+
+
+def _source(opts: DemoOptions, detector: Optional[Detector2D] = None
+            ) -> Tuple[Path, VideoInfo, Callable[[Optional[int]], Iterator]]:
+    """The input, what it says of itself, and its frames: a video (``detector`` not needed), or, for
+    ``--keypoints`` without ``--video``, the keypoint file alone on blank canvases of ``--size``."""
+    if opts.video is None and opts.detector == "keypoints":
+        width, height = opts.size
+        count = detector.detection.num_frames
+        info = VideoInfo(path=Path(opts.keypoints), width=width, height=height, fps=float(opts.fps or FALLBACK_FPS),
+                         reported_frames=count)
+        return info.path, info, lambda limit: blank_frames(width, height, min(count, limit or count))
+    video = resolve_video(opts.video)
+    return video, probe_video(video), lambda limit: iter_frames(video, limit)
+
+
+def _detect(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo,
+            frames: Callable[[Optional[int]], Iterator]) -> Detection2D:
     total = info.reported_frames or None
     if opts.max_frames:
         total = min(total or opts.max_frames, opts.max_frames)
     with _progress_bar(opts.progress, total, "2D keypoints") as bar:
-        detection = detector(iter_frames(video, opts.max_frames), progress=bar.update)
+        detection = detector(frames(opts.max_frames), progress=bar.update)
         bar.total = bar.n  # the container's count may have been wrong
         bar.refresh()
     if detection.num_frames == 0:
@@ -287,14 +313,14 @@ def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detect
 
 
 def _render(stage: _Staging, opts: DemoOptions, video: Path, info: VideoInfo, kp: np.ndarray, poses: np.ndarray,
-            found: np.ndarray, lifter: Lifter) -> None:
+            found: np.ndarray, lifter: Lifter, frames: Callable[[Optional[int]], Iterator]) -> None:
     title = f"3D: {lifter.name}" + ("" if lifter.trained else "  [UNTRAINED: random weights]")
     renderer = SideBySideRenderer((info.width, info.height), title, opts.fix_z, opts.max_height)
     written = 0
     try:
         with VideoWriter(stage.path(f"{video.stem}.mp4"), info.fps, renderer.size) as writer, \
                 _progress_bar(opts.progress, len(poses), "render") as bar:
-            for t, frame in enumerate(iter_frames(video, len(poses))):
+            for t, frame in enumerate(frames(len(poses))):
                 writer.write(renderer.render(frame, kp[t], poses[t], bool(found[t]), t))
                 written += 1
                 bar.update(1)
@@ -319,21 +345,28 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         timings[name] = now - clock
         clock = now
 
-    video = resolve_video(opts.video)
-    info = probe_video(video)
-    output = Path(opts.output) if opts.output else DEFAULT_OUTPUT_ROOT / video.stem
     try:
         device = resolve_device(opts.device)
     except ValueError as exc:
         raise DemoError(str(exc)) from exc
+    keypoints_only = opts.video is None and opts.detector == "keypoints"
+    if not keypoints_only and (opts.size is not None or opts.fps is not None):
+        raise DemoError("--size and --fps are for --keypoints without a video; a video gives its own size and fps")
+    if keypoints_only and opts.size is None:
+        raise DemoError("--keypoints without --video needs --size WxH, the image size its pixels refer to "
+                        "(and --fps, default 25), e.g. --size 1920x1080")
+    if not keypoints_only:
+        video, info, frames = _source(opts)  # a missing or undecodable video fails before anything loads
+    detector = _build_detector(opts, device)  # a keypoint file is read here: checked before anything is written
+    if keypoints_only:
+        video, info, frames = _source(opts, detector)
+    output = Path(opts.output) if opts.output else DEFAULT_OUTPUT_ROOT / video.stem
     stage = _Staging(output)
-    detector = None
     try:
         # everything that can fail on a bad flag or file happens before the long stages
-        detector = _build_detector(opts, device)
         lifter = load_lifter(opts.model, opts.checkpoint, opts.frames, device)
         lap("load_models")
-        detection = _detect(opts, detector, video, info)
+        detection = _detect(opts, detector, video, info, frames)
         detector.close()
         lap("detect_2d")
         kp, scores, flips = _to_h36m(detection, opts.fix_flips)
@@ -351,7 +384,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             check_finite(poses, "the 3-D poses after the bone-length step", "pass --raw-bones to skip that step")
             quality = {**pose_quality(poses, info.fps, BONES), **raw}
         if opts.render:
-            _render(stage, opts, video, info, kp, poses, detection.found, lifter)
+            _render(stage, opts, video, info, kp, poses, detection.found, lifter, frames)
             lap("render")
         _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality, flips)
         lap("save")
