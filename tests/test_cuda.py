@@ -46,7 +46,7 @@ fast_bf16 = pytest.mark.skipif(not ON_CUDA and not cpu_native_bf16(), reason="bf
 def tiny(run_dir: Path, *extra: str) -> list:
     """A short real training run: S1 → S9, Walking, a 2-block-pair HoT w. MixSTE at 27 frames."""
     return ["--model", "mixste.hot_mixste", "--root_path", str(DATA), "--keypoints", "gt", "--subjects_train", "S1",
-            "--subjects_test", "S9", "--actions", "Walking", "--subset", "0.2", "--frames", "27", "--stride", "27",
+            "--subjects_test", "S9", "--actions", "Walking", "--subset", "0.12", "--frames", "27", "--stride", "27",
             "--channel", "64", "--d_hid", "128", "--depth", "2", "--token_num", "9", "--layer_index", "1",
             "--nepoch", "2", "--batch_size", "32", "--lr", "5e-4", "--device", DEVICE, "--no_progress",
             "--checkpoint", str(run_dir), *extra]

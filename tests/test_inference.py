@@ -137,7 +137,8 @@ def test_load_model_from_an_engine_style_checkpoint(tmp_path):
 
 def test_benchmark_runs_and_writes_json_and_markdown(tmp_path):
     argv = ["--models", "mixste.mixste", "mixste.hot_mixste", "--batch", "2", "--repeats", "2", "--inprocess",
-            "--out-dir", str(tmp_path), "--name", "tiny", "--quiet"] + [f"--{k}={v}" for k, v in TINY.items()]
+            "--dtype", "fp32", "bf16", "--out-dir", str(tmp_path), "--name", "tiny", "--quiet"] + \
+        [f"--{k}={v}" for k, v in TINY.items()]
     assert benchmark.main(argv) == 0
     report = json.loads((tmp_path / "tiny.json").read_text())
     runs = {(r["variant"], r["engine"]): r for r in report["runs"]}
@@ -148,6 +149,17 @@ def test_benchmark_runs_and_writes_json_and_markdown(tmp_path):
     assert report["static"]["mixste.hot_mixste"]["flops_clustering"] > 0
     assert "| `mixste.hot_mixste` | bf16 | 2 |" in (tmp_path / "tiny.md").read_text()
     assert benchmark.main(["--models", "nope.nope"]) == 2
+
+
+def test_benchmark_skips_emulated_bf16_by_default_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(benchmark, "cpu_native_bf16", lambda: False)
+    argv = ["--models", "mixste.hot_mixste", "--batch", "1", "--repeats", "1", "--min-repeats", "1", "--inprocess",
+            "--no-reference", "--no-static", "--out-dir", str(tmp_path), "--name", "nobf16", "--quiet"] + \
+        [f"--{k}={v}" for k, v in TINY.items()]
+    assert benchmark.main(argv) == 0
+    report = json.loads((tmp_path / "nobf16.json").read_text())
+    assert {r["engine"] for r in report["runs"]} == {"fp32"}
+    assert "bf16 not timed: this CPU has no bf16 instructions" in (tmp_path / "nobf16.md").read_text()
 
 
 def test_precision_check_runs_the_engine_protocol(tmp_path, h36m_dir):

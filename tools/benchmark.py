@@ -613,14 +613,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    problem = _check_args(args)
-    try:
-        groups = _groups(args.models)
-    except ValueError as exc:
-        problem = problem or str(exc)
-    if problem:
-        sys.stderr.write(f"error: {problem}\n")
-        return 2
     notes = []
     if args.dtype is None:
         args.dtype = ["fp32", "bf16"]
@@ -629,6 +621,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             notes.append("bf16 not timed: this CPU has no bf16 instructions (AVX512-BF16/AMX), so PyTorch emulates "
                          "bf16 and it is several times slower than fp32; `--dtype fp32 bf16` times it anyway.")
             _logger.warning(notes[-1])
+    problem = _check_args(args)
+    try:
+        groups = _groups(args.models)
+    except ValueError as exc:
+        problem = problem or str(exc)
+    if problem:
+        sys.stderr.write(f"error: {problem}\n")
+        return 2
     engines = _engines(args)
     name = args.name or f"benchmark_{args.device.split(':')[0]}"
     report: Dict[str, Any] = dict(environment=environment(args, argv), static={}, runs=[],
