@@ -32,7 +32,8 @@ def test_dry_run_runs_every_stage_and_exports(prepared_root, tmp_path):
     assert tests["tests"] >= 9 and tests["failures"] == tests["errors"] == 0
     assert tests["outcomes"]["test_device_forward_matches_cpu"] == "passed"  # the CUDA tests' code ran on the CPU
     assert stages["train"]["epochs"] == 2 and stages["train"]["best_pth"]
-    assert stages["test"]["p1"] == pytest.approx(stages["train"]["best_p1"], abs=1e-6)  # --test reproduces it
+    # --test reproduces the validation (same windows and batches)
+    assert stages["test"]["p1"] == pytest.approx(stages["train"]["best_p1"], abs=1e-4)
     assert "| `mixste.hot_mixste` | fp32 | 2 |" in (out / "benchmark_cpu.md").read_text()
     with tarfile.open(export / "gpu_check_results.tar.gz") as tar:
         names = set(tar.getnames())

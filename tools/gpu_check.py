@@ -83,7 +83,8 @@ def make_plan(dry_run: bool) -> Plan:
             train=["--model", "mixste.hot_mixste", "--stride", "27", *tiny, "--subjects_train", "S1",
                    "--subjects_test", "S9", "--actions", "Walking", "--subset", "0.1", "--batch_size", "32",
                    "--lr", "5e-4", "--nepoch", "2"],
-            test=["--subjects_test", "S9", "--actions", "Walking", "--subset", "0.1", "--batch_size", "64"],
+            # the training's batch: its validation and this test then run the very same forwards
+            test=["--subjects_test", "S9", "--actions", "Walking", "--subset", "0.1", "--batch_size", "32"],
             train_overhead_s=20,
         )
     return Plan(
