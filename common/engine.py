@@ -146,11 +146,11 @@ def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
         args = merge_resume(args)
     if (args.previous_dir or args.checkpoint_file) and not args.resume:  # a resumed run keeps them as a record
         args.weights = str(weights_path(args))
-        adopt_checkpoint_sizes(args, peek(Path(args.weights), check_finite=True))
+        adopt_checkpoint_sizes(args, inspect_checkpoint(args.weights, check_finite=True))
     derive(args)
     check_flags(args)
     if args.resume:
-        done = int(peek(Path(args.resume)).obj.get("epoch", 0))
+        done = int(inspect_checkpoint(args.resume).obj.get("epoch", 0))
         if args.nepoch <= done:
             raise ConfigError(f"--resume {args.resume}: the run has done {done} epochs, and --nepoch is "
                               f"{args.nepoch}: nothing to train; give a larger --nepoch (e.g. --nepoch {done + 10})")
@@ -184,13 +184,6 @@ def weights_path(args: argparse.Namespace) -> Path:
     return find_checkpoint(args.previous_dir)
 
 
-def peek(path: Path, check_finite: bool = False) -> CheckpointInfo:
-    """``inspect_checkpoint``: the file read once, with its variant and recorded sizes.
-
-    ``check_finite``: refuse NaN/inf weights now, before any data is read (``CheckpointError``)."""
-    return inspect_checkpoint(path, check_finite=check_finite)
-
-
 def adopt_checkpoint_sizes(args: argparse.Namespace, info: CheckpointInfo) -> None:
     """Use an engine checkpoint's variant, model sizes, window stride and 2-D source for the flags not given on
     the command line (so ``--test --previous_dir DIR`` alone scores a run the way it was validated). Sizes
@@ -217,7 +210,7 @@ def merge_resume(args: argparse.Namespace) -> argparse.Namespace:
         path = path / "last.pth"
     if not path.is_file():
         raise ConfigError(f"--resume {args.resume}: no such checkpoint (give a last.pth or its run folder)")
-    ckpt = peek(path).obj
+    ckpt = inspect_checkpoint(path).obj
     if not isinstance(ckpt, dict) or "optimizer" not in ckpt:
         raise ConfigError(f"--resume {path}: not a last.pth written by this engine (no optimizer state)")
     merged = dict(vars(args))
