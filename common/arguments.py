@@ -17,21 +17,152 @@ unchanged; operational flags (device, AMP, resume, ...) are added. Differences f
 * ``--workers`` and ``--gpu`` default to ``None``: 8 workers on CUDA (the reference) and 0 elsewhere;
   ``CUDA_VISIBLE_DEVICES`` is only touched when ``--gpu`` is given.
 
-Building the parser has no side effects: no folder is created and no logging is configured here.
+Building the parser has no side effects: no folder is created and no logging is configured here. The parsed
+flags become a frozen ``RunConfig`` (every flag typed, plus what a run resolves: the weights file, the flags given
+on the command line, the model sizes); the engine builds it once and replaces it, never mutates it.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
-from typing import Any, Dict, List, NoReturn, Optional, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Dict, FrozenSet, List, Mapping, NoReturn, Optional, Sequence
 
-__all__ = ["ConfigError", "OneLineArgumentParser", "build_parser", "parse_args", "join_negative_values",
-           "explicit_dests", "str2bool", "int_bool", "check_flags"]
+__all__ = ["ConfigError", "OneLineArgumentParser", "RunConfig", "build_parser", "parse_args",
+           "join_negative_values", "explicit_dests", "str2bool", "int_bool", "check_flags", "derived"]
 
 
 class ConfigError(ValueError):
     """A flag value or combination is invalid; the message names the problem and the fix."""
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The configuration of one training or ``--test`` run: every flag of ``build_parser`` (same names, parsed
+    types; defaults live in the parser only) and the values a run resolves.
+
+    Built from parsed flags by ``RunConfig.from_flags``, which also derives the reference's hard-coded values
+    (``pad = (frames - 1) // 2``; ``train = 0`` with ``--test``). Frozen: a later stage that knows more (the run
+    folder, the joint count of the 2-D file, the model's resolved sizes) makes a new one with ``replace``.
+
+    Resolved attributes (not flags):
+        explicit: the flags given on the command line (they win over a checkpoint's or a resumed run's).
+        weights: the weights file of ``--previous_dir``/``--checkpoint_file`` (``None``: none, or ``--resume``).
+        model_sizes: sizes without a flag (e.g. ``in_channels``, ``num_heads``) taken from the checkpoint.
+        complete_joints: 17-joint weights tested on 16-joint 2-D (Neck/Nose placed on the thorax-head segment).
+        model_config: the model's resolved sizes (a ``ModelConfig`` as a mapping); empty until the data is read.
+    """
+
+    # model
+    model: str
+    channel: Optional[int]
+    d_hid: Optional[int]
+    frames: int
+    pad: int
+    token_num: Optional[int]
+    layer_index: Optional[int]
+    depth: Optional[int]
+    drop_path: Optional[float]
+    n_joints: Optional[int]
+    out_joints: Optional[int]
+    tpc_distance: str
+    out_all: int
+    out_channels: int
+    # data
+    dataset: str
+    keypoints: str
+    root_path: str
+    actions: str
+    downsample: int
+    subset: float
+    stride: int
+    data_augmentation: int
+    reverse_augmentation: bool
+    test_augmentation: bool
+    crop_uv: int
+    subjects_train: str
+    subjects_test: str
+    # training
+    train: int
+    test: bool
+    nepoch: int
+    time_limit: float
+    batch_size: int
+    lr: float
+    lr_decay: float
+    lr_decay_large: float
+    lr_decay_epoch: int
+    epoch_fraction: float
+    noise_2d: float
+    virtual_cameras: float
+    ema: float
+    seed: Optional[int]
+    # checkpoints and outputs
+    checkpoint: str
+    previous_dir: str
+    checkpoint_file: str
+    resume: str
+    report: str
+    previous_best: float
+    previous_name: str
+    overwrite: bool
+    keep_epochs: bool
+    no_progress: bool
+    # device and speed
+    device: str
+    gpu: Optional[str]
+    amp: str
+    compile: bool
+    workers: Optional[int]
+    # resolved
+    explicit: FrozenSet[str] = frozenset()
+    weights: Optional[str] = None
+    model_sizes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    complete_joints: bool = False
+    model_config: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+    #: attributes that are not flags
+    RESOLVED = ("explicit", "weights", "model_sizes", "complete_joints", "model_config")
+
+    @classmethod
+    def from_flags(cls, values: Any) -> "RunConfig":
+        """From an ``argparse.Namespace`` or a mapping of flag values (e.g. a checkpoint's ``args`` merged with
+        today's flags); keys that are not fields (flags of older versions) are ignored, ``pad``/``train`` derived.
+
+        Raises:
+            ConfigError: a flag is missing.
+        """
+        values = dict(vars(values) if isinstance(values, argparse.Namespace) else values)
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = sorted(names - set(values) - set(cls.RESOLVED))
+        if missing:
+            raise ConfigError(f"the configuration lacks the flags {', '.join(missing)}")
+        kept = {k: v for k, v in values.items() if k in names}
+        kept["explicit"] = frozenset(kept.get("explicit", ()))
+        for key in ("model_sizes", "model_config"):
+            kept[key] = MappingProxyType(dict(kept.get(key) or {}))
+        kept.update(derived(kept["frames"], kept["test"], kept["train"]))
+        return cls(**kept)
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """A copy with ``changes`` (mappings are frozen; ``pad``/``train`` derived again)."""
+        return RunConfig.from_flags({**self._fields(), **changes})
+
+    def _fields(self) -> Dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Plain values of every flag and resolved attribute but ``explicit``: what ``configs.txt``/``config.json``
+        and the checkpoints' ``args`` record (and ``--resume`` reads back)."""
+        out = {k: v for k, v in self._fields().items() if k != "explicit"}
+        out["model_sizes"], out["model_config"] = dict(self.model_sizes), dict(self.model_config)
+        return out
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -239,7 +370,7 @@ def explicit_dests(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]
     return sorted(vars(ns))
 
 
-def check_flags(args: argparse.Namespace) -> None:
+def check_flags(args: RunConfig) -> None:
     """Checks that need only the flags (model sizes are checked once resolved). Raises ``ConfigError``."""
     if not args.model:
         raise ConfigError("--model is required, e.g. --model mixste.hot_mixste")
@@ -257,10 +388,9 @@ def check_flags(args: argparse.Namespace) -> None:
         raise ConfigError(f"--epoch_fraction must be in (0, 1], got {args.epoch_fraction}")
     if args.noise_2d < 0:
         raise ConfigError(f"--noise_2d must be >= 0, got {args.noise_2d}")
-    virtual = getattr(args, "virtual_cameras", 0.0)
-    if not 0.0 <= virtual <= 1.0:
+    if not 0.0 <= args.virtual_cameras <= 1.0:
         raise ConfigError(f"--virtual_cameras must be in [0, 1] (the share of training windows seen through a "
-                          f"random virtual camera; 0 = off), got {virtual}")
+                          f"random virtual camera; 0 = off), got {args.virtual_cameras}")
     if not 0.0 <= args.ema < 1.0:
         raise ConfigError(f"--ema must be in [0, 1) (a per-step decay such as 0.999; 0 = off), got {args.ema}")
     for flag in ("downsample", "batch_size", "nepoch", "lr_decay_epoch"):
@@ -268,15 +398,15 @@ def check_flags(args: argparse.Namespace) -> None:
             raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
     if args.lr <= 0:
         raise ConfigError(f"--lr must be > 0, got {args.lr}")
-    if not getattr(args, "time_limit", 0.0) >= 0:  # NaN too
+    if not args.time_limit >= 0:  # NaN too
         raise ConfigError(f"--time_limit must be >= 0 minutes (0 = no limit), got {args.time_limit}")
     if args.test and not (args.previous_dir or args.checkpoint_file):
         raise ConfigError("--test needs weights: give --previous_dir DIR (or --checkpoint_file FILE)")
     if args.test and args.resume:
         raise ConfigError("--resume continues training; use --test --previous_dir DIR to evaluate")
-    if args.resume and getattr(args, "overwrite", False):
+    if args.resume and args.overwrite:
         raise ConfigError("--overwrite starts a fresh run and --resume continues one; give only one of them")
-    if args.resume and {"previous_dir", "checkpoint_file"} & set(getattr(args, "explicit", ())):
+    if args.resume and {"previous_dir", "checkpoint_file"} & set(args.explicit):
         raise ConfigError("--resume already loads weights; drop --previous_dir/--checkpoint_file")
     if args.amp == "fp16" and args.device in ("cpu", "mps"):
         raise ConfigError(f"--amp fp16 needs CUDA; use --amp bf16 on {args.device}")
@@ -314,13 +444,11 @@ def parse_args(argv: Optional[Sequence[str]] = None, description: Optional[str] 
     argv = join_negative_values(parser, sys.argv[1:] if argv is None else list(argv))
     args = parser.parse_args(argv)
     args.explicit = explicit_dests(parser, argv)
-    derive(args)
+    vars(args).update(derived(args.frames, args.test, args.train))
     return args
 
 
-def derive(args: argparse.Namespace) -> argparse.Namespace:
-    """Recompute the values the reference derives from other flags (idempotent)."""
-    args.pad = (args.frames - 1) // 2
-    if args.test:
-        args.train = 0
-    return args
+def derived(frames: int, test: bool, train: int) -> Dict[str, int]:
+    """The values the reference derives from other flags: ``pad = (frames - 1) // 2``; ``train = 0`` with
+    ``--test``."""
+    return dict(pad=(frames - 1) // 2, train=0 if test else train)

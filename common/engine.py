@@ -18,6 +18,7 @@ resumed run draws the same numbers; ``--previous_dir`` picks a file by an explic
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -36,7 +37,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from common.arguments import ConfigError, check_flags, derive, parse_args
+from common.arguments import ConfigError, RunConfig, check_flags, parse_args
 from common.checkpoint import (CHECKPOINT_FORMAT, SIZE_FLAGS, CheckpointError, CheckpointInfo, atomic_save,
                                find_checkpoint, inspect_checkpoint, load_weights, set_tpc_distance)
 from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
@@ -54,7 +55,7 @@ from common.utils import (DistInfo, NumericalError, attach_log_file, barrier, br
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["ModelZoo", "main", "run", "CHECKPOINT_FORMAT"]
+__all__ = ["ModelZoo", "Context", "main", "run", "resolve_run", "resolve_joints", "CHECKPOINT_FORMAT"]
 
 #: user errors: reported in one line, exit status 2
 USER_ERRORS = (ConfigError, CheckpointError, DataError)
@@ -74,9 +75,9 @@ class ModelZoo(Protocol):
 
 @dataclass
 class Context:
-    """Everything a run needs after set-up."""
+    """Everything a run needs after set-up; ``cfg`` is replaced (never mutated) once the data is read."""
 
-    args: argparse.Namespace
+    cfg: RunConfig
     recipe: Recipe
     info: DistInfo
     device: torch.device
@@ -123,11 +124,11 @@ def run(args: argparse.Namespace, recipe: Recipe, zoo: ModelZoo) -> Optional[Eva
     made (or claimed) only then, and a fresh folder that failed before its first checkpoint is removed again.
     """
     setup_logging(None, dist_env().is_main)  # console, and kept in memory until the run folder exists
-    args = prepare_args(args, zoo)
-    ctx = setup(args, recipe)
+    ctx = setup(resolve_run(args, zoo), recipe)
     ctx.data = load_data(ctx)
+    ctx.cfg = resolve_joints(ctx.cfg, ctx.data["data"].num_joints, zoo)
     ctx.model = build(ctx, zoo)
-    if args.test:
+    if ctx.cfg.test:
         return test(ctx)
     created = open_run_dir(ctx)
     try:
@@ -139,142 +140,185 @@ def run(args: argparse.Namespace, recipe: Recipe, zoo: ModelZoo) -> Optional[Eva
 
 
 # --------------------------------------------------------------------------------------------- flags
-def prepare_args(args: argparse.Namespace, zoo: ModelZoo) -> argparse.Namespace:
-    """Merge a resumed run's flags, adopt a checkpoint's model sizes, and check everything (``ConfigError``)."""
-    args.weights = None
+def resolve_run(args: argparse.Namespace, zoo: ModelZoo) -> RunConfig:
+    """The run's configuration, resolved once from the parsed flags and checked.
+
+    A resumed run's saved flags (the ones given now win); the variant, sizes, window stride and 2-D source of
+    ``--previous_dir`` weights, by the one rule of ``CheckpointInfo.resolve``: command line > checkpoint >
+    variant defaults. Nothing is loaded or written yet; the joint counts follow once the 2-D file is read
+    (``resolve_joints``).
+
+    Raises:
+        ConfigError, CheckpointError, DataError: one line naming the problem and the fix.
+    """
+    values: Dict[str, Any] = dict(vars(args), weights=None)
     if args.resume:
-        args = merge_resume(args)
-    if (args.previous_dir or args.checkpoint_file) and not args.resume:  # a resumed run keeps them as a record
-        args.weights = str(weights_path(args))
-        adopt_checkpoint_sizes(args, inspect_checkpoint(args.weights, check_finite=True))
-    derive(args)
-    check_flags(args)
-    if args.resume:
-        done = int(inspect_checkpoint(args.resume).obj.get("epoch", 0))
-        if args.nepoch <= done:
-            raise ConfigError(f"--resume {args.resume}: the run has done {done} epochs, and --nepoch is "
-                              f"{args.nepoch}: nothing to train; give a larger --nepoch (e.g. --nepoch {done + 10})")
+        values = resumed_flags(values)
+    elif args.previous_dir or args.checkpoint_file:  # a resumed run keeps them as a record only
+        weights = weights_path(args.previous_dir, args.checkpoint_file)
+        values.update(checkpoint_flags(values, inspect_checkpoint(weights, check_finite=True)), weights=str(weights))
+    cfg = RunConfig.from_flags(values)
+    check_flags(cfg)
+    if cfg.resume:
+        done = int(inspect_checkpoint(cfg.resume).obj.get("epoch", 0))
+        if cfg.nepoch <= done:
+            raise ConfigError(f"--resume {cfg.resume}: the run has done {done} epochs, and --nepoch is "
+                              f"{cfg.nepoch}: nothing to train; give a larger --nepoch (e.g. --nepoch {done + 10})")
     try:
-        parse_actions(args.actions)
+        parse_actions(cfg.actions)
     except ValueError as exc:
         raise ConfigError(f"--actions: {exc}") from exc
-    check_model(args, zoo)
-    if args.test and args.report:
-        check_writable(Path(args.report).parent, "--report")
-    files = (file_3d(args.root_path, args.dataset), file_2d(args.root_path, args.keypoints, args.dataset))
-    pack = find_pack(args.root_path, files)
-    if pack is not None and args.keypoints != "gt":
+    check_model(cfg, zoo)
+    if cfg.test and cfg.report:
+        check_writable(Path(cfg.report).parent, "--report")
+    files = (file_3d(cfg.root_path, cfg.dataset), file_2d(cfg.root_path, cfg.keypoints, cfg.dataset))
+    pack = find_pack(cfg.root_path, files)
+    if pack is not None and cfg.keypoints != "gt":
         raise DataError(f"--root_path {pack} is a data pack, which holds only what --keypoints gt needs; "
                         f"add --keypoints gt, or point --root_path at the folder with {files[1].name}")
     for path in files if pack is None else ():
         if not path.is_file():
             raise DataError(f"{path} not found (--root_path/--keypoints); {DATA_HELP}")
-    return args
-
-
-def weights_path(args: argparse.Namespace) -> Path:
-    """The weights file of ``--previous_dir``/``--checkpoint_file`` (rule in ``find_checkpoint``)."""
-    if args.checkpoint_file:
-        direct = Path(args.checkpoint_file)
-        if args.previous_dir and not direct.is_absolute() and (Path(args.previous_dir) / direct).is_file():
-            return Path(args.previous_dir) / direct
-        if direct.is_file():
-            return direct
-        raise CheckpointError(f"--checkpoint_file {args.checkpoint_file} not found")
-    return find_checkpoint(args.previous_dir)
-
-
-def adopt_checkpoint_sizes(args: argparse.Namespace, info: CheckpointInfo) -> None:
-    """Use an engine checkpoint's variant, model sizes, window stride and 2-D source for the flags not given on
-    the command line (so ``--test --previous_dir DIR`` alone scores a run the way it was validated). Sizes
-    follow the one rule of ``CheckpointInfo.resolve``: command line > checkpoint > variant defaults. A
-    reference checkpoint (no metadata) changes nothing."""
-    if not info.engine:
-        return
-    if args.model and args.model != info.variant:
-        raise ConfigError(f"{args.weights} holds '{info.variant}' weights but --model is '{args.model}'; "
-                          f"use --model {info.variant} or other weights")
-    args.model = info.variant
-    recorded = {**info.sizes, **{k: info.args[k] for k in ("stride", "keypoints") if info.args.get(k) is not None}}
-    adopted = {k: v for k, v in recorded.items() if k not in args.explicit}
-    for key, value in adopted.items():
-        setattr(args, key, value)
-    if adopted:
-        _logger.info("model sizes from the checkpoint: %s", ", ".join(f"{k}={v}" for k, v in adopted.items()))
-
-
-def merge_resume(args: argparse.Namespace) -> argparse.Namespace:
-    """Flags of the run to resume, overridden by those given now; ``args.resume`` = the last.pth path."""
-    path = Path(args.resume)
-    if path.is_dir():
-        path = path / "last.pth"
-    if not path.is_file():
-        raise ConfigError(f"--resume {args.resume}: no such checkpoint (give a last.pth or its run folder)")
-    ckpt = inspect_checkpoint(path).obj
-    if not isinstance(ckpt, dict) or "optimizer" not in ckpt:
-        raise ConfigError(f"--resume {path}: not a last.pth written by this engine (no optimizer state)")
-    merged = dict(vars(args))
-    merged.update({k: v for k, v in ckpt["args"].items() if k not in ("explicit", "resume", "weights", "model_config")})
-    merged.update({k: getattr(args, k) for k in args.explicit})
-    merged["resume"] = str(path)
-    if "checkpoint" not in args.explicit:
-        merged["checkpoint"] = str(path.parent)
-    return argparse.Namespace(**merged)
-
-
-def check_model(args: argparse.Namespace, zoo: ModelZoo) -> Any:
-    """Resolve and check the model sizes; build the model on the meta device to catch the rest."""
-    names = zoo.available_models()
-    if args.model not in names:
-        raise ConfigError(f"unknown --model '{args.model}'; valid: {', '.join(names)}")
-    cfg = zoo.resolve_config(args.model, args)
-    if zoo.prunes(args.model) and not 1 <= cfg.token_num < cfg.frames:
-        raise ConfigError(f"--token_num {cfg.token_num} must be between 1 and --frames - 1 ({cfg.frames - 1})")
-    try:
-        with torch.device("meta"):
-            probe = zoo.build_model(args.model, args)
-    except Exception as exc:  # noqa: BLE001 - the constructor's own checks
-        raise ConfigError(f"cannot build {args.model} with these sizes: {exc}") from exc
-    if zoo.prunes(args.model) and not zoo.prunes(probe):
-        raise ConfigError(f"--layer_index {cfg.layer_index} is out of range for {args.model} with depth "
-                          f"{cfg.depth}: token pruning would never happen")
     return cfg
 
 
-# --------------------------------------------------------------------------------------------- set-up
-def pick_device(args: argparse.Namespace, info: DistInfo) -> torch.device:
-    """Resolve ``--device`` (and ``--gpu``, outside torchrun) to this process's device."""
-    if args.gpu is not None and not info.enabled:
-        os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu
+def weights_path(previous_dir: str, checkpoint_file: str) -> Path:
+    """The weights file of ``--previous_dir``/``--checkpoint_file`` (rule in ``find_checkpoint``)."""
+    if checkpoint_file:
+        direct = Path(checkpoint_file)
+        if previous_dir and not direct.is_absolute() and (Path(previous_dir) / direct).is_file():
+            return Path(previous_dir) / direct
+        if direct.is_file():
+            return direct
+        raise CheckpointError(f"--checkpoint_file {checkpoint_file} not found")
+    return find_checkpoint(previous_dir)
+
+
+_FLAGS = frozenset(f.name for f in dataclasses.fields(RunConfig)) - set(RunConfig.RESOLVED)
+
+
+def checkpoint_flags(values: Dict[str, Any], info: CheckpointInfo) -> Dict[str, Any]:
+    """The flags an engine checkpoint sets: its variant, and its model sizes, window stride and 2-D source for
+    the flags not given on the command line (so ``--test --previous_dir DIR`` alone scores a run the way it
+    was validated); sizes without a flag (``in_channels``, ``num_heads``) go to ``model_sizes``. A reference
+    checkpoint (no metadata) sets nothing."""
+    if not info.engine:
+        return {}
+    if values["model"] and values["model"] != info.variant:
+        raise ConfigError(f"{info.path} holds '{info.variant}' weights but --model is '{values['model']}'; "
+                          f"use --model {info.variant} or other weights")
+    recorded = {**info.sizes, **{k: info.args[k] for k in ("stride", "keypoints") if info.args.get(k) is not None}}
+    adopted = {k: v for k, v in recorded.items() if k in _FLAGS and k not in values["explicit"]}
+    if adopted:
+        _logger.info("model sizes from the checkpoint: %s", ", ".join(f"{k}={v}" for k, v in adopted.items()))
+    return dict(adopted, model=info.variant, model_sizes={k: v for k, v in info.sizes.items() if k not in _FLAGS})
+
+
+def resumed_flags(values: Dict[str, Any]) -> Dict[str, Any]:
+    """The flags of the run to resume, overridden by those given now; ``resume`` = the last.pth path."""
+    path = Path(values["resume"])
+    if path.is_dir():
+        path = path / "last.pth"
+    if not path.is_file():
+        raise ConfigError(f"--resume {values['resume']}: no such checkpoint (give a last.pth or its run folder)")
+    info = inspect_checkpoint(path)
+    if not isinstance(info.obj, dict) or "optimizer" not in info.obj:
+        raise ConfigError(f"--resume {path}: not a last.pth written by this engine (no optimizer state)")
+    saved = {k: v for k, v in info.args.items() if k not in ("explicit", "resume", "weights", "model_config")}
+    merged = {**values, **saved, "model_sizes": {k: v for k, v in info.sizes.items() if k not in _FLAGS}}
+    merged.update({k: values[k] for k in values["explicit"]})
+    merged["resume"] = str(path)
+    if "checkpoint" not in values["explicit"]:
+        merged["checkpoint"] = str(path.parent)
+    return merged
+
+
+def _size_inputs(cfg: RunConfig) -> Dict[str, Any]:
+    """What the model zoo resolves the sizes from (``None``: the variant's default)."""
+    return {**cfg.model_sizes, **{k: getattr(cfg, k) for k in SIZE_FLAGS}}
+
+
+def check_model(cfg: RunConfig, zoo: ModelZoo) -> Any:
+    """Resolve and check the model sizes; build the model on the meta device to catch the rest."""
+    names = zoo.available_models()
+    if cfg.model not in names:
+        raise ConfigError(f"unknown --model '{cfg.model}'; valid: {', '.join(names)}")
+    sizes = zoo.resolve_config(cfg.model, _size_inputs(cfg))
+    if zoo.prunes(cfg.model) and not 1 <= sizes.token_num < sizes.frames:
+        raise ConfigError(f"--token_num {sizes.token_num} must be between 1 and --frames - 1 ({sizes.frames - 1})")
     try:
-        device = resolve_device(args.device, info.local_rank)
+        with torch.device("meta"):
+            probe = zoo.build_model(cfg.model, _size_inputs(cfg))
+    except Exception as exc:  # noqa: BLE001 - the constructor's own checks
+        raise ConfigError(f"cannot build {cfg.model} with these sizes: {exc}") from exc
+    if zoo.prunes(cfg.model) and not zoo.prunes(probe):
+        raise ConfigError(f"--layer_index {sizes.layer_index} is out of range for {cfg.model} with depth "
+                          f"{sizes.depth}: token pruning would never happen")
+    return sizes
+
+
+def resolve_joints(cfg: RunConfig, num_joints: int, zoo: ModelZoo) -> RunConfig:
+    """The configuration once the 2-D file is read: ``--n_joints``/``--out_joints`` default to its joint count
+    (an explicit mismatch is an error), and the model's sizes are resolved (``model_config``, size flags).
+
+    Raises:
+        ConfigError: ``--n_joints``/``--out_joints`` (given, or from the checkpoint) do not match the file.
+    """
+    joints = int(num_joints)
+    changes: Dict[str, Any] = dict(complete_joints=False)
+    if cfg.test and joints == 16 and cfg.n_joints == 17 and cfg.out_joints in (None, 17):
+        _logger.info("17-joint weights on 16-joint 2-D: Neck/Nose placed on the thorax-head segment, scored "
+                     "on the 16 joints the 2-D file has")  # see JointCompletion
+        changes.update(complete_joints=True, out_joints=17)
+    else:
+        for flag in ("n_joints", "out_joints"):
+            value = getattr(cfg, flag)
+            if value is not None and value != joints:
+                source = f"--{flag} {value}" if flag in cfg.explicit else f"the checkpoint's {flag} ({value})"
+                raise ConfigError(f"{source} does not match the {joints} joints of --keypoints {cfg.keypoints}; "
+                                  "use matching 2-D data or weights")
+            changes[flag] = joints
+    cfg = cfg.replace(**changes)
+    sizes = zoo.resolve_config(cfg.model, _size_inputs(cfg)).to_dict()
+    return cfg.replace(model_config=sizes, **{k: sizes[k] for k in SIZE_FLAGS if k in sizes})
+
+
+# --------------------------------------------------------------------------------------------- set-up
+def pick_device(cfg: RunConfig, info: DistInfo) -> torch.device:
+    """Resolve ``--device`` (and ``--gpu``, outside torchrun) to this process's device."""
+    if cfg.gpu is not None and not info.enabled:
+        os.environ["CUDA_VISIBLE_DEVICES"] = cfg.gpu
+    try:
+        device = resolve_device(cfg.device, info.local_rank)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    if args.gpu is not None and device.type != "cuda":
-        raise ConfigError(f"--gpu {args.gpu} asks for CUDA, but the device is {device.type} (no CUDA device is "
+    if cfg.gpu is not None and device.type != "cuda":
+        raise ConfigError(f"--gpu {cfg.gpu} asks for CUDA, but the device is {device.type} (no CUDA device is "
                           "visible); drop --gpu, or run on a machine with CUDA and a CUDA build of torch")
-    if args.amp == "fp16" and device.type != "cuda":
+    if cfg.amp == "fp16" and device.type != "cuda":
         raise ConfigError(f"--amp fp16 needs CUDA (device is {device.type}); use --amp bf16")
     return device
 
 
-def setup(args: argparse.Namespace, recipe: Recipe) -> Context:
-    """Device, process group, run folder, logging, seed."""
+def setup(cfg: RunConfig, recipe: Recipe) -> Context:
+    """Device, process group, run folder (recorded as ``--checkpoint``), logging, seed."""
     info = dist_env()
-    if info.enabled and args.batch_size < info.world_size:
-        raise ConfigError(f"--batch_size {args.batch_size} is the global batch: it must be >= the "
+    if info.enabled and cfg.batch_size < info.world_size:
+        raise ConfigError(f"--batch_size {cfg.batch_size} is the global batch: it must be >= the "
                           f"{info.world_size} processes")
-    device = pick_device(args, info)
+    device = pick_device(cfg, info)
     init_distributed(info, device)
-    run_dir = None if args.test else choose_run_dir(args)
-    seed = recipe.seed if args.seed is None else args.seed
+    run_dir = None if cfg.test else choose_run_dir(cfg)
+    if run_dir is not None:
+        cfg = cfg.replace(checkpoint=str(run_dir))
+    seed = recipe.seed if cfg.seed is None else cfg.seed
     set_seed(seed)
-    _logger.info("%s: %s on %s%s", recipe.name, args.model, device,
+    _logger.info("%s: %s on %s%s", recipe.name, cfg.model, device,
                  f" × {info.world_size} processes" if info.enabled else "")
-    return Context(args, recipe, info, device, seed, run_dir, Path(args.weights) if args.weights else None)
+    return Context(cfg, recipe, info, device, seed, run_dir, Path(cfg.weights) if cfg.weights else None)
 
 
-def choose_run_dir(args: argparse.Namespace) -> Path:
+def choose_run_dir(cfg: RunConfig) -> Path:
     """The run folder: ``--checkpoint`` or ``checkpoint/<MMDD_HHMM_SS>_<frames>`` (the reference's name), named
     by rank 0 and checked, not made (``open_run_dir`` makes it once the data and model are ready).
 
@@ -285,15 +329,14 @@ def choose_run_dir(args: argparse.Namespace) -> Path:
     Raises:
         ConfigError: the folder holds another run, or it cannot be made or written.
     """
-    name = args.checkpoint or os.path.join("checkpoint", time.strftime("%m%d_%H%M_%S_") + str(args.frames))
+    name = cfg.checkpoint or os.path.join("checkpoint", time.strftime("%m%d_%H%M_%S_") + str(cfg.frames))
     name = broadcast_object(name)
     run_dir = Path(name)
-    args.checkpoint = name
     outputs = existing_outputs(run_dir)
-    own = bool(args.resume) and run_dir.resolve() == Path(args.resume).resolve().parent
-    if outputs and not own and not args.overwrite:
+    own = bool(cfg.resume) and run_dir.resolve() == Path(cfg.resume).resolve().parent
+    if outputs and not own and not cfg.overwrite:
         shown = ", ".join(p.name for p in outputs[:4]) + (", ..." if len(outputs) > 4 else "")
-        how = "" if args.resume else f"continue it with --resume {run_dir}, "
+        how = "" if cfg.resume else f"continue it with --resume {run_dir}, "
         raise ConfigError(f"--checkpoint {run_dir} already holds a run ({shown}); {how}choose a new --checkpoint "
                           "folder, or add --overwrite to replace it")
     check_writable(run_dir, "--checkpoint")
@@ -337,7 +380,7 @@ def open_run_dir(ctx: Context) -> bool:
     barrier()
     if info.is_main:
         stale = remove_temporaries(run_dir)
-        if ctx.args.overwrite and not ctx.args.resume:
+        if ctx.cfg.overwrite and not ctx.cfg.resume:
             removed = remove_outputs(run_dir)
             if removed:
                 _logger.warning("--overwrite: deleted the earlier run's %s in %s",
@@ -358,27 +401,26 @@ def discard_run_dir(ctx: Context) -> None:
 
 
 def load_data(ctx: Context) -> Dict[str, Any]:
-    """H36M data, the datasets and loaders; sets the joint counts from the 2-D file."""
-    args = ctx.args
-    subjects = _subjects(args.subjects_test) + ([] if args.test else _subjects(args.subjects_train))
+    """H36M data, the datasets and loaders (the joint counts follow from ``data.num_joints``)."""
+    cfg = ctx.cfg
+    subjects = _subjects(cfg.subjects_test) + ([] if cfg.test else _subjects(cfg.subjects_train))
     # training a 17-joint model on 16-joint detections: complete the 2-D, keep the 17 3-D targets
-    data = load_h36m(args.root_path, keypoints=args.keypoints, subjects=list(dict.fromkeys(subjects)),
-                     dataset=args.dataset, complete_16=not args.test and args.n_joints == 17)
-    set_joint_counts(args, data)
-    common = dict(frames=args.frames, actions=parse_actions(args.actions), downsample=args.downsample,
-                  subset=args.subset)
-    test_stride = args.stride if args.stride in (1, args.frames) else args.frames
+    data = load_h36m(cfg.root_path, keypoints=cfg.keypoints, subjects=list(dict.fromkeys(subjects)),
+                     dataset=cfg.dataset, complete_16=not cfg.test and cfg.n_joints == 17)
+    common = dict(frames=cfg.frames, actions=parse_actions(cfg.actions), downsample=cfg.downsample,
+                  subset=cfg.subset)
+    test_stride = cfg.stride if cfg.stride in (1, cfg.frames) else cfg.frames
     out: Dict[str, Any] = {"data": data, "test_stride": test_stride}
-    test_set = PoseWindowDataset(data, _subjects(args.subjects_test), stride=test_stride, train=False,
-                                 test_flip=args.test_augmentation, **common)
+    test_set = PoseWindowDataset(data, _subjects(cfg.subjects_test), stride=test_stride, train=False,
+                                 test_flip=cfg.test_augmentation, **common)
     _logger.info("Testing on %d windows (stride %d), batch %d", len(test_set), test_stride,
-                 eval_batch_size(args, ctx.device))
+                 eval_batch_size(cfg, ctx.device))
     out["test"] = make_loader(test_set, ctx, train=False)
-    if not args.test:
-        train_set = PoseWindowDataset(data, _subjects(args.subjects_train), stride=args.stride, train=True,
-                                      flip_aug=bool(args.data_augmentation), reverse_aug=args.reverse_augmentation,
-                                      virtual_cameras=args.virtual_cameras, seed=ctx.seed, **common)
-        _logger.info("Training on %d windows (stride %d)", len(train_set), args.stride)
+    if not cfg.test:
+        train_set = PoseWindowDataset(data, _subjects(cfg.subjects_train), stride=cfg.stride, train=True,
+                                      flip_aug=bool(cfg.data_augmentation), reverse_aug=cfg.reverse_augmentation,
+                                      virtual_cameras=cfg.virtual_cameras, seed=ctx.seed, **common)
+        _logger.info("Training on %d windows (stride %d)", len(train_set), cfg.stride)
         out["train"] = make_loader(train_set, ctx, train=True)
         if train_set.virtual_cameras > 0:  # drawn from (seed, epoch, window): run_epoch sets the dataset's epoch
             _logger.info("virtual cameras: %.0f%% of the training windows", 100 * train_set.virtual_cameras)
@@ -394,37 +436,18 @@ def _subjects(text: str) -> List[str]:
     return [s.strip() for s in text.split(",") if s.strip()]
 
 
-def set_joint_counts(args: argparse.Namespace, data: Any) -> None:
-    """``--n_joints``/``--out_joints`` default to the data's joint count; an explicit mismatch is an error."""
-    joints = int(data.num_joints)
-    args.complete_joints = False
-    if args.test and joints == 16 and args.n_joints == 17 and args.out_joints in (None, 17):
-        args.complete_joints = True  # a 17-joint checkpoint on 16-joint detections: see JointCompletion
-        _logger.info("17-joint weights on 16-joint 2-D: Neck/Nose placed on the thorax-head segment, scored "
-                     "on the 16 joints the 2-D file has")
-        args.out_joints = 17
-        return
-    for flag in ("n_joints", "out_joints"):
-        value = getattr(args, flag)
-        if value is not None and value != joints:
-            source = f"--{flag} {value}" if flag in args.explicit else f"the checkpoint's {flag} ({value})"
-            raise ConfigError(f"{source} does not match the {joints} joints of --keypoints {args.keypoints}; "
-                              "use matching 2-D data or weights")
-        setattr(args, flag, joints)
-
-
 def make_loader(dataset, ctx: Context, train: bool) -> DataLoader:
     """Training: ``GlobalBatchSampler`` (exact under torchrun); test: this process's contiguous shard."""
-    args, info = ctx.args, ctx.info
+    cfg, info = ctx.cfg, ctx.info
     cuda = ctx.device.type == "cuda"
-    workers = args.workers if args.workers is not None else (8 if cuda else 0)
+    workers = cfg.workers if cfg.workers is not None else (8 if cuda else 0)
     extra = dict(num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0)
     if train:
-        sampler = GlobalBatchSampler(len(dataset), args.batch_size, info.rank, info.world_size, ctx.seed,
-                                     fraction=args.epoch_fraction)
+        sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, info.rank, info.world_size, ctx.seed,
+                                     fraction=cfg.epoch_fraction)
         return DataLoader(dataset, batch_sampler=sampler, **extra)
     shard = Subset(dataset, shard_range(len(dataset), info.rank, info.world_size))
-    return DataLoader(shard, batch_size=eval_batch_size(args, ctx.device), shuffle=False, **extra)
+    return DataLoader(shard, batch_size=eval_batch_size(cfg, ctx.device), shuffle=False, **extra)
 
 
 #: pose frames per test batch on a CPU when --batch_size is not given (64 windows of 27 frames: measured on
@@ -432,32 +455,29 @@ def make_loader(dataset, ctx: Context, train: bool) -> DataLoader:
 CPU_TEST_FRAMES = 1728
 
 
-def eval_batch_size(args: argparse.Namespace, device: torch.device) -> int:
+def eval_batch_size(cfg: RunConfig, device: torch.device) -> int:
     """Windows per evaluation batch: ``--batch_size`` when given; on a CPU otherwise at least
     ``CPU_TEST_FRAMES // frames`` (the recipes' batch of 4 long windows leaves a CPU idle between small
     forwards). P1/P2 do not depend on it (per-window metrics)."""
-    if "batch_size" in getattr(args, "explicit", ()) or device.type != "cpu":
-        return args.batch_size
-    return max(args.batch_size, CPU_TEST_FRAMES // max(args.frames, 1))
+    if "batch_size" in cfg.explicit or device.type != "cpu":
+        return cfg.batch_size
+    return max(cfg.batch_size, CPU_TEST_FRAMES // max(cfg.frames, 1))
 
 
 def build(ctx: Context, zoo: ModelZoo) -> nn.Module:
-    """The model on its device, with ``--previous_dir`` weights if given; resolved sizes go into ``args``."""
-    args = ctx.args
-    model = zoo.build_model(args.model, args)
-    cfg = model.config.to_dict()
-    for key in SIZE_FLAGS:
-        if key in cfg:
-            setattr(args, key, cfg[key])
-    args.model_config = cfg
+    """The model of ``ctx.cfg.model_config`` on its device, with ``--previous_dir`` weights if given."""
+    cfg = ctx.cfg
+    if not cfg.model_config:
+        raise RuntimeError("build() needs the resolved sizes: call resolve_joints() first")
+    model = zoo.build_model(cfg.model, cfg.model_config)
     if ctx.weights is not None:
         _logger.info("loading weights from %s", ctx.weights)
         load_weights(model, ctx.weights)  # a reference checkpoint switches TPC to the reference's distances
-    if args.tpc_distance != "auto" and set_tpc_distance(model, exact=args.tpc_distance == "exact"):
-        _logger.info("token pruning distances: %s (--tpc_distance)", args.tpc_distance)
+    if cfg.tpc_distance != "auto" and set_tpc_distance(model, exact=cfg.tpc_distance == "exact"):
+        _logger.info("token pruning distances: %s (--tpc_distance)", cfg.tpc_distance)
     n_params = sum(p.numel() for p in model.parameters())
-    _logger.info("%s: %.2f M parameters; sizes %s", args.model, n_params / 1e6, cfg)
-    if getattr(args, "complete_joints", False):
+    _logger.info("%s: %.2f M parameters; sizes %s", cfg.model, n_params / 1e6, dict(cfg.model_config))
+    if cfg.complete_joints:
         model = JointCompletion(model)
     return model.to(ctx.device)
 
@@ -465,22 +485,22 @@ def build(ctx: Context, zoo: ModelZoo) -> nn.Module:
 # --------------------------------------------------------------------------------------------- test
 def eval_kwargs(ctx: Context) -> Dict[str, Any]:
     """Keyword arguments of ``evaluate`` for this run."""
-    data, args = ctx.data["data"], ctx.args
-    return dict(flip=args.test_augmentation, seq2frame=ctx.data["test_stride"] == 1, centre=args.pad,
-                joints_left=data.joints_left, joints_right=data.joints_right, amp=args.amp,
-                progress=ctx.info.is_main and not args.no_progress, actions=parse_actions(args.actions))
+    data, cfg = ctx.data["data"], ctx.cfg
+    return dict(flip=cfg.test_augmentation, seq2frame=ctx.data["test_stride"] == 1, centre=cfg.pad,
+                joints_left=data.joints_left, joints_right=data.joints_right, amp=cfg.amp,
+                progress=ctx.info.is_main and not cfg.no_progress, actions=parse_actions(cfg.actions))
 
 
 def protocol(ctx: Context) -> Dict[str, Any]:
     """How the numbers were produced, for the JSON report."""
-    args = ctx.args
-    return dict(model=args.model, weights=str(ctx.weights) if ctx.weights else None, keypoints=args.keypoints,
-                subjects=args.subjects_test, actions=args.actions, frames=args.frames,
+    cfg = ctx.cfg
+    return dict(model=cfg.model, weights=str(ctx.weights) if ctx.weights else None, keypoints=cfg.keypoints,
+                subjects=cfg.subjects_test, actions=cfg.actions, frames=cfg.frames,
                 stride=ctx.data["test_stride"], seq2frame=ctx.data["test_stride"] == 1,
-                flip_tta=bool(args.test_augmentation), downsample=args.downsample, subset=args.subset,
+                flip_tta=bool(cfg.test_augmentation), downsample=cfg.downsample, subset=cfg.subset,
                 p2="per-window Procrustes (reference: batch mean for mixed batches)",
-                weighting="each window weighs 1; unweighted mean over actions", amp=args.amp,
-                joint_completion=bool(getattr(args, "complete_joints", False)))
+                weighting="each window weighs 1; unweighted mean over actions", amp=cfg.amp,
+                joint_completion=cfg.complete_joints)
 
 
 def test(ctx: Context) -> EvalResult:
@@ -489,13 +509,13 @@ def test(ctx: Context) -> EvalResult:
     if ctx.info.is_main:
         _logger.info("%s", result.table)
         _logger.info("p1: %.2f, p2: %.2f", result.p1, result.p2)
-        path = Path(ctx.args.report) if ctx.args.report else (
+        path = Path(ctx.cfg.report) if ctx.cfg.report else (
             ctx.weights.parent / f"eval_{ctx.weights.stem}_s{ctx.data['test_stride']}.json")
         try:
             write_eval_report(path, result.report, protocol(ctx))
             _logger.info("report: %s", path)
         except OSError as exc:
-            if ctx.args.report:  # asked for: failing to write it is an error
+            if ctx.cfg.report:  # asked for: failing to write it is an error
                 raise ConfigError(f"--report {path}: cannot write it ({exc.strerror or exc}); choose another "
                                   "path") from None
             _logger.warning("could not write the report %s: %s (use --report PATH)", path, exc)
@@ -519,35 +539,35 @@ def wrap(ctx: Context) -> nn.Module:
     if ctx.info.enabled:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    if ctx.args.compile:
+    if ctx.cfg.compile:
         model = torch.compile(model)
     return model
 
 
 def fit(ctx: Context) -> EvalResult:
     """The epoch loop; returns the best epoch's evaluation."""
-    args = ctx.args
-    optimizer = ctx.recipe.make_optimizer(ctx.model.parameters(), args.lr)
-    scaler = torch.amp.GradScaler("cuda") if args.amp == "fp16" else None
-    state = TrainState(best_p1=args.previous_best)
-    ema = WeightEMA(ctx.model, args.ema) if args.ema > 0 else None
-    if args.resume:
+    cfg = ctx.cfg
+    optimizer = ctx.recipe.make_optimizer(ctx.model.parameters(), cfg.lr)
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+    state = TrainState(best_p1=cfg.previous_best)
+    ema = WeightEMA(ctx.model, cfg.ema) if cfg.ema > 0 else None
+    if cfg.resume:
         state = restore(ctx, optimizer, scaler, ema)
     tracker = RunTracker(ctx.run_dir, ctx.info.is_main, first_epoch=state.epoch + 1)
     validated = ema.module if ema is not None else ctx.model
-    train_model, eval_model = wrap(ctx), torch.compile(validated) if args.compile else validated
+    train_model, eval_model = wrap(ctx), torch.compile(validated) if cfg.compile else validated
     best = None
     started, longest = time.perf_counter(), 0.0
-    for epoch in range(state.epoch + 1, args.nepoch + 1):
+    for epoch in range(state.epoch + 1, cfg.nepoch + 1):
         epoch_start = time.perf_counter()
         result = run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tracker, ema)
         best = result if state.best_epoch == epoch else best
         now = time.perf_counter()
         longest = max(longest, now - epoch_start)
         # every process stops after the same epoch: process 0's clock decides
-        if epoch < args.nepoch and broadcast_object(out_of_time(args.time_limit, now - started, longest)):
+        if epoch < cfg.nepoch and broadcast_object(out_of_time(cfg.time_limit, now - started, longest)):
             _logger.info("--time_limit %g min: stopping after epoch %d (%.1f min trained, epochs take up to "
-                         "%.1f min)", args.time_limit, epoch, (now - started) / 60, longest / 60)
+                         "%.1f min)", cfg.time_limit, epoch, (now - started) / 60, longest / 60)
             break
     tracker.plot(state.history)
     tracker.close()
@@ -573,23 +593,23 @@ def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tra
     """Train, evaluate, keep the best, log, decay the LR, save last.pth.
 
     With ``ema``, the averaged weights are evaluated and saved in best.pth / epoch_<n>.pth; last.pth keeps both."""
-    args = ctx.args
+    cfg = ctx.cfg
     reseed(ctx.seed, epoch, ctx.info.rank)
     ctx.data["train"].batch_sampler.set_epoch(epoch)
     ctx.data["train"].dataset.set_epoch(epoch)  # virtual cameras: this epoch's draws, in the workers too
-    stats = train_one_epoch(train_model, ctx.data["train"], optimizer, ctx.recipe.loss, ctx.device, amp=args.amp,
-                            scaler=scaler, progress=ctx.info.is_main and not args.no_progress, epoch=epoch,
-                            noise_2d=args.noise_2d, ema=ema)
+    stats = train_one_epoch(train_model, ctx.data["train"], optimizer, ctx.recipe.loss, ctx.device, amp=cfg.amp,
+                            scaler=scaler, progress=ctx.info.is_main and not cfg.no_progress, epoch=epoch,
+                            noise_2d=cfg.noise_2d, ema=ema)
     start = time.perf_counter()
     result = evaluate(eval_model, ctx.data["test"], ctx.device, **eval_kwargs(ctx))
     lr = optimizer.param_groups[0]["lr"]
     state.epoch = epoch
     if ctx.info.is_main:  # with this epoch's checkpoints: config and checkpoints always describe each other
-        write_configs(ctx.run_dir, {k: v for k, v in vars(args).items() if k != "explicit"})
+        write_configs(ctx.run_dir, cfg.to_dict())
     if result.p1 < state.best_p1:
         state.best_p1, state.best_epoch = result.p1, epoch
         save(ctx, "best.pth", best_checkpoint(ctx, state, result, ema))
-    if args.keep_epochs:
+    if cfg.keep_epochs:
         save(ctx, f"epoch_{epoch}.pth", best_checkpoint(ctx, state, result, ema))
     row = history_row(epoch=epoch, lr=lr, loss=stats["loss"], p1=result.p1, p2=result.p2, best_p1=state.best_p1,
                       best_epoch=state.best_epoch, train_s=round(stats["seconds"], 2),
@@ -598,7 +618,7 @@ def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tra
     _logger.info("epoch: %d, lr: %.6f, l: %.4f, p1: %.2f, p2: %.2f, %d: %.2f, %.1f samples/s", epoch, lr,
                  stats["loss"], result.p1, result.p2, state.best_epoch, state.best_p1, stats["samples_per_s"])
     tracker.log_epoch(row, state.history)
-    factor = lr_factor(epoch, args.lr_decay, args.lr_decay_large, args.lr_decay_epoch)
+    factor = lr_factor(epoch, cfg.lr_decay, cfg.lr_decay_large, cfg.lr_decay_epoch)
     for group in optimizer.param_groups:
         group["lr"] *= factor
     save(ctx, "last.pth", last_checkpoint(ctx, state, optimizer, scaler, ema))
@@ -606,11 +626,10 @@ def run_epoch(ctx, state, epoch, train_model, eval_model, optimizer, scaler, tra
 
 
 def _base_checkpoint(ctx: Context, state: TrainState, weights: Optional[nn.Module] = None) -> Dict[str, Any]:
-    args = {k: v for k, v in vars(ctx.args).items() if k != "explicit"}
     weights = ctx.model if weights is None else weights
-    return dict(format=CHECKPOINT_FORMAT, variant=ctx.args.model, model=weights.state_dict(), epoch=state.epoch,
-                best_p1=state.best_p1, best_epoch=state.best_epoch, args=args,
-                model_config=dict(ctx.args.model_config))
+    return dict(format=CHECKPOINT_FORMAT, variant=ctx.cfg.model, model=weights.state_dict(), epoch=state.epoch,
+                best_p1=state.best_p1, best_epoch=state.best_epoch, args=ctx.cfg.to_dict(),
+                model_config=dict(ctx.cfg.model_config))
 
 
 def best_checkpoint(ctx: Context, state: TrainState, result: EvalResult,
@@ -644,13 +663,13 @@ def save(ctx: Context, name: str, obj: Dict[str, Any]) -> None:
 
 def restore(ctx: Context, optimizer, scaler, ema: Optional[WeightEMA] = None) -> TrainState:
     """Load last.pth for ``--resume``: weights, optimizer, scaler, RNG, history and the weight average."""
-    path = Path(ctx.args.resume)
+    path = Path(ctx.cfg.resume)
     ckpt = load_weights(ctx.model, path, map_location=ctx.device)
     optimizer.load_state_dict(ckpt["optimizer"])
-    if "lr" in ctx.args.explicit:  # --lr given now: the continued run uses it instead of the saved, decayed LR
+    if "lr" in ctx.cfg.explicit:  # --lr given now: the continued run uses it instead of the saved, decayed LR
         for group in optimizer.param_groups:
-            group["lr"] = ctx.args.lr
-        _logger.info("--lr %g replaces the saved learning rate %g", ctx.args.lr, ckpt.get("lr", math.nan))
+            group["lr"] = ctx.cfg.lr
+        _logger.info("--lr %g replaces the saved learning rate %g", ctx.cfg.lr, ckpt.get("lr", math.nan))
     if scaler is not None and ckpt.get("scaler"):
         scaler.load_state_dict(ckpt["scaler"])
     if ema is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import subprocess
 import sys
@@ -11,8 +12,11 @@ import pytest
 import torch
 
 import model
-from common.arguments import build_parser, explicit_dests, parse_args
-from common.engine import CHECKPOINT_FORMAT, main
+import dataclasses
+import typing
+
+from common.arguments import ConfigError, RunConfig, build_parser, explicit_dests, int_bool, parse_args, str2bool
+from common.engine import CHECKPOINT_FORMAT, main, resolve_joints, resolve_run
 from common.recipes import MHFORMER, MIXSTE, MIXSTE_TPC
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +87,47 @@ def test_derived_values_and_explicit_flags():
     assert args.pad == 13 and args.train == 0 and args.amp == "bf16"
     assert args.explicit == ["amp", "frames", "previous_dir", "test"]
     assert explicit_dests(build_parser(), ["-lrd", "0.5", "--compile"]) == ["compile", "lr_decay"]
+
+
+def test_run_config_types_every_flag_of_the_parser():
+    """RunConfig and the parser cannot drift: one field per flag, of the flag's parsed type."""
+    hints = typing.get_type_hints(RunConfig)
+    flags = {a.dest: a for a in build_parser()._actions if a.dest != "help"}
+    assert set(hints) - set(RunConfig.RESOLVED) == set(flags)
+    parsed = {int: int, float: float, str: str, int_bool: int, str2bool: bool, None: bool}
+    for dest, action in flags.items():
+        kind = parsed[action.type]
+        expected = typing.Optional[kind] if action.default is None else kind
+        assert hints[dest] == expected, (dest, hints[dest], expected)
+
+
+def test_run_config_is_frozen_derived_and_round_trips():
+    args = parse_args(["--model", "mixste.hot_mixste", "--frames", "27", "--lr", "1e-3"], **MIXSTE.defaults)
+    cfg = RunConfig.from_flags(args)
+    assert (cfg.pad, cfg.lr, cfg.explicit) == (13, 1e-3, frozenset({"model", "frames", "lr"}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.frames = 81
+    changed = cfg.replace(frames=81, test=True)
+    assert (changed.frames, changed.pad, changed.train, cfg.frames, cfg.train) == (81, 40, 0, 27, 1)
+    with pytest.raises(TypeError):
+        changed.model_config["frames"] = 3  # read-only mappings
+    again = RunConfig.from_flags({**cfg.to_dict(), "explicit": cfg.explicit, "a_flag_of_an_older_version": 1})
+    assert again == cfg and "explicit" not in cfg.to_dict()
+    torch.save(cfg.to_dict(), io.BytesIO())  # what checkpoints record: plain values
+
+
+def test_resolve_run_leaves_the_parsed_flags_alone_and_resolves_joints_from_data(prepared_root):
+    argv = ["--model", "mixste.hot_mixste", "--frames", "27", "--stride", "27", "--token_num", "9",
+            "--root_path", str(prepared_root), "--keypoints", "gt"]
+    args = parse_args(argv, **MIXSTE.defaults)
+    before = dict(vars(args))
+    cfg = resolve_run(args, model)
+    assert vars(args) == before and (cfg.n_joints, cfg.channel, dict(cfg.model_config)) == (None, None, {})
+    done = resolve_joints(cfg, 17, model)
+    assert (done.n_joints, done.out_joints, done.channel, done.token_num, done.layer_index) == (17, 17, 512, 9, 3)
+    assert done.model_config == model.resolve_config("mixste.hot_mixste", frames=27, token_num=9).to_dict()
+    with pytest.raises(ConfigError, match="--n_joints 17 does not match the 16 joints"):
+        resolve_joints(RunConfig.from_flags(parse_args(argv + ["--n_joints", "17"])), 16, model)
 
 
 def test_readme_recipes_parse():

@@ -11,7 +11,7 @@ import torch
 
 import common.engine as engine
 import model
-from common.arguments import parse_args
+from common.arguments import RunConfig, parse_args
 from common.data import PoseWindowDataset, load_h36m
 from common.engine import main, run
 from common.recipes import MHFORMER, MHFORMER_TPC, MIXSTE, MIXSTE_TPC
@@ -395,9 +395,13 @@ def test_progress_without_a_terminal_is_one_line_per_tenth(capsys):
 
 def test_cpu_evaluation_batch_default_and_explicit_batch():
     cpu = torch.device("cpu")
-    args = parse_args(["--model", "mixste.hot_mixste", "--frames", "27"], **MIXSTE.defaults)
+
+    def cfg(argv, recipe=MIXSTE):
+        return RunConfig.from_flags(parse_args(argv, **recipe.defaults))
+
+    args = cfg(["--model", "mixste.hot_mixste", "--frames", "27"])
     assert args.batch_size == 4 and engine.eval_batch_size(args, cpu) == 64  # 1728 pose frames
-    assert engine.eval_batch_size(parse_args(["--model", "mixste.mixste"], **MIXSTE.defaults), cpu) == 7  # 243
-    given = parse_args(["--model", "mixste.hot_mixste", "--frames", "27", "--batch_size", "4"], **MIXSTE.defaults)
+    assert engine.eval_batch_size(cfg(["--model", "mixste.mixste"]), cpu) == 7  # 243
+    given = cfg(["--model", "mixste.hot_mixste", "--frames", "27", "--batch_size", "4"])
     assert engine.eval_batch_size(given, cpu) == 4  # an explicit --batch_size is kept
-    assert engine.eval_batch_size(parse_args(["--model", "mhformer.mhformer"], **MHFORMER.defaults), cpu) == 128
+    assert engine.eval_batch_size(cfg(["--model", "mhformer.mhformer"], MHFORMER), cpu) == 128

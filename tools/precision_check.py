@@ -48,15 +48,15 @@ def evaluate_precisions(engine_argv: Sequence[str], recipe_name: str = "main_mix
     """
     import model as zoo
     from common.arguments import parse_args
-    from common.engine import build, eval_kwargs, load_data, prepare_args, protocol, setup
+    from common.engine import build, eval_kwargs, load_data, protocol, resolve_joints, resolve_run, setup
     from common.evaluate import evaluate
     from model.inference import prepare_for_inference
 
     recipe = _recipes()[recipe_name]
     argv = list(engine_argv) + ([] if "--test" in engine_argv else ["--test"])
-    args = prepare_args(parse_args(argv, **recipe.defaults), zoo)
-    ctx = setup(args, recipe)
+    ctx = setup(resolve_run(parse_args(argv, **recipe.defaults), zoo), recipe)
     ctx.data = load_data(ctx)
+    ctx.cfg = resolve_joints(ctx.cfg, ctx.data["data"].num_joints, zoo)
     net = build(ctx, zoo)
     if ctx.weights is None:
         _logger.warning("no --previous_dir/--checkpoint_file: RANDOM weights, the P1 numbers mean nothing")
@@ -76,7 +76,7 @@ def evaluate_precisions(engine_argv: Sequence[str], recipe_name: str = "main_mix
     for row in rows:
         row["delta_p1"] = row["p1"] - rows[0]["p1"]
         row["delta_p2"] = row["p2"] - rows[0]["p2"]
-    return dict(rows=rows, model=args.model, weights=str(ctx.weights) if ctx.weights else None,
+    return dict(rows=rows, model=ctx.cfg.model, weights=str(ctx.weights) if ctx.weights else None,
                 trained=ctx.weights is not None, protocol=protocol(ctx))
 
 
