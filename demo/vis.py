@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     g = p.add_argument_group("input and output")
     g.add_argument("--video", "-v", default=None,
-                   help="input video; 'sample' or omitted = the BSD-3 Pose2Sim walkway clip (downloaded once)")
+                   help="input video; 'sample' or omitted = the BSD-3 Pose2Sim walkway clip, 'sample-multi' = its "
+                        "two-person clip (each downloaded once)")
     g.add_argument("--output", "-o", default=None, help="output folder (default demo/output/<video name>/)")
     g.add_argument("--no-render", dest="render", action="store_false",
                    help="write only keypoints_2d.npz, poses_3d.npz and poses_3d.json, no video")
@@ -110,6 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "between windows (smoother, 2x lifting time)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (lifting and hrnet)")
     g.add_argument("--gpu", default=None, help=argparse.SUPPRESS)  # accepted for the reference's commands
+    g = p.add_argument_group("several persons (--multi; see docs/demo.md)")
+    g.add_argument("--multi", action="store_true",
+                   help="detect, track and lift every person (mediapipe or hrnet); the files get a person axis "
+                        "when more than one person is tracked; --video sample-multi is a two-person clip")
+    g.add_argument("--max-persons", type=int, default=4, help="--multi: most persons kept (the longest tracks)")
+    g.add_argument("--min-track-frames", type=int, default=10,
+                   help="--multi: fewest frames a person must be detected in to be kept")
+    g.add_argument("--person", type=int, default=None, metavar="ID",
+                   help="--multi: keep only this track id (as drawn in the video), with the single-person files")
     g = p.add_argument_group("real-time streaming (--stream; see demo/lib/stream.py)")
     g.add_argument("--stream", action="store_true",
                    help="lift frames one at a time as they are decoded (--video: a file or a camera index such "
@@ -158,8 +168,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no output written", file=sys.stderr)
         return 130
-    found = 100 * result.found_rate
-    print(f"{result.num_frames} frames, person found in {found:.1f}%; outputs in {result.output_dir}:")
+    if result.persons is not None:
+        rates = ", ".join(f"#{i} {100 * result.persons.found[p].mean():.0f}%" for p, i in enumerate(result.persons.ids))
+        print(f"{result.num_frames} frames, {len(result.persons.ids)} persons tracked (detected in: {rates}); "
+              f"outputs in {result.output_dir}:")
+    else:
+        found = 100 * result.found_rate
+        print(f"{result.num_frames} frames, person found in {found:.1f}%; outputs in {result.output_dir}:")
     for path in result.files:
         print(f"  {path.name}")
     return 0

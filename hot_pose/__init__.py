@@ -32,7 +32,7 @@ from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
 from demo.lib.stream import StreamingLifter
 from model.inference import prepare_for_inference
 
-__all__ = ["PoseLifter", "detect_2d", "JOINT_NAMES", "LAYOUTS", "SHIPPED"]
+__all__ = ["PoseLifter", "detect_2d", "track_2d", "JOINT_NAMES", "LAYOUTS", "SHIPPED"]
 
 _logger = logging.getLogger(__name__)
 
@@ -221,3 +221,46 @@ def detect_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional
     kp[~detection.found] = np.nan
     return kp, (info.width, info.height), float(info.fps)
 
+
+
+def track_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[int] = None, max_persons: int = 4,
+             min_track_frames: int = 10, **options) -> Tuple[np.ndarray, Tuple[int, int], float]:
+    """2-D keypoints of every person in ``video``, linked into tracks (``demo/vis.py --multi``'s detection and
+    tracking; see ``docs/demo.md``).
+
+    Returns:
+        ``(keypoints, (width, height), fps)``: keypoints (P, T, 17, 3) COCO-17 pixels + score, track ids 0..P-1
+        by first appearance, NaN where the person was not detected. Lift person p over the frames of its life
+        (``first = np.isfinite(kp[p, :, 0, 0]).argmax()`` ... its last finite frame), e.g.
+        ``lifter.lift(kp[p, first:end], size, layout="coco")``.
+
+    Raises:
+        FileNotFoundError: no such video. ValueError: an undecodable video, a detector that cannot run or finds
+        one person only, or nobody detected for ``min_track_frames`` frames.
+    """
+    from demo.lib.detectors import build_detector, detector_class
+    from demo.lib.tracks import track_video
+    from demo.lib.video import iter_frames, probe_video
+
+    path = Path(video)
+    if not path.is_file():
+        raise FileNotFoundError(f"video not found: {path}")
+    if detector == "mediapipe":
+        options = {"multi": True, "max_persons": max_persons, **options}
+    try:
+        if not detector_class(detector).multi_person:
+            raise DemoError(f"detector {detector!r} finds one person per frame; use mediapipe or hrnet")
+        info = probe_video(path)
+        det = build_detector(detector, **options)
+        try:
+            tracks = track_video(det, iter_frames(path, max_frames)).result(min_frames=min_track_frames,
+                                                                           max_persons=max_persons)
+        finally:
+            det.close()
+    except DemoError as exc:
+        raise ValueError(str(exc)) from None
+    if tracks.num_tracks == 0:
+        raise ValueError(f"no person detected in {path} for at least {min_track_frames} frames")
+    kp = np.concatenate([tracks.keypoints, tracks.scores[..., None]], axis=-1).astype(np.float32)
+    kp[~tracks.found] = np.nan
+    return kp, (info.width, info.height), float(info.fps)

@@ -147,3 +147,27 @@ def test_pipeline_runs_the_hrnet_path(random_hrnet_weights, video_dir, tmp_path)
     assert result.num_frames == 4 and result.poses_3d.shape == (4, 17, 3)
     with np.load(tmp_path / "out" / "keypoints_2d.npz") as f:
         assert f["boxes"].shape == (4, 4) and str(f["detector"]) == "hrnet"
+
+
+def test_hrnet_finds_a_person_per_box_and_runs_the_multi_person_path(random_hrnet_weights, video_dir, tmp_path):
+    from demo.lib.pipeline import DemoOptions, run_demo
+    from demo.lib.video import iter_frames
+
+    folder = random_hrnet_weights
+    detector = HRNetDetector(folder / "yolov3.weights", folder / "pose_hrnet_w48_384x288.pth",
+                             yolo_width=0.0625, hrnet_width=8, input_size=(96, 128))
+    frame = next(iter_frames(video_dir / "walkway_cam03.mp4", max_frames=1))
+    boxes, _ = detector.person(frame)
+    persons = detector.detect_persons(frame)
+    assert len(persons) == min(len(boxes), detector.max_boxes) >= 2  # "person everywhere": several boxes
+    for person, box in zip(persons, boxes):
+        assert person.keypoints.shape == (17, 2) and person.scores.shape == (17,)
+        np.testing.assert_array_equal(person.box, box)
+    result = run_demo(DemoOptions(
+        video=str(video_dir / "walkway_cam03.mp4"), output=str(tmp_path / "out"), detector="hrnet",
+        yolo_weights=str(folder / "yolov3.weights"), hrnet_weights=str(folder / "pose_hrnet_w48_384x288.pth"),
+        detector_options=dict(yolo_width=0.0625, hrnet_width=8, input_size=(96, 128)), max_frames=4,
+        render=False, progress=False, device="cpu", multi=True, max_persons=3, min_track_frames=2,
+    ))
+    assert result.persons is not None and 2 <= len(result.persons.ids) <= 3
+    assert result.persons.poses_3d.shape == (len(result.persons.ids), 4, 17, 3)

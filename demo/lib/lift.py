@@ -17,7 +17,7 @@ import importlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -174,32 +174,69 @@ def sliding_window_lift(
         ValueError: wrong shape or mode, NaN/inf input, or input beyond ±``max_abs`` (unnormalised pixels:
             normalise with ``common.camera.normalize_screen_coordinates(kp, w, h)``).
     """
-    arr = np.asarray(keypoints)
-    if arr.ndim != 3 or arr.shape[0] == 0:
-        raise ValueError(f"expected keypoints (T, J, C) with T > 0, got {tuple(arr.shape)}")
-    check_lift_input(arr, max_abs)
-    kp = torch.as_tensor(arr, dtype=torch.float32)
-    num_frames = kp.shape[0]
+    return lift_sequences(model, [keypoints], frames, mode, flip, joints_left, joints_right, batch_size, stride,
+                          device, progress, max_abs)[0]
+
+
+@torch.no_grad()
+def lift_sequences(
+    model: Callable,
+    sequences: Sequence[np.ndarray],
+    frames: int,
+    mode: str = "seq2seq",
+    flip: bool = True,
+    joints_left: Sequence[int] = (4, 5, 6, 11, 12, 13),
+    joints_right: Sequence[int] = (1, 2, 3, 14, 15, 16),
+    batch_size: int = 8,
+    stride: Optional[int] = None,
+    device: Union[str, torch.device] = "cpu",
+    progress: Optional[Callable[[int], Any]] = None,
+    max_abs: float = MAX_ABS_NORMALISED,
+) -> List[np.ndarray]:
+    """``sliding_window_lift`` of several sequences at once (e.g. one per tracked person): the windows of all
+    share every forward pass (a batch mixes sequences), and no window crosses from one sequence into the next
+    (each is edge-padded within its own sequence). Arguments as ``sliding_window_lift``; ``sequences``: a list of
+    (T_i, J, C) arrays with the same J and C.
+
+    Returns:
+        one (T_i, J_out, 3) float32 array per sequence, root-relative.
+    """
+    arrays = [np.asarray(seq) for seq in sequences]
+    if not arrays:
+        return []
+    for arr in arrays:
+        if arr.ndim != 3 or arr.shape[0] == 0:
+            raise ValueError(f"expected keypoints (T, J, C) with T > 0, got {tuple(arr.shape)}")
+        if arr.shape[1:] != arrays[0].shape[1:]:
+            raise ValueError(f"sequences must share (J, C): {tuple(arrays[0].shape[1:])} vs {tuple(arr.shape[1:])}")
+        check_lift_input(arr, max_abs)
     if mode not in ("seq2seq", "seq2frame"):
         raise ValueError(f"mode must be 'seq2seq' or 'seq2frame', got {mode!r}")
+    kp = torch.as_tensor(np.concatenate(arrays), dtype=torch.float32)  # (sum T_i, J, C)
+    lengths = [len(arr) for arr in arrays]
+    ends = np.cumsum(lengths).tolist()
+    # every window: (first frame, last frame of its sequence, start) in the concatenated index
+    windows: List[Tuple[int, int, int]] = []
+    for length, end in zip(lengths, ends):
+        first = end - length
+        local = (_window_starts(length, frames, stride or frames) if mode == "seq2seq"
+                 else [t - frames // 2 for t in range(length)])
+        windows.extend((first, end - 1, first + start) for start in local)
     offsets = torch.arange(frames)
     # triangular weights: a window trusts its centre more than its edges (only matters where windows overlap)
     blend = torch.minimum(offsets + 1, frames - offsets).float()
-    if mode == "seq2seq":
-        starts = _window_starts(num_frames, frames, stride or frames)
-    else:
-        starts = [t - frames // 2 for t in range(num_frames)]
     out = counts = None
     done = 0
-    for b in range(0, len(starts), batch_size):
-        start = torch.tensor(starts[b:b + batch_size])
+    for b in range(0, len(windows), batch_size):
+        lo, hi, start = (torch.tensor(column) for column in zip(*windows[b:b + batch_size]))
         frame_idx = start[:, None] + offsets[None]  # (B, F) input frame of every window position
-        x = kp[frame_idx.clamp(0, num_frames - 1)].to(device)  # (B, F, J, C), edge padding by clamping
+        clamped = torch.maximum(torch.minimum(frame_idx, hi[:, None]), lo[:, None])  # edge padding per sequence
+        x = kp[clamped].to(device)  # (B, F, J, C)
         pose, index = _predict(model, x, flip, joints_left, joints_right)
         pose = pose.float().cpu()
         if out is None:
-            out = torch.zeros(num_frames, pose.shape[2], 3)
-            counts = torch.zeros(num_frames)
+            out = torch.zeros(len(kp), pose.shape[2], 3)
+            counts = torch.zeros(len(kp))
         if mode == "seq2frame":
             pos = _centre_position(index, frames, pose.shape[:2])
             out[frame_idx[:, frames // 2]] += pose[torch.arange(pose.shape[0]), pos]
@@ -207,7 +244,7 @@ def sliding_window_lift(
         else:
             if pose.shape[1] != frames:
                 raise ValueError(f"seq2seq model returned {pose.shape[1]} frames for {frames}; use mode='seq2frame'")
-            real = (frame_idx >= 0) & (frame_idx < num_frames)  # padded positions are not written back
+            real = (frame_idx >= lo[:, None]) & (frame_idx <= hi[:, None])  # padded positions are not written back
             weight = blend.expand_as(frame_idx)[real]
             out.index_put_((frame_idx[real],), pose[real] * weight[:, None, None], accumulate=True)
             counts.index_put_((frame_idx[real],), weight, accumulate=True)
@@ -217,7 +254,7 @@ def sliding_window_lift(
             done = finished
     out = out / counts[:, None, None]
     out = out - out[:, :1]  # root-relative
-    return out.numpy().astype(np.float32)
+    return [part.numpy().astype(np.float32) for part in torch.split(out, lengths)]
 
 
 def _centre_position(index: Optional[torch.Tensor], frames: int, out_shape: Tuple[int, int]) -> torch.Tensor:

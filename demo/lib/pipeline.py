@@ -11,6 +11,13 @@ output is checked (``demo.lib.checks``): a keypoint file must hold pixels of the
 lifter input, the lifted poses and the poses after the bone-length step must be finite, so no NaN/inf
 (or pixel garbage) reaches an output file.
 
+Several persons (``multi``): the detector's ``detect_persons`` per frame → ``demo.lib.tracks`` links them into
+tracks (``--max-persons``, ``--min-track-frames``; ``--person ID`` keeps one) → each track's life (first to last
+detection) goes through the same joint mapping, gap filling and normalisation → ``lift_sequences`` lifts all
+tracks with shared forward passes → the files get a person axis (``docs/demo.md``). Frames outside a track's
+life are absent (``present`` is False, zeros in the arrays), never invented. With one track the files are the
+single-person ones.
+
 Fixes of the reference demo: no ``sys.argv`` re-parsing, no crash when the first frame has
 no person, no dropped frames, figures closed, output fps = input fps, any model variant (seq2seq or
 seq2frame), any device.
@@ -34,13 +41,14 @@ from common.skeleton import H36M_17_NAMES, h36m_skeleton
 from common.utils import progress_bar, resolve_device
 from demo.lib.checks import (check_finite, check_lift_input, check_lifted_poses, check_pixel_keypoints,
                              lift_input_bound, mask_far_outside)
-from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, Detector2D, build_detector
+from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, Detector2D, build_detector, detector_class
 from demo.lib.errors import DemoError
-from demo.lib.lift import Lifter, h36m_sides, load_lifter, sliding_window_lift
+from demo.lib.lift import Lifter, h36m_sides, lift_sequences, load_lifter, sliding_window_lift
 from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
 from demo.lib.quality import constant_bone_lengths, pose_quality
-from demo.lib.render import BONES, SideBySideRenderer
-from demo.lib.sample import ATTRIBUTION, SAMPLE_NAME, resolve_video
+from demo.lib.render import BONES, MultiPersonRenderer, SideBySideRenderer
+from demo.lib.sample import ATTRIBUTION, MULTI_SET_ATTRIBUTION, MULTI_SET_DIR, SAMPLE_NAME, resolve_video
+from demo.lib.tracks import PersonTracker, Tracks, track_video
 from demo.lib.video import FALLBACK_FPS, VideoInfo, VideoWriter, iter_frames, probe_video
 
 _logger = logging.getLogger(__name__)
@@ -84,6 +92,10 @@ class DemoOptions:
         progress: show tqdm progress bars.
         detector_options: extra keyword arguments of the detector's constructor (e.g. reduced network
             widths in tests).
+        multi: detect, track and lift every person (see the module docstring).
+        max_persons: ``multi``: most persons kept (the most detected tracks).
+        min_track_frames: ``multi``: fewest detected frames of a kept track.
+        person: ``multi``: keep only this track id (ids as drawn in the video: 0, 1, ... by first appearance).
     """
 
     video: Optional[str] = None
@@ -110,6 +122,31 @@ class DemoOptions:
     max_frames: Optional[int] = None
     progress: bool = True
     detector_options: Dict[str, Any] = field(default_factory=dict)
+    multi: bool = False
+    max_persons: int = 4
+    min_track_frames: int = 10
+    person: Optional[int] = None
+
+
+@dataclass
+class Persons:
+    """Every tracked person (``multi``), track axis first.
+
+    Attributes:
+        ids: (P,) track ids (0, 1, ... by first appearance; as drawn in the video).
+        poses_3d: (P, T, 17, 3) float32 metres, root-relative camera frame; 0 where not ``present``.
+        keypoints_2d: (P, T, 17, 2) float32 H36M pixels after gap filling; 0 where not ``present``.
+        present: (P, T) bool, inside the track's life (first to last detection).
+        found: (P, T) bool, detected in the frame.
+        quality: per person, the plausibility numbers of its 3-D sequence.
+    """
+
+    ids: np.ndarray
+    poses_3d: np.ndarray
+    keypoints_2d: np.ndarray
+    present: np.ndarray
+    found: np.ndarray
+    quality: List[Dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -127,6 +164,8 @@ class DemoResult:
         model: lifting variant name.
         trained: whether real lifting weights were used.
         quality: plausibility numbers of the 3-D sequence (``quality.pose_quality``).
+        persons: with ``multi`` and several tracks, all of them (``found``/``poses_3d``/``keypoints_2d``/
+            ``quality`` are then track 0's); ``None`` otherwise.
     """
 
     output_dir: Path
@@ -139,6 +178,7 @@ class DemoResult:
     model: str = ""
     trained: bool = False
     quality: Dict[str, float] = field(default_factory=dict)
+    persons: Optional[Persons] = None
 
     @property
     def found_rate(self) -> float:
@@ -195,6 +235,8 @@ def _build_detector(opts: DemoOptions, device) -> Detector2D:
         kwargs = dict(path=opts.keypoints, layout=opts.keypoints_layout)
     elif opts.detector == "hrnet":
         kwargs = dict(yolo_weights=opts.yolo_weights, hrnet_weights=opts.hrnet_weights, device=device)
+    if opts.multi and opts.detector == "mediapipe":
+        kwargs.update(multi=True, max_persons=opts.max_persons)
     kwargs.update(opts.detector_options)
     return build_detector(opts.detector, **kwargs)
 
@@ -219,12 +261,17 @@ def _source(opts: DemoOptions, detector: Optional[Detector2D] = None
     return video, probe_video(video), lambda limit: iter_frames(video, limit)
 
 
-def _detect(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo,
-            frames: Callable[[Optional[int]], Iterator]) -> Detection2D:
+def _expected_frames(opts: DemoOptions, info: VideoInfo) -> Optional[int]:
+    """Frames the detection stage should see (for the progress bar; ``None`` when unknown)."""
     total = info.reported_frames or None
     if opts.max_frames:
         total = min(total or opts.max_frames, opts.max_frames)
-    with _progress_bar(opts.progress, total, "2D keypoints") as bar:
+    return total
+
+
+def _detect(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo,
+            frames: Callable[[Optional[int]], Iterator]) -> Detection2D:
+    with _progress_bar(opts.progress, _expected_frames(opts, info), "2D keypoints") as bar:
         detection = detector(frames(opts.max_frames), progress=bar.update)
         bar.total = bar.n  # the container's count may have been wrong
         bar.refresh()
@@ -330,6 +377,152 @@ def _render(stage: _Staging, opts: DemoOptions, video: Path, info: VideoInfo, kp
         raise DemoError(f"video {video} decoded {written} frames on the second pass but {len(poses)} on the first")
 
 
+def _check_multi(opts: DemoOptions) -> None:
+    """Flags of ``multi`` (checked before anything loads)."""
+    if not opts.multi:
+        if opts.person is not None:
+            raise DemoError("--person picks one of several tracked persons: add --multi")
+        return
+    if not detector_class(opts.detector).multi_person:
+        raise DemoError(f"--multi needs a detector that finds several persons (mediapipe or hrnet), not "
+                        f"'{opts.detector}' (one person per frame)")
+    if opts.max_persons < 1:
+        raise DemoError(f"--max-persons must be >= 1, got {opts.max_persons}")
+    if opts.min_track_frames < 1:
+        raise DemoError(f"--min-track-frames must be >= 1, got {opts.min_track_frames}")
+    if opts.person is not None and opts.person < 0:
+        raise DemoError(f"--person must be a track id >= 0, got {opts.person}")
+
+
+def _detect_tracks(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo,
+                   frames: Callable[[Optional[int]], Iterator]) -> Tracks:
+    """Every person of every frame, linked into tracks; guesses far out of view dropped; ``--person`` applied."""
+    with _progress_bar(opts.progress, _expected_frames(opts, info), "2D keypoints (all persons)") as bar:
+        tracker = track_video(detector, frames(opts.max_frames), PersonTracker(), progress=bar.update)
+    if tracker.frame == 0:
+        raise DemoError(f"video {video} has no decodable frame")
+    tracks = tracker.result(min_frames=opts.min_track_frames, max_persons=opts.max_persons)
+    if tracks.num_tracks == 0:
+        raise DemoError(f"no person found in {video} for at least --min-track-frames {opts.min_track_frames} frames "
+                        f"({len(tracker.tracks)} shorter detection runs); nothing written")
+    source = f"detector '{opts.detector}'"
+    num, frames_ = tracks.found.shape
+    kp, sc = mask_far_outside(tracks.keypoints.reshape(num * frames_, 17, 2), tracks.scores.reshape(num * frames_, 17),
+                              info.width, info.height, source)
+    kp, sc = kp.reshape(tracks.keypoints.shape), sc.reshape(tracks.scores.shape)
+    found = tracks.found & np.isfinite(kp).any(axis=(2, 3))
+    tracks = Tracks(kp, sc, tracks.boxes, found, tracks.layout)
+    tracks = tracks.select([p for p in range(tracks.num_tracks) if found[p].any()])
+    if opts.person is not None:
+        if opts.person >= tracks.num_tracks:
+            raise DemoError(f"--person {opts.person}: no such track; this video has tracks 0 to "
+                            f"{tracks.num_tracks - 1}; nothing written")
+        tracks = tracks.select([opts.person])
+    _logger.info("%d person track(s): %s", tracks.num_tracks, ", ".join(
+        f"{p}: frames {tracks.span(p)[0]}-{tracks.span(p)[1] - 1}, detected in {int(tracks.found[p].sum())}"
+        for p in range(tracks.num_tracks)))
+    return tracks
+
+
+def _lift_persons(opts: DemoOptions, lifter: Lifter, tracks: Tracks, info: VideoInfo) -> Tuple[Persons, int]:
+    """Map, fill and normalise every track over its life; lift all of them together; the bone-length step and
+    the plausibility numbers per person. Returns the persons and the number of left/right label fixes."""
+    spans = [tracks.span(p) for p in range(tracks.num_tracks)]
+    mapped, inputs, flips = [], [], 0
+    bound = lift_input_bound(info.width, info.height)
+    for p, (first, end) in enumerate(spans):
+        kp, sc, fixed = _to_h36m(tracks.person(p, first, end), opts.fix_flips)
+        flips += fixed
+        x = normalize_screen_coordinates(kp, w=info.width, h=info.height)
+        if lifter.in_channels == 3:
+            x = np.concatenate([x, sc[..., None]], axis=-1)
+        try:
+            check_lift_input(x, bound)
+        except ValueError as exc:
+            raise DemoError(f"the normalised lifter input of person {p} is invalid: {exc}") from None
+        mapped.append(kp)
+        inputs.append(x)
+    left, right = h36m_sides()
+    device = next(lifter.model.parameters()).device
+    with _progress_bar(opts.progress, sum(len(x) for x in inputs), "3D lifting (all persons)") as bar:
+        lifted = lift_sequences(lifter.model, inputs, lifter.frames, lifter.mode, flip=opts.flip, joints_left=left,
+                                joints_right=right, batch_size=opts.batch_size, stride=opts.stride,
+                                device=device, progress=bar.update, max_abs=bound)
+    shape = tracks.found.shape
+    poses = np.zeros(shape + (17, 3), np.float32)
+    keypoints = np.zeros(shape + (17, 2), np.float32)
+    present = np.zeros(shape, bool)
+    quality = []
+    for p, ((first, end), pose, kp) in enumerate(zip(spans, lifted, mapped)):
+        check_lifted_poses(pose, lifter.checkpoint)
+        raw = {f"raw_{k}": v for k, v in pose_quality(pose, info.fps, BONES).items()}
+        if opts.constant_bones:
+            pose = constant_bone_lengths(pose, h36m_skeleton().parents)
+            check_finite(pose, f"the 3-D poses of person {p} after the bone-length step",
+                         "pass --raw-bones to skip that step")
+        quality.append({**pose_quality(pose, info.fps, BONES), **(raw if opts.constant_bones else {})})
+        poses[p, first:end], keypoints[p, first:end], present[p, first:end] = pose, kp, True
+    return Persons(np.arange(tracks.num_tracks), poses, keypoints, present, tracks.found.copy(), quality), flips
+
+
+def _save_persons(stage: _Staging, opts: DemoOptions, info: VideoInfo, tracks: Tracks, persons: Persons,
+                  lifter: Lifter, timings: Dict[str, float], flips: int) -> None:
+    """The files of several persons: the single-person ones with a person axis first (see ``docs/demo.md``)."""
+    skeleton = h36m_skeleton()
+    summary = [dict(id=int(i), first_frame=int(np.flatnonzero(persons.present[p])[0]),
+                    last_frame=int(np.flatnonzero(persons.present[p])[-1]),
+                    frames_detected=int(persons.found[p].sum()), quality=persons.quality[p])
+               for p, i in enumerate(persons.ids)]
+    meta = dict(video=str(info.path), width=info.width, height=info.height, fps=info.fps,
+                num_frames=int(persons.present.shape[1]), num_persons=int(len(persons.ids)), detector=opts.detector,
+                model=lifter.name, checkpoint=str(lifter.checkpoint) if lifter.checkpoint else None,
+                trained=lifter.trained, window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip,
+                constant_bones=opts.constant_bones, left_right_fixes_2d=int(flips), persons=summary)
+    if MULTI_SET_DIR in str(info.path):
+        meta["attribution"] = MULTI_SET_ATTRIBUTION
+    for name, values in (("poses_3d", persons.poses_3d), ("keypoints_h36m", persons.keypoints_2d),
+                         ("scores", tracks.scores)):
+        check_finite(values, f"{name} (about to be saved)", "nothing was written; please report this bug")
+    np.savez_compressed(
+        stage.path("keypoints_2d.npz"), keypoints=tracks.keypoints, scores=tracks.scores, found=tracks.found,
+        boxes=tracks.boxes, present=persons.present, track_ids=persons.ids, layout=np.array(tracks.layout),
+        keypoints_h36m=persons.keypoints_2d, width=info.width, height=info.height, fps=info.fps,
+        detector=np.array(opts.detector),
+    )
+    np.savez_compressed(
+        stage.path("poses_3d.npz"), poses_3d=persons.poses_3d, present=persons.present, found=persons.found,
+        track_ids=persons.ids, joint_names=np.array(H36M_17_NAMES), parents=np.array(skeleton.parents), fps=info.fps,
+        units=np.array("metres"), coordinates=np.array(COORDINATES), meta=np.array(json.dumps(meta)),
+    )
+    doc = dict(meta, units="metres", coordinates=COORDINATES, joint_names=list(H36M_17_NAMES),
+               parents=list(skeleton.parents), timings_s={k: round(v, 3) for k, v in timings.items()},
+               tracks=[dict(id=int(i), frames=[dict(index=int(t), detected=bool(persons.found[p, t]),
+                                                    joints=np.round(persons.poses_3d[p, t], 5).tolist())
+                                               for t in np.flatnonzero(persons.present[p])])
+                       for p, i in enumerate(persons.ids)])
+    stage.path("poses_3d.json").write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
+
+
+def _render_persons(stage: _Staging, opts: DemoOptions, video: Path, info: VideoInfo, persons: Persons,
+                    lifter: Lifter, frames: Callable[[Optional[int]], Iterator]) -> None:
+    title = f"3D: {lifter.name}" + ("" if lifter.trained else "  [UNTRAINED: random weights]")
+    renderer = MultiPersonRenderer((info.width, info.height), len(persons.ids), title, opts.max_height)
+    count = persons.present.shape[1]
+    written = 0
+    try:
+        with VideoWriter(stage.path(f"{video.stem}.mp4"), info.fps, renderer.size) as writer, \
+                _progress_bar(opts.progress, count, "render") as bar:
+            for t, frame in enumerate(frames(count)):
+                writer.write(renderer.render(frame, persons.keypoints_2d[:, t], persons.poses_3d[:, t],
+                                             persons.present[:, t], persons.found[:, t], persons.ids, t))
+                written += 1
+                bar.update(1)
+    finally:
+        renderer.close()
+    if written != count:
+        raise DemoError(f"video {video} decoded {written} frames on the second pass but {count} on the first")
+
+
 def run_demo(opts: DemoOptions) -> DemoResult:
     """Run the whole demo (see the module docstring).
 
@@ -355,6 +548,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     if keypoints_only and opts.size is None:
         raise DemoError("--keypoints without --video needs --size WxH, the image size its pixels refer to "
                         "(and --fps, default 25), e.g. --size 1920x1080")
+    _check_multi(opts)
     if not keypoints_only:
         video, info, frames = _source(opts)  # a missing or undecodable video fails before anything loads
     detector = _build_detector(opts, device)  # a keypoint file is read here: checked before anything is written
@@ -366,9 +560,30 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         # everything that can fail on a bad flag or file happens before the long stages
         lifter = load_lifter(opts.model, opts.checkpoint, opts.frames, device)
         lap("load_models")
-        detection = _detect(opts, detector, video, info, frames)
-        detector.close()
-        lap("detect_2d")
+        if opts.multi:
+            tracks = _detect_tracks(opts, detector, video, info, frames)
+            detector.close()
+            lap("detect_2d")
+            if tracks.num_tracks > 1:
+                persons, flips = _lift_persons(opts, lifter, tracks, info)
+                lap("lift_3d")
+                if opts.render:
+                    _render_persons(stage, opts, video, info, persons, lifter, frames)
+                    lap("render")
+                _save_persons(stage, opts, info, tracks, persons, lifter, timings, flips)
+                lap("save")
+                files = stage.commit(stale=OUTPUT_FILES + (f"{video.stem}.mp4",))
+                for name, seconds in timings.items():
+                    _logger.info("%-10s %7.2f s  (%.1f ms/frame)", name, seconds,
+                                 1000 * seconds / max(persons.present.shape[1], 1))
+                return DemoResult(output, files, int(persons.present.shape[1]), persons.found[0], persons.poses_3d[0],
+                                  persons.keypoints_2d[0], timings, lifter.name, lifter.trained, persons.quality[0],
+                                  persons)
+            detection = tracks.person(0)  # one person: the single-person path and files
+        else:
+            detection = _detect(opts, detector, video, info, frames)
+            detector.close()
+            lap("detect_2d")
         kp, scores, flips = _to_h36m(detection, opts.fix_flips)
         if flips:
             _logger.info("undid %d short left/right label mix-ups of the 2-D detector", flips)

@@ -155,6 +155,117 @@ class SideBySideRenderer:
         self.view.close()
 
 
+#: BGR colour of each track id (cycled): distinct hues, readable on video
+TRACK_COLOURS_BGR = ((58, 202, 255), (196, 130, 25), (38, 201, 138), (180, 80, 230), (40, 60, 230),
+                     (200, 200, 40), (120, 120, 255), (60, 160, 60))
+#: metres between the persons placed side by side in the 3-D view
+PERSON_SPACING = 1.2
+
+
+def track_colour(track_id: int) -> Tuple[int, int, int]:
+    """BGR colour of a track id."""
+    return TRACK_COLOURS_BGR[int(track_id) % len(TRACK_COLOURS_BGR)]
+
+
+def draw_person_2d(image: np.ndarray, keypoints: np.ndarray, track_id: int, detected: bool = True) -> None:
+    """Draw one person's H36M-17 keypoints (17, 2) pixels in place, in its track colour (left limbs lighter),
+    with its id above the head; dashed-looking thin lines where the frame is a filled gap."""
+    colour = track_colour(track_id)
+    light = tuple(min(255, int(c * 0.5 + 128)) for c in colour)
+    thickness = max(2, int(round(image.shape[0] / 300))) if detected else max(1, int(round(image.shape[0] / 600)))
+    for (a, b), side in zip(BONES, BONE_SIDES):
+        pa, pb = tuple(int(v) for v in keypoints[a]), tuple(int(v) for v in keypoints[b])
+        cv2.line(image, pa, pb, light if side == "left" else colour, thickness, cv2.LINE_AA)
+    top = keypoints[np.argmin(keypoints[:, 1])]
+    _label(image, f"#{track_id}" + ("" if detected else " (gap)"), (int(top[0]) - 20, max(int(top[1]) - 15, 20)),
+           colour)
+
+
+class MultiPersonRenderer:
+    """Input with every person's 2-D skeleton (a colour and id per track) | 3-D view of all persons.
+
+    In the 3-D view each person is shown root-relative, placed side by side at a fixed slot per track id
+    (``PERSON_SPACING`` metres apart, id 0 leftmost), so a person keeps its place when people cross; the lifter
+    gives no distance between persons, so their 3-D placement is not their true relative position.
+
+    Args:
+        frame_size: input (width, height).
+        num_tracks: P.
+        title: 3-D view title.
+        max_height: output height cap.
+    """
+
+    def __init__(self, frame_size: Tuple[int, int], num_tracks: int, title: str = "", max_height: int = 720) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        width, height = frame_size
+        self.height = panel_height(height, max_height)
+        self.left_width = max(2, int(round(width * self.height / height)) // 2 * 2)
+        self.num_tracks = int(num_tracks)
+        dpi = 100
+        self.figure = Figure(figsize=(self.height / dpi, self.height / dpi), dpi=dpi)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.ax = self.figure.add_axes((0, 0, 1, 0.94), projection="3d")
+        self.ax.view_init(elev=15.0, azim=70.0)
+        self.lines = []
+        for p in range(self.num_tracks):
+            rgb = tuple(c / 255 for c in track_colour(p)[::-1])
+            self.lines.append([self.ax.plot([0, 0], [0, 0], [0, 0], lw=2.5, color=rgb)[0] for _ in BONES])
+        self.ax.set_box_aspect((1, 1, 1))
+        for axis in (self.ax.xaxis, self.ax.yaxis, self.ax.zaxis):
+            axis.set_ticklabels([])
+            axis.set_pane_color((1.0, 1.0, 1.0, 1.0))
+        self.figure.suptitle(title, fontsize=11, y=0.99)
+        self.half = RADIUS + PERSON_SPACING * (self.num_tracks - 1) / 2
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        """Output (width, height)."""
+        return self.left_width + self.height, self.height
+
+    def _slot(self, p: int) -> np.ndarray:
+        """World offset of track slot ``p`` (persons side by side along the view's horizontal axis)."""
+        across = (p - (self.num_tracks - 1) / 2) * PERSON_SPACING
+        return np.array([-across * np.cos(np.radians(-20.0)), -across * np.sin(np.radians(-20.0)), 0.0])
+
+    def render(self, frame: np.ndarray, keypoints_2d: np.ndarray, poses_3d: np.ndarray, present: np.ndarray,
+               found: np.ndarray, ids: Sequence[int], index: Optional[int] = None) -> np.ndarray:
+        """One output frame from an input frame and every track's (P, 17, 2) pixels, (P, 17, 3) poses, (P,)
+        presence and detection flags."""
+        left = frame.copy()
+        for p in range(self.num_tracks):
+            if present[p]:
+                draw_person_2d(left, keypoints_2d[p], int(ids[p]), bool(found[p]))
+        left = cv2.resize(left, (self.left_width, self.height), interpolation=cv2.INTER_AREA)
+        if index is not None:
+            _label(left, f"frame {index}   persons {int(np.sum(present))}", (10, 30))
+        for p in range(self.num_tracks):
+            world = None
+            if present[p]:
+                world = camera_to_world(np.asarray(poses_3d[p], np.float64), VIEW_ROTATION, np.zeros(3))
+                world[:, 2] -= world[:, 2].min()
+                world[:, :2] -= world[0, :2]
+                world += self._slot(p)
+            for line, (a, b) in zip(self.lines[p], BONES):
+                if world is None:
+                    line.set_data_3d([], [], [])
+                else:
+                    line.set_data_3d([world[a, 0], world[b, 0]], [world[a, 1], world[b, 1]],
+                                     [world[a, 2], world[b, 2]])
+        self.ax.set_xlim3d(-self.half, self.half)
+        self.ax.set_ylim3d(-self.half, self.half)
+        self.ax.set_zlim3d(0.0, 2 * self.half)
+        self.canvas.draw()
+        view = cv2.cvtColor(np.asarray(self.canvas.buffer_rgba()), cv2.COLOR_RGBA2BGR)
+        return np.concatenate([left, view], axis=1)
+
+    def close(self) -> None:
+        """Release the figure."""
+        self.figure.clear()
+        self.canvas = None
+
+
 def limb_colours(sides: Sequence[str]) -> Sequence[Tuple[int, int, int]]:
     """BGR colour of each bone side (helper for custom drawings)."""
     return [COLOURS_BGR[s] for s in sides]

