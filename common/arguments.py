@@ -71,6 +71,9 @@ class RunConfig:
     drop_path: Optional[float]
     n_joints: Optional[int]
     out_joints: Optional[int]
+    prune_schedule: Optional[str]
+    prune_strategy: Optional[str]
+    recover_strategy: Optional[str]
     tpc_distance: str
     out_all: int
     out_channels: int
@@ -216,6 +219,16 @@ def _model_group(parser: argparse.ArgumentParser) -> None:
                    "(17; 16 for sh*/hr* detections); 17 with 16-joint detections places the missing Neck/Nose "
                    "on the thorax-head segment")
     g.add_argument("--out_joints", type=int, default=None, help="output joints; default: --n_joints")
+    g.add_argument("--prune_schedule", type=str, default=None, metavar="BLOCK:KEPT,...", help="H2OT: prune in "
+                   "several steps, e.g. '3:81,5:40' keeps 81 frames before block 3, then 40 of them before block 5 "
+                   "(sets --layer_index and --token_num); default: the variant's (h2ot_*), else HoT's one step "
+                   "layer_index:token_num")
+    g.add_argument("--prune_strategy", type=str, default=None, choices=("cluster", "sample", "motion"),
+                   help="how each pruning step picks frames: cluster (HoT's DPC-kNN), sample (uniform), motion "
+                   "(largest feature change); default: the variant's (cluster)")
+    g.add_argument("--recover_strategy", type=str, default=None, choices=("attention", "interpolation"),
+                   help="how the full length is recovered: attention (HoT's TRA) or interpolation (linear in "
+                   "time between kept frames, no parameters); default: the variant's (attention)")
     g.add_argument("--tpc_distance", type=str, default="auto", choices=("auto", "exact", "reference"),
                    help="distances of TPC's DPC-kNN clustering: exact (symmetric, zero diagonal: the same frames "
                    "on every machine up to rare near-ties) or reference (the reference code's matmul cdist, "

@@ -34,7 +34,7 @@ CHECKPOINT_FORMAT = "hot-engine-1"
 
 #: flags that set model sizes; what a checkpoint records of them is ``CheckpointInfo.sizes``
 SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "depth",
-              "drop_path")
+              "drop_path", "prune_schedule", "prune_strategy", "recover_strategy")
 
 
 class CheckpointError(RuntimeError):

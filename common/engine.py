@@ -243,7 +243,10 @@ def check_model(cfg: RunConfig, zoo: ModelZoo) -> Any:
     names = zoo.available_models()
     if cfg.model not in names:
         raise ConfigError(f"unknown --model '{cfg.model}'; valid: {', '.join(names)}")
-    sizes = zoo.resolve_config(cfg.model, _size_inputs(cfg))
+    try:
+        sizes = zoo.resolve_config(cfg.model, _size_inputs(cfg))
+    except ValueError as exc:  # e.g. a malformed --prune_schedule
+        raise ConfigError(str(exc)) from None
     if zoo.prunes(cfg.model) and not 1 <= sizes.token_num < sizes.frames:
         raise ConfigError(f"--token_num {sizes.token_num} must be between 1 and --frames - 1 ({sizes.frames - 1})")
     try:

@@ -23,12 +23,15 @@ VARIANTS = (
     "mixste.mixste",
     "mixste.hot_mixste",
     "mixste.tpc_mixste",
+    "mixste.h2ot_mixste",
     "mhformer.mhformer",
     "mhformer.tpc_mhformer",
     "motionbert.motionbert",
     "motionbert.hot_motionbert",
+    "motionbert.h2ot_motionbert",
     "motionagformer.motionagformer",
     "motionagformer.hot_motionagformer",
+    "motionagformer.h2ot_motionagformer",
 )
 
 __all__ = ["VARIANTS", "available_models", "build_model", "prunes", "resolve_config", "LiftOutput", "ModelConfig"]

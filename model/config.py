@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping, NamedTuple, Optional
+from typing import Any, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -17,11 +17,15 @@ class LiftOutput(NamedTuple):
             Seq2frame TPC models return it; the flip pass passes it back in as ``index=``.
         kept: (B, f) frames TPC kept inside the network (HoT models report it although their output
             covers all frames); ``None`` when nothing was pruned.
+        kept_steps: the absolute frames kept after each pruning step ((B, f_1), (B, f_2), ...; one step for
+            HoT/TPC, several for a ``--prune_schedule`` pyramid; ``kept`` is the last); pass them back as
+            ``index=`` to replay the same pruning. ``None`` when nothing was pruned.
     """
 
     pose: torch.Tensor
     index: Optional[torch.Tensor] = None
     kept: Optional[torch.Tensor] = None
+    kept_steps: Optional[Tuple[torch.Tensor, ...]] = None
 
 
 @dataclass
@@ -40,6 +44,11 @@ class ModelConfig:
         depth: number of blocks (variant default).
         num_heads: attention heads (variant default).
         drop_path: stochastic-depth rate (variant default).
+        prune_schedule: H2OT pruning steps ``"block:kept,..."`` (``--prune_schedule``); when given it sets
+            ``layer_index`` (its first block) and ``token_num`` (its last kept count); ``None``: HoT's one step
+            ``"layer_index:token_num"``.
+        prune_strategy: how each step picks frames: cluster (HoT's DPC-kNN), sample, motion.
+        recover_strategy: how the full length comes back: attention (TRA), interpolation.
     """
 
     frames: Optional[int] = None
@@ -53,6 +62,9 @@ class ModelConfig:
     depth: Optional[int] = None
     num_heads: Optional[int] = None
     drop_path: Optional[float] = None
+    prune_schedule: Optional[str] = None
+    prune_strategy: Optional[str] = None
+    recover_strategy: Optional[str] = None
 
     #: defaults shared by all variants (the reference CLI defaults)
     GLOBAL_DEFAULTS = dict(frames=243, channel=512, d_hid=1024, token_num=81, layer_index=3, n_joints=17, in_channels=2)
@@ -69,6 +81,11 @@ class ModelConfig:
                     values[n] = source[n]
         if values["out_joints"] is None:
             values["out_joints"] = values["n_joints"]
+        if values["prune_schedule"]:
+            from model.hot.hierarchy import format_schedule, parse_schedule
+
+            steps = parse_schedule(values["prune_schedule"])
+            values.update(prune_schedule=format_schedule(steps), layer_index=steps[0][0], token_num=steps[-1][1])
         return cls(**values)
 
     def to_dict(self) -> dict:

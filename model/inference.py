@@ -279,7 +279,7 @@ class InferenceModel(nn.Module):
             out = self.runner(x) if index is None else self.runner(x, index=index)
             if isinstance(out, torch.Tensor):
                 return LiftOutput(out.float())
-            return LiftOutput(out.pose.float(), out.index, out.kept)
+            return LiftOutput(out.pose.float(), out.index, out.kept, out.kept_steps)
 
     def extra_repr(self) -> str:
         return f"dtype={self.dtype}, packed={self.packed}, compiled={self.compiled}"

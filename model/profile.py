@@ -275,7 +275,8 @@ def profile_model(
 # ---------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------
-_SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "in_channels")
+_SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "n_joints", "out_joints", "in_channels",
+               "prune_schedule", "prune_strategy", "recover_strategy")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -294,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     sizes.add_argument("--d_hid", type=int, help="MLP hidden width (MixSTE baseline, MHFormer)")
     sizes.add_argument("--token_num", type=int, help="frames kept by TPC, f")
     sizes.add_argument("--layer_index", type=int, help="block before which TPC prunes, n")
+    sizes.add_argument("--prune_schedule", metavar="BLOCK:KEPT,...", help="H2OT pruning steps, e.g. 3:81,5:40")
+    sizes.add_argument("--prune_strategy", choices=("cluster", "sample", "motion"), help="how frames are picked")
+    sizes.add_argument("--recover_strategy", choices=("attention", "interpolation"), help="how frames come back")
     sizes.add_argument("--n_joints", type=int, help="input joints")
     sizes.add_argument("--out_joints", type=int, help="output joints (default: --n_joints)")
     sizes.add_argument("--in_channels", type=int, help="input channels per joint (2 = x, y; 3 adds confidence)")
@@ -306,7 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config_text(cfg: ModelConfig, prunes: bool) -> str:
     text = f"T {cfg.frames}, C {cfg.channel}"
-    return text + (f", f {cfg.token_num}, n {cfg.layer_index}" if prunes else "")
+    if prunes and cfg.prune_schedule and "," in cfg.prune_schedule:  # an H2OT pyramid: block:kept per step
+        text += f", steps {cfg.prune_schedule}"
+    elif prunes:
+        text += f", f {cfg.token_num}, n {cfg.layer_index}"
+    strategies = [s for s in (cfg.prune_strategy, cfg.recover_strategy) if s and s not in ("cluster", "attention")]
+    return text + "".join(f", {s}" for s in strategies)
 
 
 def build_on_device(name: str, device: str = "meta", **overrides: Any) -> nn.Module:

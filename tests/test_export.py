@@ -113,3 +113,18 @@ def test_cli_exports_and_verifies(tmp_path, capsys):
     assert out.is_file()
     assert main(["--model", "mixste.hot_mixste", "--checkpoint", str(tmp_path / "missing.pth")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, strategies", [
+    ("mixste.h2ot_mixste", {}),
+    ("motionbert.h2ot_motionbert", {"recover_strategy": "interpolation"}),
+    ("motionagformer.h2ot_motionagformer", {"prune_strategy": "sample", "recover_strategy": "interpolation"}),
+])
+def test_h2ot_pyramids_export_every_steps_kept_frames(name, strategies, tmp_path):
+    torch.manual_seed(0)
+    model = build_model(name, **{**TINY, "depth": 3, "prune_schedule": "1:13,2:9", **strategies}).eval()
+    info = export_onnx(model, tmp_path / "m.onnx")
+    assert info["outputs"] == ["pose", "kept_0", "kept"]
+    check = verify_onnx(model, tmp_path / "m.onnx", batches=(1, 3), seed=0)
+    assert check["ok"] and check["max_abs_diff"] <= 1e-4, check
+    assert all(stage.tie_break_noise is None for stage in model.prune.stages)  # left as it was

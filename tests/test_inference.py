@@ -24,9 +24,14 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = dict(frames=27, channel=32, d_hid=64, token_num=9, depth=2, layer_index=1)
 
 
+#: H2OT variants: a two-step pyramid needs a third block
+TINY_H2OT = dict(depth=3, prune_schedule="1:13,2:9")
+
+
 def tiny(name: str, **extra) -> nn.Module:
     torch.manual_seed(0)
-    return build_model(name, **{**TINY, **extra}).eval()
+    pyramid = TINY_H2OT if ".h2ot_" in name else {}
+    return build_model(name, **{**TINY, **pyramid, **extra}).eval()
 
 
 def inputs(model: nn.Module, batch: int = 3) -> torch.Tensor:
@@ -37,6 +42,8 @@ def inputs(model: nn.Module, batch: int = 3) -> torch.Tensor:
 def replay(out) -> dict:
     """Keyword arguments that make another run keep the same frames (seq2frame: index, HoT: kept)."""
     kept = out.index if out.index is not None else out.kept
+    if kept is not None and out.kept_steps is not None and len(out.kept_steps) > 1:
+        return {"index": out.kept_steps}  # a pyramid: every step's frames
     return {} if kept is None else {"index": kept}
 
 

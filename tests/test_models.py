@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 KEYS_JSON = ROOT.parent / "shared" / "docs" / "reference_state_dict_keys.json"
 
 MODELS = available_models()
+#: variants with published reference checkpoints (H2OT has no public code or weights)
+REFERENCE_MODELS = [n for n in MODELS if ".h2ot_" not in n]
 SMALL = dict(frames=27, channel=32, d_hid=64, token_num=9)
+#: the H2OT variants' pyramids at the small size (ending at SMALL's 9 kept frames)
+SMALL_SCHEDULES = {"mixste.h2ot_mixste": "3:13,5:9", "motionbert.h2ot_motionbert": "1:13,3:9",
+                   "motionagformer.h2ot_motionagformer": "7:13,11:9"}
 CENTRE = (SMALL["frames"] - 1) // 2
 
 #: total parameters at the README configurations
@@ -34,6 +39,10 @@ PARAMS = {
     "motionbert.hot_motionbert": 16_347_661,
     "motionagformer.motionagformer": 11_723_811,
     "motionagformer.hot_motionagformer": 11_828_031,
+    # H2OT (default pyramids; no published numbers to match: measured here, HoT + one rank embedding per step)
+    "mixste.h2ot_mixste": 35_020_803,
+    "motionbert.h2ot_motionbert": 16_357_901,
+    "motionagformer.h2ot_motionagformer": 11_832_741,
 }
 #: thop-FLOPs per clip (G, LayerNorm not counted — the paper's numbers), the same
 #: with LayerNorm counted (thop 0.1.1's default), and thop-style params (M)
@@ -47,6 +56,9 @@ THOP = {
     "motionbert.hot_motionbert": (63.21, 63.37, 16.198),
     "motionagformer.motionagformer": (96.06, 96.60, 11.705),
     "motionagformer.hot_motionagformer": (60.61, 60.95, 11.768),
+    "mixste.h2ot_mixste": (149.25, 149.69, 34.701),
+    "motionbert.h2ot_motionbert": (54.26, 54.39, 16.198),
+    "motionagformer.h2ot_motionagformer": (55.53, 55.84, 11.768),
 }
 
 meta_copy_warning = pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
@@ -54,7 +66,8 @@ meta_copy_warning = pytest.mark.filterwarnings("ignore:for .*copying from a non-
 
 def small_model(name: str, seed: int = 0, **overrides) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return build_model(name, **{**SMALL, **overrides}).eval()
+    schedule = {"prune_schedule": SMALL_SCHEDULES[name]} if name in SMALL_SCHEDULES else {}
+    return build_model(name, **{**SMALL, **schedule, **overrides}).eval()
 
 
 def small_input(model: torch.nn.Module, batch: int = 2, seed: int = 1) -> torch.Tensor:
@@ -63,7 +76,7 @@ def small_input(model: torch.nn.Module, batch: int = 2, seed: int = 1) -> torch.
 
 
 def prunes(name: str) -> bool:
-    return ".hot_" in name or ".tpc_" in name
+    return ".hot_" in name or ".tpc_" in name or ".h2ot_" in name
 
 
 def assert_sorted_unique(index: torch.Tensor, frames: int) -> None:
@@ -93,10 +106,17 @@ def test_output_contract(name):
         with torch.no_grad():  # the flip pass reuses the index
             again = model(torch.flip(x, dims=[2]), index=out.index)
         assert torch.equal(again.index, out.index)
-    elif ".hot_" in name:  # seq2seq: all frames out, kept frames reported
+    elif ".hot_" in name or ".h2ot_" in name:  # seq2seq: all frames out, kept frames reported
         assert out.index is None
         assert out.kept is not None and out.kept.shape == (2, SMALL["token_num"])
         assert_sorted_unique(out.kept, cfg.frames)
+        steps = out.kept_steps
+        assert torch.equal(steps[-1], out.kept) and len(steps) == (2 if ".h2ot_" in name else 1)
+        for earlier, later in zip(steps, steps[1:]):  # each step keeps frames of the step before
+            assert all(set(b.tolist()) <= set(a.tolist()) for a, b in zip(earlier, later))
+        with torch.no_grad():  # replaying the kept frames gives the same output
+            again = model(x, index=steps if len(steps) > 1 else steps[0])
+        assert torch.equal(again.pose, out.pose)
     else:
         assert out.index is None and out.kept is None
 
@@ -164,7 +184,7 @@ def reference_keys(name: str) -> dict:
 
 
 @meta_copy_warning
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", REFERENCE_MODELS)
 def test_reference_checkpoint_loads_strictly(name, tmp_path):
     # stride-0 tensors of the reference shapes: a few bytes on disk whatever the model size
     state = {k: torch.zeros(()).expand(shape) for k, shape in reference_keys(name).items()}
@@ -173,7 +193,7 @@ def test_reference_checkpoint_loads_strictly(name, tmp_path):
     load_weights(model, tmp_path / "reference.pth")
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", REFERENCE_MODELS)
 def test_checkpoint_round_trip(name, tmp_path):
     model = small_model(name, seed=0)
     with torch.no_grad():  # make the zero-initialised embeddings count

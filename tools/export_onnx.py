@@ -35,7 +35,7 @@ from torch import nn
 
 from common.arguments import OneLineArgumentParser
 from model import available_models, prunes
-from model.hot import TokenPruningCluster, freeze_tie_break_noise
+from model.hot import TokenPruningCluster, freeze_tie_break_noise, pruning_steps
 from model.profile import is_seq2frame
 
 _logger = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ _logger = logging.getLogger(__name__)
 __all__ = ["ExportError", "export_onnx", "verify_onnx", "main"]
 
 _SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "depth", "n_joints", "in_channels")
+#: H2OT's choices (strings)
+_STRATEGY_FLAGS = ("prune_schedule", "prune_strategy", "recover_strategy")
 
 
 class ExportError(RuntimeError):
@@ -50,7 +52,8 @@ class ExportError(RuntimeError):
 
 
 class _Exportable(nn.Module):
-    """Unpacks ``LiftOutput`` into plain tensors: ``pose`` and, when TPC ran, ``kept``."""
+    """Unpacks ``LiftOutput`` into plain tensors: ``pose`` and, when TPC ran, the kept frames of every pruning step
+    (``kept_0``, ... of a pyramid's earlier steps, then ``kept``, the last step's)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -58,7 +61,12 @@ class _Exportable(nn.Module):
 
     def forward(self, x: torch.Tensor):
         out = self.model(x)
-        return out.pose if out.kept is None else (out.pose, out.kept)
+        return out.pose if out.kept is None else (out.pose, *out.kept_steps)
+
+
+def _output_names(model: nn.Module) -> List[str]:
+    steps = len(pruning_steps(getattr(model, "prune", None), getattr(model, "layer_index", 0))) if prunes(model) else 0
+    return ["pose"] + [f"kept_{i}" for i in range(steps - 1)] + (["kept"] if steps else [])
 
 
 @contextmanager
@@ -111,7 +119,7 @@ def export_onnx(
     cfg = model.config
     model = model.eval().float().cpu()
     shape = (1, cfg.frames, cfg.n_joints, cfg.in_channels)
-    outputs = ["pose", "kept"] if prunes(model) else ["pose"]
+    outputs = _output_names(model)
     dynamic = {"keypoints_2d": {0: "batch"}, **{name: {0: "batch"} for name in outputs}}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,8 +170,9 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
         got = session.run(None, {"keypoints_2d": x.numpy()})
         with torch.no_grad(), _tie_break(model, tie_break):
             ref = model(x)
-            replayed = ref if ref.kept is None else model(x, index=torch.from_numpy(got[1]))
-        same = np.ones(b, bool) if ref.kept is None else (got[1] == ref.kept.numpy()).all(axis=1)
+            steps = [torch.from_numpy(g) for g in got[1:]]  # every step's kept frames, in order
+            replayed = ref if ref.kept is None else model(x, index=steps if len(steps) > 1 else steps[0])
+        same = np.ones(b, bool) if ref.kept is None else (got[-1] == ref.kept.numpy()).all(axis=1)
         results.append(dict(batch=b, max_abs_diff=float(np.abs(got[0] - replayed.pose.numpy()).max()),
                             max_abs_diff_own=float(np.abs(got[0] - ref.pose.numpy()).max()),
                             kept_equal=bool(same.all()), kept_agreement=float(same.mean())))
@@ -195,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("sizes (default: the checkpoint's, else the variant's README configuration)")
     for flag in _SIZE_FLAGS:
         g.add_argument(f"--{flag}", type=int, default=None, help=f"override {flag}")
+    g.add_argument("--prune_schedule", default=None, metavar="BLOCK:KEPT,...", help="H2OT pruning steps, e.g. 3:81,5:40")
+    g.add_argument("--prune_strategy", choices=("cluster", "sample", "motion"), default=None, help="how frames are picked")
+    g.add_argument("--recover_strategy", choices=("attention", "interpolation"), default=None,
+                   help="how the full length is recovered")
     return p
 
 
@@ -202,7 +215,7 @@ def _load(args: argparse.Namespace) -> nn.Module:
     from common.checkpoint import CheckpointError
     from model.inference import load_model
 
-    overrides = {k: getattr(args, k) for k in _SIZE_FLAGS if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in _SIZE_FLAGS + _STRATEGY_FLAGS if getattr(args, k) is not None}
     try:
         return load_model(args.model, args.checkpoint, **overrides)
     except CheckpointError as exc:

@@ -1,7 +1,9 @@
 """HoT's two modules, composable with any video pose transformer.
 
 Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
-CVPR 2024, arXiv:2311.12028. TPC prunes pose tokens of redundant frames; TRA recovers them.
+CVPR 2024, arXiv:2311.12028. TPC prunes pose tokens of redundant frames; TRA recovers them. H2OT (Li et al.,
+TPAMI 2025, arXiv:2509.06956) prunes in several steps (``PruningPyramid``, ``--prune_schedule``) with a choice of
+pruning and recovery strategies (``hierarchy``).
 """
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ from model.hot.clustering import (
     select_tokens,
     tie_break_noise,
 )
-from model.hot.pruning import TokenPruningCluster
-from model.hot.recovery import TokenRecoveringAttention
+from model.hot.pruning import PRUNE_STRATEGIES, TokenPruningCluster, TokenPruningModule
+from model.hot.recovery import RECOVER_STRATEGIES, TokenRecoveringAttention, TokenRecoveringInterpolation
+from model.hot.hierarchy import (PruneTrace, PruningPyramid, build_pruning, build_recovery, format_schedule, frames_at,
+                                 parse_schedule, pruning_steps, schedule_of)
 
 __all__ = [
     "cluster_dpc_knn",
@@ -28,7 +32,20 @@ __all__ = [
     "select_tokens",
     "tie_break_noise",
     "TokenPruningCluster",
+    "TokenPruningModule",
     "TokenRecoveringAttention",
+    "TokenRecoveringInterpolation",
+    "PruningPyramid",
+    "PruneTrace",
+    "build_pruning",
+    "build_recovery",
+    "parse_schedule",
+    "format_schedule",
+    "pruning_steps",
+    "frames_at",
+    "schedule_of",
+    "PRUNE_STRATEGIES",
+    "RECOVER_STRATEGIES",
     "set_pruning_generator",
     "freeze_tie_break_noise",
 ]
@@ -76,6 +93,9 @@ def freeze_tie_break_noise(model: nn.Module, frames: Optional[int] = None) -> in
         frames = getattr(getattr(model, "config", None), "frames", None)
         if frames is None:
             raise ValueError("pass frames=: the model has no config.frames")
+    # a pyramid's later steps see the frames the step before kept
+    seen = {id(later): earlier.num_tokens for pyramid in model.modules() if isinstance(pyramid, PruningPyramid)
+            for earlier, later in zip(pyramid.stages, pyramid.stages[1:])}
     count = 0
     for module in model.modules():
         if isinstance(module, TokenPruningCluster):
@@ -83,7 +103,7 @@ def freeze_tie_break_noise(model: nn.Module, frames: Optional[int] = None) -> in
                 raise ValueError("a TPC module has a stateful generator; its noise cannot be frozen")
             ref = next(iter(module.parameters()), None)
             if frames:
-                table = tie_break_noise(1, frames, seed=module.seed)  # (1, F)
+                table = tie_break_noise(1, seen.get(id(module), frames), seed=module.seed)  # (1, F)
                 module.tie_break_noise = table.to(ref.device) if ref is not None else table
             else:
                 module.tie_break_noise = None

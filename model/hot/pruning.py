@@ -1,7 +1,15 @@
 """Token Pruning Cluster (TPC): keep the f most representative frames of a pose-token sequence.
 
 Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation",
-CVPR 2024 (arXiv:2311.12028), Sec. 3.2.
+CVPR 2024 (arXiv:2311.12028), Sec. 3.2. The same module is H2OT's token pruning module (Li et al., TPAMI 2025,
+arXiv:2509.06956) with a choice of strategy (``PRUNE_STRATEGIES``):
+
+* ``cluster``: DPC-kNN density-peak clustering of the frame features (HoT's TPC; the default);
+* ``sample``: uniform sampling, ``round(linspace(0, F - 1, f))``: input-independent, no computation;
+* ``motion``: the f frames whose features change most, the score of frame t being
+  ‖z_t − z_{t−1}‖ + ‖z_{t+1} − z_t‖ (one-sided, doubled, at the ends; ties: the earlier frame).
+
+With ``center`` the centre frame is always kept (seq2frame models).
 """
 from __future__ import annotations
 
@@ -12,9 +20,32 @@ from torch import nn
 
 from model.hot.clustering import dpc_knn_score, gather_tokens, select_tokens, tie_break_noise
 
+#: how a pruning step chooses its frames (see the module docstring)
+PRUNE_STRATEGIES = ("cluster", "sample", "motion")
+
+
+def uniform_index(batch: int, frames: int, num_tokens: int, center: Optional[int] = None,
+                  device: Optional[torch.device] = None) -> torch.Tensor:
+    """(B, f) evenly spaced frames ``round(linspace(0, F - 1, f))``, sorted and distinct; with ``center``, the kept
+    frame nearest to it is replaced by it."""
+    index = torch.linspace(0, frames - 1, num_tokens, device=device).round().long()
+    if center is not None and not bool((index == center).any()):
+        index[(index - center).abs().argmin()] = center  # its neighbours lie on either side: still sorted
+    return index.unsqueeze(0).expand(batch, -1)
+
+
+def motion_score(z: torch.Tensor) -> torch.Tensor:
+    """(B, F, C) frame features → (B, F) how much frame t differs from its neighbours (see the module docstring)."""
+    step = (z[:, 1:] - z[:, :-1]).norm(dim=-1)  # (B, F - 1)
+    if step.shape[1] == 0:
+        return torch.zeros(z.shape[:2], device=z.device)
+    left = torch.cat([step[:, :1], step], dim=1)  # ‖z_t − z_{t−1}‖, frame 0 uses its right step
+    right = torch.cat([step, step[:, -1:]], dim=1)
+    return left + right
+
 
 class TokenPruningCluster(nn.Module):
-    """Prune a (B, F, J, C) or (B, F, C) token sequence to ``num_tokens`` frames with DPC-kNN.
+    """Prune a (B, F, J, C) or (B, F, C) token sequence to ``num_tokens`` frames (DPC-kNN, or ``strategy``).
 
     Frame features for clustering are the joint mean (4-D input) or the tokens themselves (3-D).
 
@@ -23,7 +54,8 @@ class TokenPruningCluster(nn.Module):
         dim: if given, a learnable rank embedding ``pos_embed_token`` (1, f, dim), zero-initialised,
             is added to the kept tokens (HoT's ``hot_*`` models); ``None`` adds nothing (``tpc_*``).
         center: frame that is always kept (seq2frame centre forcing), or ``None``.
-        k: kNN neighbours, counting the token itself.
+        k: kNN neighbours, counting the token itself (``cluster``).
+        strategy: ``PRUNE_STRATEGIES``: ``cluster`` (HoT's DPC-kNN), ``sample`` or ``motion``.
 
     Attributes:
         generator: optional ``torch.Generator`` for the tie-break noise (one (B, F) draw per call). ``None``
@@ -44,8 +76,12 @@ class TokenPruningCluster(nn.Module):
             numbers are reproduced; ``common.checkpoint.set_tpc_distance`` and ``--tpc_distance`` choose.
     """
 
-    def __init__(self, num_tokens: int, dim: Optional[int] = None, center: Optional[int] = None, k: int = 2) -> None:
+    def __init__(self, num_tokens: int, dim: Optional[int] = None, center: Optional[int] = None, k: int = 2,
+                 strategy: str = "cluster") -> None:
         super().__init__()
+        if strategy not in PRUNE_STRATEGIES:
+            raise ValueError(f"pruning strategy {strategy!r}: choose one of {', '.join(PRUNE_STRATEGIES)}")
+        self.strategy = strategy
         self.num_tokens = num_tokens
         self.center = center
         self.k = k
@@ -62,6 +98,13 @@ class TokenPruningCluster(nn.Module):
         the same distances as its features allow rather than rounding them again.
         """
         z = z.detach().float()
+        if self.strategy == "sample":
+            return uniform_index(z.shape[0], z.shape[1], self.num_tokens, self.center, z.device)
+        if self.strategy == "motion":
+            score = motion_score(z)
+            # ties → the earlier frame: a tiny decreasing ramp far below any real difference
+            score = score - torch.arange(z.shape[1], device=z.device) * (score.abs().max() * 1e-6 + 1e-12)
+            return select_tokens(score, self.num_tokens, center=self.center)
         if self.tie_break_noise is not None:
             if self.tie_break_noise.shape[-1] != z.shape[1]:
                 raise ValueError(f"tie_break_noise has {self.tie_break_noise.shape[-1]} frames but the input has {z.shape[1]}")
@@ -91,5 +134,14 @@ class TokenPruningCluster(nn.Module):
             x = x + (pos.unsqueeze(2) if x.ndim == 4 else pos)  # rank embedding, shared by joints
         return x, index
 
+    def steps(self, layer_index: int) -> Tuple[Tuple[int, "TokenPruningCluster"], ...]:
+        """((block, self),): one pruning step before block ``layer_index`` (``PruningPyramid`` has several)."""
+        return ((layer_index, self),)
+
     def extra_repr(self) -> str:
-        return f"num_tokens={self.num_tokens}, center={self.center}, k={self.k}"
+        strategy = "" if self.strategy == "cluster" else f", strategy={self.strategy}"
+        return f"num_tokens={self.num_tokens}, center={self.center}, k={self.k}{strategy}"
+
+
+#: H2OT's name for the module (the same class: every strategy)
+TokenPruningModule = TokenPruningCluster

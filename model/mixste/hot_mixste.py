@@ -14,7 +14,8 @@ import functools
 
 from model import build_model
 from model.config import ModelConfig
-from model.hot import TokenPruningCluster, TokenRecoveringAttention
+from model.hot import build_pruning, build_recovery
+from model.hot.hierarchy import schedule_of
 from model.mixste.mixste import DEFAULTS as MIXSTE_DEFAULTS
 from model.mixste.mixste import MixSTE, from_config, reference_hidden
 
@@ -23,13 +24,16 @@ DEFAULTS = dict(MIXSTE_DEFAULTS, token_num=81, layer_index=3)
 
 
 def build(cfg: ModelConfig) -> MixSTE:
-    """HoT w. MixSTE: keeps ``cfg.token_num`` frames from block pair ``cfg.layer_index`` on, outputs all."""
+    """HoT w. MixSTE: keeps ``cfg.token_num`` frames from block pair ``cfg.layer_index`` on, outputs all; with a
+    ``cfg.prune_schedule`` (H2OT) prunes in several steps; ``cfg.prune_strategy``/``recover_strategy`` choose
+    how frames are picked and recovered (default: DPC-kNN clustering and TRA, HoT's)."""
+    prune, layer_index = build_pruning(schedule_of(cfg), dim=cfg.channel, strategy=cfg.prune_strategy or "cluster")
     return from_config(
         cfg,
         d_hid=reference_hidden(cfg, "hot_mixste"),
-        prune=TokenPruningCluster(cfg.token_num, dim=cfg.channel),
-        layer_index=cfg.layer_index,
-        recover=TokenRecoveringAttention(cfg.channel, cfg.frames, num_heads=cfg.num_heads, qkv_bias=True),
+        prune=prune,
+        layer_index=layer_index,
+        recover=build_recovery(cfg.recover_strategy or "attention", cfg.channel, cfg.frames, cfg.num_heads),
     )
 
 

@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from model import build_model
-from model.config import LiftOutput, ModelConfig, check_index, check_pose_input
-from model.hot import TokenPruningCluster, TokenRecoveringAttention
+from model.config import LiftOutput, ModelConfig, check_pose_input
+from model.hot import PruneTrace, TokenPruningCluster, TokenRecoveringAttention, pruning_steps
 from model.layers import Block, LayerNorm6
 
 _logger = logging.getLogger(__name__)
@@ -56,9 +56,10 @@ class MixSTE(nn.Module):
         out_joints: output joints; when it differs from ``n_joints`` a ``joint_map`` Linear(J→J_out) over
             the joint axis follows the head (not in the reference, which has J_out = J).
         qkv_bias: bias on the attention qkv projections (reference: True).
-        prune: TPC module, or ``None`` for no pruning.
-        layer_index: n, the block pair before which ``prune`` fires.
-        recover: TRA module restoring F frames before the head, or ``None``.
+        prune: TPC module, or ``None`` for no pruning; a ``PruningPyramid`` prunes in several steps (H2OT).
+        layer_index: n, the block pair before which ``prune`` fires (a pyramid's first step).
+        recover: TRA module restoring F frames before the head (or ``TokenRecoveringInterpolation``), or
+            ``None``.
     """
 
     reference_key_map = {
@@ -90,6 +91,10 @@ class MixSTE(nn.Module):
             raise ValueError(f"--token_num {prune.num_tokens} must be between 1 and --frames {frames}")
         if prune is not None and not 1 <= layer_index < depth:
             _logger.info("layer_index %d is outside 1..%d: token pruning is disabled", layer_index, depth - 1)
+        later = [at for at, _ in pruning_steps(prune, layer_index)[1:] if not layer_index < at < depth]
+        if later:
+            raise ValueError(f"--prune_schedule: a step before block {later[0]} lies outside blocks "
+                             f"{layer_index + 1}..{depth - 1}")
         self.frames, self.n_joints, self.in_channels = frames, n_joints, in_channels
         self.depth, self.layer_index = depth, layer_index
         out_joints = out_joints or n_joints
@@ -148,22 +153,22 @@ class MixSTE(nn.Module):
         """
         x = check_pose_input(x, "MixSTE", self.frames, self.n_joints, self.in_channels)
         x = self.Spatial_patch_to_embedding(x) + self.Spatial_pos_embed  # (B, F, J, C)
-        kept = None
+        trace = PruneTrace(self.prune if self.prunes else None, self.layer_index, index, x.shape[0])
         for i in range(self.depth):
-            if i == self.layer_index and self.prunes:
-                check_index(index, x.shape[0], self.prune.num_tokens)
-                x, kept = self.prune(x, index)  # (B, f, J, C), (B, f)
+            x = trace(i, x)  # pruning step(s): (B, f, J, C)
             x = self._temporal(i, self._spatial(i, x))
+        kept = trace.kept
         if self.recover is not None:
             b, f, j, c = x.shape
-            x = self.recover(x.transpose(1, 2).reshape(b * j, f, c))  # (B·J, f, C) → (B·J, F, C)
-            x = x.reshape(b, j, -1, c).transpose(1, 2)  # (B, F, J, C)
+            frames = kept if kept is not None else torch.arange(f, device=x.device).expand(b, f)
+            x = self.recover(x.transpose(1, 2).reshape(b * j, f, c), frames.repeat_interleave(j, dim=0))
+            x = x.reshape(b, j, -1, c).transpose(1, 2)  # (B·J, f, C) → (B·J, F, C) → (B, F, J, C)
         pose = self.head(x)  # (B, F', J, 3)
         if self.joint_map is not None:
             pose = self.joint_map(pose.transpose(2, 3)).transpose(2, 3)  # (B, F', J_out, 3)
         if kept is None or self.recover is not None:
-            return LiftOutput(pose, None, kept)
-        return LiftOutput(pose, kept, kept)
+            return LiftOutput(pose, None, kept, trace.all_kept)
+        return LiftOutput(pose, kept, kept, trace.all_kept)
 
 
 #: ModelConfig fields that are MixSTE constructor arguments of the same name

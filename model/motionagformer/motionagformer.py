@@ -28,6 +28,7 @@ from torch import nn
 
 from model.config import ModelConfig
 from model.hot import TokenPruningCluster, TokenRecoveringAttention
+from model.hot.hierarchy import frames_at
 from model.motionagformer.modules import MotionAGFormerBlock
 from model.motionbert.ops import PrunableLifter, entry_point, lifter_kwargs
 
@@ -81,10 +82,8 @@ class MotionAGFormer(PrunableLifter):
         self.head = nn.Linear(dim_rep, 3)
 
     def frames_at(self, idx: int) -> int:
-        """Frames layer ``idx`` sees: T, or f from the pruning layer on."""
-        if self.prune is not None and idx >= self.prune_at:
-            return self.prune.num_tokens
-        return self.num_frames
+        """Frames layer ``idx`` sees: T, or the kept frames of the last pruning step at or before it."""
+        return frames_at(self.prune, self.prune_at, idx, self.num_frames)
 
     def forward_embed(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, J, C_in) → tokens (B, T, J, C) with the joint embedding (no temporal one)."""
@@ -94,9 +93,9 @@ class MotionAGFormer(PrunableLifter):
         """Layer ``idx``: (B, T, J, C) → same."""
         return self.layers[idx](x)
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, kept: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x: (B, f or T, J, C) → final LN → TRA (if any) → rep_logit → head → (B, T, J, 3)."""
-        x = self.recover_frames(self.norm(x))
+        x = self.recover_frames(self.norm(x), kept)
         return self.head(self.rep_logit(x))
 
 

@@ -165,9 +165,9 @@ class DSTformer(PrunableLifter):
         """Depth ``idx``: ST and TS streams on the same tokens, adaptively fused. (B, T, J, C) → same."""
         return adaptive_fusion(self.ts_attn[idx], self.blocks_st[idx](x), self.blocks_ts[idx](x))
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, kept: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x: (B, f or T, J, C) → final LN → TRA (if any) → pre_logits → head → (B, T, J, 3)."""
-        x = self.recover_frames(self.norm(x))
+        x = self.recover_frames(self.norm(x), kept)
         return self.head(self.pre_logits(x))
 
 

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from model.config import LiftOutput, ModelConfig, check_pose_input
-from model.hot import TokenPruningCluster, TokenRecoveringAttention
+from model.hot import PruneTrace, build_pruning, build_recovery, pruning_steps
+from model.hot.hierarchy import schedule_of
 from model.layers import Attention
 
 _logger = logging.getLogger(__name__)
@@ -95,12 +96,12 @@ def lifter_kwargs(cfg: ModelConfig, family: str) -> dict:
 
 def hot_modules(cfg: ModelConfig, qkv_bias: bool) -> dict:
     """HoT's modules for ``cfg``: TPC keeping ``token_num`` frames before block ``layer_index``, with a
-    rank embedding ``pos_embed_token`` (1, f, C), and TRA back to ``frames`` frames."""
-    return dict(
-        prune=TokenPruningCluster(cfg.token_num, dim=cfg.channel),
-        prune_at=cfg.layer_index,
-        recover=TokenRecoveringAttention(cfg.channel, cfg.frames, num_heads=cfg.num_heads, qkv_bias=qkv_bias),
-    )
+    rank embedding ``pos_embed_token`` (1, f, C), and TRA back to ``frames`` frames; with a
+    ``prune_schedule``, H2OT's pyramid of such steps; ``prune_strategy``/``recover_strategy`` choose how
+    frames are picked and recovered (``model.hot.hierarchy``)."""
+    prune, prune_at = build_pruning(schedule_of(cfg), dim=cfg.channel, strategy=cfg.prune_strategy or "cluster")
+    recover = build_recovery(cfg.recover_strategy or "attention", cfg.channel, cfg.frames, cfg.num_heads, qkv_bias)
+    return dict(prune=prune, prune_at=prune_at, recover=recover)
 
 
 def entry_point(build: Callable[[ModelConfig], nn.Module], defaults: dict) -> Callable[[Any], nn.Module]:
@@ -138,19 +139,19 @@ class PrunableLifter(nn.Module):
         num_joints: int,
         num_frames: int,
         depth: int,
-        prune: Optional[TokenPruningCluster] = None,
+        prune: Optional[nn.Module] = None,
         prune_at: int = 0,
-        recover: Optional[TokenRecoveringAttention] = None,
+        recover: Optional[nn.Module] = None,
         exact_length: bool = False,
     ) -> None:
         super().__init__()
         if in_channels not in (2, 3):
             raise ValueError(f"in_channels must be 2 (x, y) or 3 (x, y, confidence), got {in_channels}")
-        if prune is not None:
-            if not 0 <= prune_at < depth:
-                raise ValueError(f"layer_index {prune_at} is outside the {depth} blocks; use 0..{depth - 1}")
-            if not 1 <= prune.num_tokens <= num_frames:
-                raise ValueError(f"token_num {prune.num_tokens} must be between 1 and frames ({num_frames})")
+        for at, step in pruning_steps(prune, prune_at):
+            if not 0 <= at < depth:
+                raise ValueError(f"layer_index {at} is outside the {depth} blocks; use 0..{depth - 1}")
+            if not 1 <= step.num_tokens <= num_frames:
+                raise ValueError(f"token_num {step.num_tokens} must be between 1 and frames ({num_frames})")
         self.in_channels = in_channels
         self.num_joints = num_joints
         self.num_frames = num_frames
@@ -173,13 +174,15 @@ class PrunableLifter(nn.Module):
         return check_pose_input(x, type(self).__name__, self.num_frames, self.num_joints, self.in_channels,
                                 exact_frames=self.exact_length)
 
-    def recover_frames(self, x: torch.Tensor) -> torch.Tensor:
-        """TRA: (B, f, J, C) kept-frame tokens → (B, T, J, C); identity without ``recover``."""
+    def recover_frames(self, x: torch.Tensor, kept: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """TRA (or interpolation): (B, f, J, C) tokens of the kept frames ``kept`` (B, f) → (B, T, J, C);
+        identity without ``recover``."""
         if self.recover is None:
             return x
         b, f, j, c = x.shape
+        frames = kept if kept is not None else torch.arange(f, device=x.device).expand(b, f)
         seq = x.transpose(1, 2).reshape(b * j, f, c)  # (B·J, f, C): one sequence per joint
-        return self.recover(seq).reshape(b, j, -1, c).transpose(1, 2)  # (B, T, J, C)
+        return self.recover(seq, frames.repeat_interleave(j, dim=0)).reshape(b, j, -1, c).transpose(1, 2)
 
     def forward_embed(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -187,7 +190,7 @@ class PrunableLifter(nn.Module):
     def forward_block(self, idx: int, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def forward_head(self, x: torch.Tensor, kept: Optional[torch.Tensor] = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, index: Optional[torch.Tensor] = None) -> LiftOutput:
@@ -201,12 +204,8 @@ class PrunableLifter(nn.Module):
         Returns:
             ``LiftOutput(pose (B, T, J, 3), index=None, kept=(B, f) TPC's frames or None)``.
         """
-        if index is not None and self.prune is not None and tuple(index.shape) != (x.shape[0], self.prune.num_tokens):
-            raise ValueError(f"index must have shape (batch, token_num) = ({x.shape[0]}, {self.prune.num_tokens})")
         x = self.forward_embed(self.prepare_input(x))  # (B, T, J, C)
-        kept = None
+        trace = PruneTrace(self.prune, self.prune_at, index, x.shape[0])
         for idx in range(self.depth):
-            if self.prune is not None and idx == self.prune_at:
-                x, kept = self.prune(x, index)  # (B, f, J, C), (B, f)
-            x = self.forward_block(idx, x)
-        return LiftOutput(self.forward_head(x), None, kept)
+            x = self.forward_block(idx, trace(idx, x))  # pruning step(s) before the block: (B, f, J, C)
+        return LiftOutput(self.forward_head(x, trace.kept), None, trace.kept, trace.all_kept)
