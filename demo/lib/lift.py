@@ -133,49 +133,11 @@ def _predict(
     return pose, index
 
 
-@torch.no_grad()
-def sliding_window_lift(
-    model: Callable,
-    keypoints: np.ndarray,
-    frames: int,
-    mode: str = "seq2seq",
-    flip: bool = True,
-    joints_left: Sequence[int] = (4, 5, 6, 11, 12, 13),
-    joints_right: Sequence[int] = (1, 2, 3, 14, 15, 16),
-    batch_size: int = 8,
-    stride: Optional[int] = None,
-    device: Union[str, torch.device] = "cpu",
-    progress: Optional[Callable[[int], Any]] = None,
-    max_abs: float = MAX_ABS_NORMALISED,
-) -> np.ndarray:
-    """Lift a whole sequence of normalised 2-D keypoints to root-relative 3-D.
-
-    Args:
-        model: callable (B, F, J, C) → ``LiftOutput`` (or a (B, F', J, 3) tensor); ``index=`` is passed to
-            the flip pass when the first pass returned one (seq2frame TPC models).
-        keypoints: (T, J, C) normalised screen coordinates (C = 2, or 3 with a confidence channel).
-        frames: the model's window length F.
-        mode: ``"seq2seq"`` (one pose per input frame per window) or ``"seq2frame"`` (centre frame only).
-        flip: average with the mirrored input (test-time augmentation).
-        joints_left: left joints, swapped with ``joints_right`` when mirroring.
-        joints_right: right joints.
-        batch_size: windows per forward pass.
-        stride: seq2seq window step (default F: no overlap except the last window). Overlapping windows
-            are cross-faded with triangular weights, which hides the jumps between independent windows.
-        device: where the model runs.
-        progress: called with the number of output frames finished after every batch.
-        max_abs: largest accepted |value| of the input (default ``demo.lib.checks.MAX_ABS_NORMALISED`` = 8:
-            normalised coordinates are within ±1 (x) and ±h/w (y) inside the frame; pixels are far beyond).
-
-    Returns:
-        (T, J_out, 3) float32, root (joint 0) at the origin.
-
-    Raises:
-        ValueError: wrong shape or mode, NaN/inf input, or input beyond ±``max_abs`` (unnormalised pixels:
-            normalise with ``common.camera.normalize_screen_coordinates(kp, w, h)``).
-    """
-    return lift_sequences(model, [keypoints], frames, mode, flip, joints_left, joints_right, batch_size, stride,
-                          device, progress, max_abs)[0]
+def sliding_window_lift(model: Callable, keypoints: np.ndarray, frames: int, mode: str = "seq2seq",
+                        **options: Any) -> np.ndarray:
+    """Lift a whole sequence of normalised 2-D keypoints (T, J, C) to root-relative 3-D (T, J_out, 3) float32:
+    ``lift_sequences`` of one sequence (same arguments and errors)."""
+    return lift_sequences(model, [keypoints], frames, mode, **options)[0]
 
 
 @torch.no_grad()
@@ -193,13 +155,34 @@ def lift_sequences(
     progress: Optional[Callable[[int], Any]] = None,
     max_abs: float = MAX_ABS_NORMALISED,
 ) -> List[np.ndarray]:
-    """``sliding_window_lift`` of several sequences at once (e.g. one per tracked person): the windows of all
-    share every forward pass (a batch mixes sequences), and no window crosses from one sequence into the next
-    (each is edge-padded within its own sequence). Arguments as ``sliding_window_lift``; ``sequences``: a list of
-    (T_i, J, C) arrays with the same J and C.
+    """Lift sequences of normalised 2-D keypoints to root-relative 3-D with sliding windows. Several sequences
+    (e.g. one per tracked person) share every forward pass (a batch mixes their windows), and no window crosses
+    from one sequence into the next (each is edge-padded within its own sequence).
+
+    Args:
+        model: callable (B, F, J, C) → ``LiftOutput`` (or a (B, F', J, 3) tensor); ``index=`` is passed to
+            the flip pass when the first pass returned one (seq2frame TPC models).
+        sequences: (T_i, J, C) normalised screen coordinates (C = 2, or 3 with a confidence channel), the same
+            J and C for all.
+        frames: the model's window length F.
+        mode: ``"seq2seq"`` (one pose per input frame per window) or ``"seq2frame"`` (centre frame only).
+        flip: average with the mirrored input (test-time augmentation).
+        joints_left: left joints, swapped with ``joints_right`` when mirroring.
+        joints_right: right joints.
+        batch_size: windows per forward pass.
+        stride: seq2seq window step (default F: no overlap except the last window). Overlapping windows
+            are cross-faded with triangular weights, which hides the jumps between independent windows.
+        device: where the model runs.
+        progress: called with the number of output frames finished after every batch.
+        max_abs: largest accepted |value| of the input (default ``demo.lib.checks.MAX_ABS_NORMALISED`` = 8:
+            normalised coordinates are within ±1 (x) and ±h/w (y) inside the frame; pixels are far beyond).
 
     Returns:
-        one (T_i, J_out, 3) float32 array per sequence, root-relative.
+        one (T_i, J_out, 3) float32 array per sequence, root (joint 0) at the origin.
+
+    Raises:
+        ValueError: wrong shape or mode, NaN/inf input, or input beyond ±``max_abs`` (unnormalised pixels:
+            normalise with ``common.camera.normalize_screen_coordinates(kp, w, h)``).
     """
     arrays = [np.asarray(seq) for seq in sequences]
     if not arrays:
