@@ -523,6 +523,14 @@ def _render_persons(stage: _Staging, opts: DemoOptions, video: Path, info: Video
         raise DemoError(f"video {video} decoded {written} frames on the second pass but {count} on the first")
 
 
+def _log_timings(timings: Dict[str, float], frames: int, lifter: Lifter) -> None:
+    """Seconds per stage, and a warning when the poses come from random weights."""
+    for name, seconds in timings.items():
+        _logger.info("%-10s %7.2f s  (%.1f ms/frame)", name, seconds, 1000 * seconds / max(frames, 1))
+    if not lifter.trained:
+        _logger.warning("WARNING: the 3-D poses come from an UNTRAINED model (random weights); pass --checkpoint.")
+
+
 def run_demo(opts: DemoOptions) -> DemoResult:
     """Run the whole demo (see the module docstring).
 
@@ -573,9 +581,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
                 _save_persons(stage, opts, info, tracks, persons, lifter, timings, flips)
                 lap("save")
                 files = stage.commit(stale=OUTPUT_FILES + (f"{video.stem}.mp4",))
-                for name, seconds in timings.items():
-                    _logger.info("%-10s %7.2f s  (%.1f ms/frame)", name, seconds,
-                                 1000 * seconds / max(persons.present.shape[1], 1))
+                _log_timings(timings, persons.present.shape[1], lifter)
                 return DemoResult(output, files, int(persons.present.shape[1]), persons.found[0], persons.poses_3d[0],
                                   persons.keypoints_2d[0], timings, lifter.name, lifter.trained, persons.quality[0],
                                   persons)
@@ -610,10 +616,7 @@ def run_demo(opts: DemoOptions) -> DemoResult:
     finally:
         if detector is not None:
             detector.close()
-    for name, seconds in timings.items():
-        _logger.info("%-10s %7.2f s  (%.1f ms/frame)", name, seconds, 1000 * seconds / max(len(poses), 1))
-    if not lifter.trained:
-        _logger.warning("WARNING: the 3-D poses come from an UNTRAINED model (random weights); pass --checkpoint.")
+    _log_timings(timings, len(poses), lifter)
     _logger.info("3-D plausibility: bone-length CV max %.3f, left/right swaps %d, mean acceleration %.2f m/s²",
                  quality["bone_length_cv_max"], quality["left_right_swaps"], quality["acceleration_mean_m_s2"])
     if "raw_bone_length_cv_max" in quality:

@@ -21,15 +21,7 @@ from scipy.optimize import linear_sum_assignment
 
 from demo.lib.detectors.base import Detection2D, Detector2D, PersonDetection
 
-__all__ = ["PersonDetection", "Tracks", "PersonTracker", "box_iou", "keypoint_box", "track_video"]
-
-
-def keypoint_box(keypoints: np.ndarray, width: int, height: int) -> np.ndarray:
-    """(4,) box x1, y1, x2, y2 around the finite keypoints (J, 2), clipped to the frame."""
-    finite = keypoints[np.isfinite(keypoints).all(axis=1)]
-    x1, y1 = finite.min(axis=0)
-    x2, y2 = finite.max(axis=0)
-    return np.array([max(x1, 0), max(y1, 0), min(x2, width), min(y2, height)], np.float32)
+__all__ = ["PersonDetection", "Tracks", "PersonTracker", "box_iou", "track_video"]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -133,10 +125,6 @@ class PersonTracker:
         self.tracks: List[_Track] = []
         self.frame = 0
 
-    def live_boxes(self) -> List[np.ndarray]:
-        """Predicted boxes of the tracks alive at the next frame (e.g. as priors for a detector)."""
-        return [t.predicted(self.frame) for t in self._alive()]
-
     def _alive(self) -> List[_Track]:
         return [t for t in self.tracks if self.frame - t.last <= self.max_gap]
 
@@ -190,7 +178,7 @@ def track_video(detector: Detector2D, frames: Iterable[np.ndarray], tracker: Opt
     ``PersonTracker()``); returns the tracker (``tracker.result(...)`` gives the ``Tracks``)."""
     tracker = tracker or PersonTracker()
     for frame in frames:
-        tracker.update(detector.detect_persons(frame, tracker.live_boxes()))
+        tracker.update(detector.detect_persons(frame))
         if progress is not None:
             progress(1)
     return tracker

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -69,9 +69,8 @@ class Detector2D:
     #: whether ``detect_persons`` finds several persons per frame
     multi_person = False
 
-    def detect_persons(self, frame: np.ndarray, priors: Sequence[np.ndarray] = ()) -> List[PersonDetection]:
-        """Every person in one BGR frame (H, W, 3) uint8. ``priors``: the boxes (4,) where the tracker expects
-        the persons it follows (a detector may search there first)."""
+    def detect_persons(self, frame: np.ndarray) -> List[PersonDetection]:
+        """Every person in one BGR frame (H, W, 3) uint8 (a detector may follow persons across calls)."""
         raise NotImplementedError(f"detector '{self.name}' finds one person per frame")
 
     def detect_frame(self, frame: np.ndarray) -> FrameResult:

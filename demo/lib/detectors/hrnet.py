@@ -306,8 +306,8 @@ class HRNetDetector(Detector2D):
             return None
         return self._keypoints(frame, box)
 
-    def detect_persons(self, frame: np.ndarray, priors: Sequence[np.ndarray] = ()) -> List[PersonDetection]:
-        """Every YOLOv3 person box of the frame (most confident first) → HRNet keypoints; ``priors`` unused."""
+    def detect_persons(self, frame: np.ndarray) -> List[PersonDetection]:
+        """Every YOLOv3 person box of the frame (most confident first) → HRNet keypoints."""
         boxes, _ = self.person(frame)
         return [PersonDetection(*self._keypoints(frame, box)) for box in boxes[:self.max_boxes]]
 

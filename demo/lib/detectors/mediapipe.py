@@ -198,9 +198,9 @@ class MediaPipeDetector(Detector2D):
         index = list(BLAZEPOSE_TO_COCO)
         return landmarks.image[index].copy(), landmarks.visibility[index].copy(), None
 
-    def detect_persons(self, frame: np.ndarray, priors: Sequence[np.ndarray] = ()) -> List[PersonDetection]:
-        """Every followed person in one BGR frame, plus a new one every ``discover_every`` frames (``multi``);
-        ``priors`` unused (each follower keeps its own)."""
+    def detect_persons(self, frame: np.ndarray) -> List[PersonDetection]:
+        """Every followed person in one BGR frame, plus new ones every ``discover_every`` frames
+        (``multi``)."""
         if not self.multi:
             raise RuntimeError("detect_persons needs MediaPipeDetector(multi=True)")
         height, width = frame.shape[:2]
