@@ -6,9 +6,12 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
 """
 import sys
 
-import model
-from common.engine import main
-from common.recipes import MHFORMER_TPC
+from common.arguments import precheck
 
 if __name__ == "__main__":
+    precheck("main_mhformer_tpc")  # a mistyped flag or number: one error line at once, before torch is imported
+    import model
+    from common.engine import main
+    from common.recipes import MHFORMER_TPC
+
     sys.exit(main(MHFORMER_TPC, model))

@@ -32,7 +32,8 @@ from types import MappingProxyType
 from typing import Any, Dict, FrozenSet, List, Mapping, NoReturn, Optional, Sequence
 
 __all__ = ["ConfigError", "OneLineArgumentParser", "RunConfig", "build_parser", "parse_args",
-           "join_negative_values", "explicit_dests", "str2bool", "int_bool", "check_flags", "derived"]
+           "join_negative_values", "explicit_dests", "str2bool", "int_bool", "check_flags", "check_numbers", "derived",
+           "precheck", "RECIPE_FLAGS"]
 
 
 class ConfigError(ValueError):
@@ -117,6 +118,7 @@ class RunConfig:
     overwrite: bool
     keep_epochs: bool
     no_progress: bool
+    verbose: bool
     # device and speed
     device: str
     gpu: Optional[str]
@@ -323,6 +325,8 @@ def _io_group(parser: argparse.ArgumentParser) -> None:
                    "python -m tools.average_checkpoints")
     g.add_argument("--no_progress", action="store_true", help="no progress output (default: tqdm bars on a "
                    "terminal; one line per 10%% when stderr is redirected to a file)")
+    g.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error (default: "
+                   "one 'error:' line, like every user error)")
 
 
 def _device_group(parser: argparse.ArgumentParser) -> None:
@@ -383,36 +387,80 @@ def explicit_dests(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]
     return sorted(vars(ns))
 
 
+#: the largest value of an integer flag (a 32-bit int: counts, sizes, indices; ``--seed`` has its own range)
+INT_MAX = 2**31 - 1
+#: ``--seed`` range: what every RNG seeded from it accepts (``torch.manual_seed`` takes 64 bits)
+SEED_MAX = 2**64 - 1
+
+
+def _in_range(flag: str, value: Any, low: float, high: float, low_open: bool = False, high_open: bool = False,
+              what: str = "") -> None:
+    """Raise ``ConfigError`` unless ``value`` is a finite number in the interval (NaN and inf never are)."""
+    ok = isinstance(value, (int, float)) and math.isfinite(value) and \
+        (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        if math.isinf(high):
+            interval = (f"> {low:g}" if low_open else f">= {low:g}") + " and finite"
+        else:
+            interval = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ConfigError(f"--{flag} must be {interval}{what}, got {value}")
+
+
+def _int_in_range(flag: str, value: Optional[int], low: int, high: int = INT_MAX, what: str = "") -> None:
+    """Raise ``ConfigError`` unless the integer flag (when given: ``None`` = the default) lies in [low, high]."""
+    if value is not None and not low <= value <= high:
+        bound = f"between {low} and {high}" if high != INT_MAX else f">= {low}" if value < low else \
+            f"at most {high} (2**31 - 1)"
+        raise ConfigError(f"--{flag} must be {bound}{what}, got {value}")
+
+
+#: integer flags and their smallest value (None-able size flags: only checked when given)
+_INT_FLAGS = dict(channel=1, d_hid=1, token_num=1, layer_index=0, depth=1, n_joints=1, out_joints=1, downsample=1,
+                  batch_size=1, nepoch=1, lr_decay_epoch=1, workers=0)
+
+
+def check_numbers(args: RunConfig) -> None:
+    """Range checks of every numeric flag on its own (no flag compared with another): floats must be finite (NaN
+    and inf are refused) and in their range, integers in theirs (at most ``INT_MAX``; ``--seed`` up to
+    ``SEED_MAX``). The ignored ``--pad`` and the unused ``--out_channels`` are not checked; ``--stride`` >= 1 here,
+    and against ``--frames`` by ``check_flags``. Raises ``ConfigError``."""
+    _int_in_range("frames", args.frames, 1)
+    if args.stride < 1:
+        raise ConfigError(f"--stride {args.stride} must be between 1 and --frames {args.frames} (a larger step "
+                          "would skip frames)")
+    for flag, low in _INT_FLAGS.items():
+        _int_in_range(flag, getattr(args, flag), low)
+    if args.seed is not None:
+        _int_in_range("seed", args.seed, 0, SEED_MAX, " (a 64-bit unsigned integer)")
+    _in_range("subset", args.subset, 0, 1, low_open=True, what=" (the share of each sequence kept)")
+    _in_range("epoch_fraction", args.epoch_fraction, 0, 1, low_open=True)
+    _in_range("noise_2d", args.noise_2d, 0, math.inf, what=" (the largest 2-D noise std, screen-normalised)")
+    _in_range("virtual_cameras", args.virtual_cameras, 0, 1, what=" (the share of training windows seen through a "
+              "random virtual camera; 0 = off)")
+    _in_range("ema", args.ema, 0, 1, high_open=True, what=" (a per-step decay such as 0.999; 0 = off)")
+    _in_range("lr", args.lr, 0, math.inf, low_open=True)
+    for flag in ("lr_decay", "lr_decay_large"):
+        _in_range(flag, getattr(args, flag), 0, 1, low_open=True, what=" (the LR is multiplied by it after an "
+                  "epoch: 1 keeps it constant)")
+    _in_range("time_limit", args.time_limit, 0, math.inf, what=" (minutes; 0 = no limit)")
+    if args.drop_path is not None:
+        _in_range("drop_path", args.drop_path, 0, 1, high_open=True, what=" (a stochastic-depth rate)")
+    if not (args.previous_best > 0 and not math.isnan(args.previous_best)):  # inf (the default): no best yet
+        raise ConfigError(f"--previous_best must be a P1 in mm > 0 (or inf: none yet), got {args.previous_best}")
+
+
 def check_flags(args: RunConfig) -> None:
-    """Checks that need only the flags (model sizes are checked once resolved). Raises ``ConfigError``."""
+    """Checks that need only the flags (model sizes are checked once resolved), before anything is loaded or
+    written: every numeric flag (``check_numbers``), then the flags against each other. Raises ``ConfigError``."""
     if not args.model:
         raise ConfigError("--model is required, e.g. --model mixste.hot_mixste")
-    if args.frames < 1:
-        raise ConfigError(f"--frames must be >= 1, got {args.frames}")
+    check_numbers(args)
     if args.frames % 2 == 0:
         raise ConfigError(f"--frames {args.frames} is even, but windows are centred on a frame (pad = (frames - 1)"
                           f" / 2): use an odd --frames such as {args.frames - 1} or {args.frames + 1}")
     if args.stride < 1 or args.stride > args.frames:
         raise ConfigError(f"--stride {args.stride} must be between 1 and --frames {args.frames} (a larger step "
                           "would skip frames)")
-    if not 0 < args.subset <= 1:
-        raise ConfigError(f"--subset must be in (0, 1], got {args.subset}")
-    if not 0.0 < args.epoch_fraction <= 1.0:
-        raise ConfigError(f"--epoch_fraction must be in (0, 1], got {args.epoch_fraction}")
-    if args.noise_2d < 0:
-        raise ConfigError(f"--noise_2d must be >= 0, got {args.noise_2d}")
-    if not 0.0 <= args.virtual_cameras <= 1.0:
-        raise ConfigError(f"--virtual_cameras must be in [0, 1] (the share of training windows seen through a "
-                          f"random virtual camera; 0 = off), got {args.virtual_cameras}")
-    if not 0.0 <= args.ema < 1.0:
-        raise ConfigError(f"--ema must be in [0, 1) (a per-step decay such as 0.999; 0 = off), got {args.ema}")
-    for flag in ("downsample", "batch_size", "nepoch", "lr_decay_epoch"):
-        if getattr(args, flag) < 1:
-            raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
-    if args.lr <= 0:
-        raise ConfigError(f"--lr must be > 0, got {args.lr}")
-    if not args.time_limit >= 0:  # NaN too
-        raise ConfigError(f"--time_limit must be >= 0 minutes (0 = no limit), got {args.time_limit}")
     if args.test and not (args.previous_dir or args.checkpoint_file):
         raise ConfigError("--test needs weights: give --previous_dir DIR (or --checkpoint_file FILE)")
     if args.test and args.resume:
@@ -423,8 +471,33 @@ def check_flags(args: RunConfig) -> None:
         raise ConfigError("--resume already loads weights; drop --previous_dir/--checkpoint_file")
     if args.amp == "fp16" and args.device in ("cpu", "mps"):
         raise ConfigError(f"--amp fp16 needs CUDA; use --amp bf16 on {args.device}")
-    if args.workers is not None and args.workers < 0:
-        raise ConfigError(f"--workers must be >= 0, got {args.workers}")
+
+
+#: flag defaults of each entry script's recipe (``common.recipes`` builds its ``Recipe`` objects from these; kept
+#: here, free of torch, so that ``precheck`` runs before torch is imported). The MHFormer scripts: paper Table 6 /
+#: the reference README, 351 frames, one window per frame, 20 epochs at lr 1e-3, ×0.95 per epoch, ×0.5 every 5.
+_MHFORMER_FLAGS = dict(frames=351, stride=1, nepoch=20, lr=1e-3, lr_decay=0.95, lr_decay_epoch=5)
+RECIPE_FLAGS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "main_mixste": MappingProxyType({}), "main_mixste_tpc": MappingProxyType({}),
+    "main_mhformer": MappingProxyType(dict(_MHFORMER_FLAGS, batch_size=128)),
+    "main_mhformer_tpc": MappingProxyType(dict(_MHFORMER_FLAGS, batch_size=210)),
+})
+
+
+def precheck(recipe_name: str, argv: Optional[Sequence[str]] = None) -> None:
+    """Parse ``main_<recipe>``'s flags and range-check every number (``check_numbers``) before torch and the
+    models are imported, so a mistyped flag or value is refused at once: one ``error:`` line, exit status 2
+    (``SystemExit``). Everything else (and these checks again, on the resolved flags) follows in the engine.
+    ``--help`` is left to the engine, which prints the recipe's own description."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(token == "-h" or (len(token) >= 3 and "--help".startswith(token)) for token in argv):
+        return
+    args = parse_args(argv, None, **RECIPE_FLAGS[recipe_name])  # argparse errors: one line, exit 2
+    try:
+        check_numbers(RunConfig.from_flags(args))
+    except ConfigError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None
 
 
 def join_negative_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> List[str]:

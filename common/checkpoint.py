@@ -13,6 +13,8 @@ import os
 import pickle
 import re
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Union
@@ -175,28 +177,94 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor], s
         )
 
 
+#: the start of a file written by ``torch.save`` before the zip format (pickle protocol 2, LONG1 of 10 bytes)
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a"
+_ADVICE = "give a .pth written by torch.save (e.g. a training run's best.pth)"
+
+
+def describe_unreadable(path: Path) -> str:
+    """What a file that ``torch.load`` could not read is, judged by its bytes, e.g. ``"an empty file (0
+    bytes)"``, ``"a text file (it starts with '101')"``, ``"a truncated zip archive (200 bytes: ...)"``; ``""``
+    when it looks like a complete PyTorch checkpoint (the error is then about its content)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if size == 0:
+        return "an empty file (0 bytes): the save or copy was cut short"
+    if head.startswith(b"PK\x03\x04"):
+        if not zipfile.is_zipfile(path):
+            return f"a truncated zip archive ({size} bytes): the save or copy was cut short"
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return f"a damaged zip archive ({size} bytes)"
+        if not any(name.endswith("data.pkl") for name in names):
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            return f"a zip archive without a PyTorch checkpoint inside (it holds {shown or 'nothing'})"
+        return ""
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip-compressed file (decompress it first)"
+    if head.startswith(_LEGACY_MAGIC):
+        return ""
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle, not a file written by torch.save"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the head is still text
+        text = head[:exc.start].decode("utf-8") if exc.start >= len(head) - 3 else ""
+    if text and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+        first = text.strip().splitlines()[0][:40] if text.strip() else ""
+        return f"a text file (it starts with {first!r})" if first else "a text file (only blank lines)"
+    return "not a PyTorch checkpoint (unrecognised binary data)"
+
+
 def read_checkpoint(path: Union[str, Path], map_location: Union[str, torch.device] = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``: tensors, containers, numbers and strings only, never code.
 
     Raises:
-        CheckpointError: missing or unreadable file, or one that holds other Python objects (one line, naming
-            the object; torch's own text would suggest ``weights_only=False``, which could run the file's code).
+        CheckpointError: missing or unreadable file (one line saying what the file is instead: empty, text,
+            truncated zip, ...), or one that holds other Python objects (naming the object; torch's own text
+            would suggest ``weights_only=False``, which could run the file's code).
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"cannot read checkpoint {path}: it is a folder; {_ADVICE}, or pass the folder as "
+                              "--previous_dir")
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL (\S+)", str(exc))
-        what = f"the Python object '{found.group(1)}'" if found else "Python objects other than tensors"
-        raise CheckpointError(f"refusing to load {path}: it holds {what}, and loading it could run code; only "
-                              "checkpoints of tensors, dicts, lists, strings and numbers are read") from None
-    except Exception as exc:  # zip and torch errors of a truncated or foreign file
-        first = (str(exc).strip().splitlines() or [""])[0]
-        if "central directory" in first or "PytorchStreamReader" in first:
-            first = "the file is truncated or not a PyTorch checkpoint (re-download or re-save it)"
-        raise CheckpointError(f"cannot read checkpoint {path}: {first}") from None
+        with warnings.catch_warnings(record=True) as caught:  # e.g. "Detected pickle protocol 4": not one line
+            warnings.simplefilter("always")
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+        for warning in caught:
+            _logger.debug("torch.load(%s): %s", path, warning.message)
+        return obj
+    except Exception as exc:  # noqa: BLE001 - pickle, zip and torch errors of a truncated, foreign or crafted file
+        error = exc
+    found = re.search(r"GLOBAL (\S+)", str(error))
+    if isinstance(error, pickle.UnpicklingError) and found and not found.group(1).startswith("torch."):
+        # (a global of torch's own that weights_only does not allow is the cut-off name of a truncated file)
+        raise CheckpointError(f"refusing to load {path}: it holds the Python object '{found.group(1)}', and "
+                              "loading it could run code; only checkpoints of tensors, dicts, lists, strings and "
+                              "numbers are read") from None
+    try:
+        what = describe_unreadable(path)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    if what:
+        raise CheckpointError(f"cannot read checkpoint {path}: {what}; {_ADVICE}") from None
+    first = (str(error).strip().splitlines() or [""])[0]
+    if isinstance(error, pickle.UnpicklingError) and not found:
+        raise CheckpointError(f"refusing to load {path}: it holds Python objects other than tensors, and loading "
+                              "it could run code; only checkpoints of tensors, dicts, lists, strings and numbers "
+                              "are read") from None
+    if isinstance(error, (EOFError, pickle.UnpicklingError)) or "PytorchStreamReader" in first:
+        reason = "a damaged or truncated PyTorch checkpoint"
+    else:
+        reason = f"a damaged PyTorch checkpoint ({type(error).__name__}: {first or 'no details'})"
+    raise CheckpointError(f"cannot read checkpoint {path}: {reason}; re-save or re-download it, or {_ADVICE}") \
+        from None
 
 
 def check_finite_weights(state_dict: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:

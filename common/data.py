@@ -365,6 +365,14 @@ def temporal_slice(n_frames: int, downsample: int = 1, subset: float = 1.0) -> s
     return slice(0, n_frames, downsample)
 
 
+def smallest_subset(frames: int) -> float:
+    """The smallest ``--subset``, rounded up to two significant digits, that keeps at least one frame of a
+    sequence of ``frames`` frames (after ``--downsample``): ``round(frames * subset) >= 1``."""
+    value = 1.0 / max(int(frames), 1)
+    scale = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return min(1.0, math.ceil(value / scale - 1e-9) * scale)
+
+
 def flip_pose(pose: np.ndarray, left: Sequence[int], right: Sequence[int]) -> np.ndarray:
     """Mirror poses: negate x and swap the left/right joints. (..., J, C) → (..., J, C), a new array."""
     out = np.array(pose, copy=True)
@@ -660,12 +668,22 @@ class PoseWindowDataset(Dataset):
         self.joints_left, self.joints_right = tuple(data.joints_left), tuple(data.joints_right)
         self.kps_left, self.kps_right = tuple(data.kps_left), tuple(data.kps_right)
         self.sequences: List[PoseSequence] = []
-        for seq in data.select(self.subjects, self.actions):
+        selected = list(data.select(self.subjects, self.actions))
+        for seq in selected:
             cut = temporal_slice(len(seq), self.downsample, self.subset)
             if len(range(*cut.indices(len(seq)))) == 0:
                 continue
             self.sequences.append(PoseSequence(seq.subject, seq.action, seq.cam_idx, seq.pose_2d[cut],
                                                seq.pose_3d[cut], seq.cam))
+        if selected and not self.sequences:  # every sequence cut to nothing by --subset/--downsample
+            longest = max(len(seq) for seq in selected) // self.downsample
+            if longest < 1:
+                most = max(len(seq) for seq in selected)
+                raise DataError(f"--downsample {self.downsample} is longer than every sequence of "
+                                f"{', '.join(self.subjects)} ({most} frames at most); use a smaller --downsample")
+            raise DataError(f"--subset {self.subset:g} is too small: it keeps no frame of any sequence of "
+                            f"{', '.join(self.subjects)} (the longest has {longest} frames after --downsample "
+                            f"{self.downsample}); use --subset {smallest_subset(longest):g} or more")
         if not self.sequences:
             raise DataError(f"no sequences for subjects {self.subjects} and actions {self.actions or 'all'}")
         self._samples = self._build_samples()

@@ -96,6 +96,65 @@ def build_pack(path_3d: PathLike, out_path: PathLike, subjects: Optional[Iterabl
     return counts
 
 
+#: what to do about a damaged pack
+REBUILD = "rebuild it with `python dataset/prepare_data_h36m.py --source DIR --pack`"
+#: every array of a pack (``build_pack``)
+PACK_ARRAYS = ("format", "unit", "seq_subject", "seq_action", "seq_length", "offsets", "root", "cam_ids",
+               "cam_intrinsics", "cam_subjects", "cam_extrinsics")
+
+
+def check_pack(arrays: Dict[str, np.ndarray], path: PathLike) -> None:
+    """Check a pack's arrays against the layout ``build_pack`` writes (names, shapes, kinds, values) before any
+    is used, so a damaged or hand-edited pack stops with one line instead of a traceback or silent garbage.
+
+    Raises:
+        DataError: the first problem found, naming the array and how to fix it (rebuild the pack).
+    """
+    def bad(what: str) -> DataError:
+        return DataError(f"{path}: {what}; the pack is damaged, {REBUILD}")
+
+    missing = [name for name in PACK_ARRAYS if name not in arrays]
+    if missing:
+        raise bad(f"it lacks the array(s) {', '.join(missing)}")
+
+    def shape(name: str, expected: tuple, kinds: str) -> np.ndarray:
+        array = arrays[name]
+        ok = array.ndim == len(expected) and all(e is None or s == e for s, e in zip(array.shape, expected))
+        if not ok or array.dtype.kind not in kinds:
+            dims = ", ".join("N" if e is None else str(e) for e in expected)
+            raise bad(f"'{name}' is {array.dtype} of shape {array.shape}, expected shape ({dims}"
+                      f"{',' if len(expected) == 1 else ''}) of {'numbers' if kinds != 'U' else 'strings'}")
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise bad(f"'{name}' holds NaN/inf values")
+        return array
+
+    unit = shape("unit", (), "f")
+    if not 0 < float(unit) <= 1:
+        raise bad(f"'unit' is {float(unit)} m per step, expected a positive step such as {UNIT}")
+    lengths = shape("seq_length", (None,), "iu")
+    n_seq = len(lengths)
+    shape("seq_subject", (n_seq,), "U")
+    shape("seq_action", (n_seq,), "U")
+    if n_seq and int(lengths.min()) < 1:
+        raise bad(f"'seq_length' holds {int(lengths.min())}: every sequence has at least one frame")
+    n = int(lengths.sum())
+    offsets, root = shape("offsets", (None, 16, 3), "i"), shape("root", (None, 3), "f")
+    if len(offsets) != n or len(root) != n:
+        raise bad(f"joint arrays {offsets.shape} / {root.shape} do not match the {n} frames of its sequences")
+    ids = shape("cam_ids", (None,), "U")
+    intrinsics = shape("cam_intrinsics", (len(ids), 12), "f")
+    subjects = shape("cam_subjects", (None,), "U")
+    shape("cam_extrinsics", (len(subjects), len(ids), 7), "f")
+    if len(ids) and (intrinsics[:, 9:11] < 1).any():
+        raise bad(f"a camera's resolution is {intrinsics[:, 9:11].min():g} pixels (cam_intrinsics columns 9-10: "
+                  "width, height), expected >= 1")
+    if len(ids) and (intrinsics[:, 2:4] <= 0).any():
+        raise bad("a camera's focal length is <= 0 (cam_intrinsics columns 2-3)")
+    unknown = sorted(set(str(s) for s in arrays["seq_subject"]) - set(str(s) for s in subjects))
+    if unknown:
+        raise bad(f"no cameras for subject(s) {', '.join(unknown)}")
+
+
 def _cameras(arrays: Dict[str, np.ndarray], subject: str, path: Path) -> Tuple[Camera, ...]:
     subjects = [str(s) for s in arrays["cam_subjects"]]
     if subject not in subjects:
@@ -129,12 +188,9 @@ def load_pack(path: PathLike, subjects: Optional[Iterable[str]] = None) -> Human
     fmt = str(arrays["format"]) if "format" in arrays else None
     if fmt != PACK_FORMAT:
         raise DataError(f"{path} is not a data pack of this version (format {fmt!r}, expected {PACK_FORMAT!r}); "
-                        "rebuild it with `python dataset/prepare_data_h36m.py --source DIR --pack`")
+                        f"{REBUILD}")
+    check_pack(arrays, path)
     lengths = arrays["seq_length"]
-    n = int(lengths.sum())
-    if arrays["offsets"].shape != (n, 16, 3) or arrays["root"].shape != (n, 3):
-        raise DataError(f"{path}: joint arrays {arrays['offsets'].shape} / {arrays['root'].shape} do not match "
-                        f"the {n} frames of its sequences; the file is corrupt, rebuild it")
     unit = float(arrays["unit"])
     seq_subject = [str(s) for s in arrays["seq_subject"]]
     present = list(dict.fromkeys(seq_subject))

@@ -6,10 +6,12 @@ differs (loss, optimizer, seed). The model zoo is passed in (``common`` never im
 with ``available_models()``, ``resolve_config(name, args)`` and ``build_model(name, args)``.
 
 Flow: parse and check the flags (all user errors stop here with one line) → device, torchrun process group →
-run folder checked (never another run's) → data → model (+ weights) → ``--test``: one evaluation, per-action
-table, JSON report; else the run folder is made (train.log from the first logged line) and the epoch loop runs:
-train (the loss checked every step), evaluate, keep ``best.pth`` (by P1), decay the LR, write configs and
-``last.pth``. Nothing is written before every check has passed.
+run folder claimed (an exclusive lock, ``common.run_lock``: one run per folder at a time) and checked (never
+another run's) → data → model (+ weights) → ``--test``: one evaluation, per-action table, JSON report; else the
+run folder is opened (train.log from the first logged line) and the epoch loop runs: train (the loss checked
+every step), evaluate, keep ``best.pth`` (by P1), decay the LR, write configs and ``last.pth``. Nothing but the
+lock file is written before every check has passed; a run that fails before its first checkpoint removes what it
+wrote (and the folder, if it made it and nothing else is in it), never anything another process uses.
 
 Differences from the reference, on purpose: checkpoints hold the optimizer, LR, epoch, best P1, RNG states,
 flags and variant name (``--resume`` continues exactly); every epoch reseeds the RNGs from (seed, epoch) so a
@@ -24,7 +26,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -38,6 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from common.arguments import ConfigError, RunConfig, check_flags, parse_args
+from common.cli import guarded
 from common.checkpoint import (CHECKPOINT_FORMAT, SIZE_FLAGS, CheckpointError, CheckpointInfo, atomic_save,
                                find_checkpoint, inspect_checkpoint, load_weights, set_tpc_distance)
 from common.data import PoseWindowDataset, file_2d, file_3d, load_h36m
@@ -46,8 +48,9 @@ from common.evaluate import EvalResult, JointCompletion, evaluate
 from common.h36m_dataset import DATA_HELP, DataError
 from common.metrics import parse_actions, write_eval_report
 from common.recipes import Recipe, lr_factor
-from common.tracking import (RunTracker, existing_outputs, history_row, remove_outputs, remove_temporaries,
-                             write_configs)
+from common.run_lock import RunFolderBusy, RunFolderLock
+from common.tracking import (RUN_OUTPUTS, TEMPORARIES, RunTracker, existing_outputs, history_row, remove_outputs,
+                             remove_temporaries, write_configs)
 from common.train import GlobalBatchSampler, WeightEMA, shard_range, train_one_epoch
 from common.utils import (DistInfo, NumericalError, attach_log_file, barrier, broadcast_object, cleanup_distributed,
                           detach_log_file, dist_env, epoch_seed, get_rng_state, init_distributed, resolve_device,
@@ -86,30 +89,37 @@ class Context:
     weights: Optional[Path] = None
     data: Any = None
     model: Optional[nn.Module] = None
+    lock: Optional[RunFolderLock] = None  # the claim on run_dir (rank 0 of a training run)
+    checkpoints_written: int = 0
 
 
 def main(recipe: Recipe, zoo: ModelZoo, argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``main_*.py``: returns the exit status (2 and one line on stderr for user errors)."""
-    try:
-        args = parse_args(argv, recipe.description(), **recipe.defaults)
-        run(args, recipe, zoo)
-        return 0
-    except USER_ERRORS as exc:
-        print(f"error: {_first_line(exc)}", file=sys.stderr)
-        return 2
-    except NumericalError as exc:
-        print(f"error: {_first_line(exc)}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # disk full, permissions or mounts changed mid-run ...
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"error: {exc.strerror or _first_line(exc)}{where}; checkpoints already written are intact",
-              file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        cleanup_distributed()
+    """Entry point of ``main_*.py`` and ``hot-train``: returns the exit status (one ``error:`` line on stderr:
+    2 for user errors, 1 for a run that failed, e.g. diverged; an error nobody expected is one line too, via
+    ``common.cli.guarded``, unless ``--verbose`` asks for its traceback)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+
+    def body() -> int:
+        try:
+            args = parse_args(argv, recipe.description(), **recipe.defaults)
+            run(args, recipe, zoo)
+            return 0
+        except USER_ERRORS as exc:
+            print(f"error: {_first_line(exc)}", file=sys.stderr)
+            return 2
+        except NumericalError as exc:
+            print(f"error: {_first_line(exc)}", file=sys.stderr)
+            return 1
+        finally:
+            cleanup_distributed()
+
+    return guarded(body, verbose=wants_traceback(argv), after_os_error="; checkpoints already written are intact")
+
+
+def wants_traceback(argv: Sequence[str]) -> bool:
+    """Whether ``argv`` holds ``--verbose`` (or an abbreviation argparse accepts, e.g. ``--verb``), known before
+    the flags are parsed: ``guarded`` must know it around the parsing too."""
+    return any(len(token) >= 4 and "--verbose".startswith(token) for token in argv if token.startswith("--ve"))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -120,23 +130,29 @@ def _first_line(exc: BaseException) -> str:
 def run(args: argparse.Namespace, recipe: Recipe, zoo: ModelZoo) -> Optional[EvalResult]:
     """Check, set up and run training or ``--test``. Returns the final (best) evaluation.
 
-    Nothing is written before every check passed, the data loaded and the model built: the run folder is
-    made (or claimed) only then, and a fresh folder that failed before its first checkpoint is removed again.
+    A training run claims its folder first (``claim_run_dir``: one run per folder, the claim held until this
+    function returns); nothing else is written before every check passed, the data loaded and the model built.
+    A run that fails before its first checkpoint removes what it wrote (``discard_run_dir``).
     """
     setup_logging(None, dist_env().is_main)  # console, and kept in memory until the run folder exists
     ctx = setup(resolve_run(args, zoo), recipe)
-    ctx.data = load_data(ctx)
-    ctx.cfg = resolve_joints(ctx.cfg, ctx.data["data"].num_joints, zoo)
-    ctx.model = build(ctx, zoo)
-    if ctx.cfg.test:
-        return test(ctx)
-    created = open_run_dir(ctx)
     try:
+        if not ctx.cfg.test:
+            claim_run_dir(ctx)
+        ctx.data = load_data(ctx)
+        ctx.cfg = resolve_joints(ctx.cfg, ctx.data["data"].num_joints, zoo)
+        ctx.model = build(ctx, zoo)
+        if ctx.cfg.test:
+            return test(ctx)
+        open_run_dir(ctx)
         return fit(ctx)
     except BaseException:
-        if created:
+        if ctx.run_dir is not None and not ctx.checkpoints_written:
             discard_run_dir(ctx)
         raise
+    finally:
+        if ctx.lock is not None:
+            ctx.lock.release()
 
 
 # --------------------------------------------------------------------------------------------- flags
@@ -243,6 +259,13 @@ def check_model(cfg: RunConfig, zoo: ModelZoo) -> Any:
     names = zoo.available_models()
     if cfg.model not in names:
         raise ConfigError(f"unknown --model '{cfg.model}'; valid: {', '.join(names)}")
+    if not zoo.prunes(cfg.model):
+        given = [flag for flag in ("prune_schedule", "prune_strategy", "recover_strategy")
+                 if getattr(cfg, flag) is not None]
+        if given:
+            raise ConfigError(f"--{given[0]} applies to models that prune frames, and {cfg.model} does not (it "
+                              f"would be ignored); drop --{given[0]}, or choose a pruning variant such as "
+                              f"{_pruning_example(cfg.model, names, zoo)}")
     try:
         sizes = zoo.resolve_config(cfg.model, _size_inputs(cfg))
     except ValueError as exc:  # e.g. a malformed --prune_schedule
@@ -258,6 +281,14 @@ def check_model(cfg: RunConfig, zoo: ModelZoo) -> Any:
         raise ConfigError(f"--layer_index {sizes.layer_index} is out of range for {cfg.model} with depth "
                           f"{sizes.depth}: token pruning would never happen")
     return sizes
+
+
+def _pruning_example(name: str, names: Sequence[str], zoo: ModelZoo) -> str:
+    """A pruning variant of the same family as ``name`` (H2OT's first: it takes every pruning flag)."""
+    family = name.split(".")[0]
+    pruning = [n for n in names if n.split(".")[0] == family and zoo.prunes(n)] or \
+        [n for n in names if zoo.prunes(n)]
+    return next((n for n in pruning if ".h2ot_" in n), pruning[0] if pruning else "mixste.hot_mixste")
 
 
 def resolve_joints(cfg: RunConfig, num_joints: int, zoo: ModelZoo) -> RunConfig:
@@ -304,46 +335,93 @@ def pick_device(cfg: RunConfig, info: DistInfo) -> torch.device:
 
 
 def setup(cfg: RunConfig, recipe: Recipe) -> Context:
-    """Device, process group, run folder (recorded as ``--checkpoint``), logging, seed."""
+    """Device, process group, logging, seed (the run folder is claimed next: ``claim_run_dir``)."""
     info = dist_env()
     if info.enabled and cfg.batch_size < info.world_size:
         raise ConfigError(f"--batch_size {cfg.batch_size} is the global batch: it must be >= the "
                           f"{info.world_size} processes")
     device = pick_device(cfg, info)
     init_distributed(info, device)
-    run_dir = None if cfg.test else choose_run_dir(cfg)
-    if run_dir is not None:
-        cfg = cfg.replace(checkpoint=str(run_dir))
     seed = recipe.seed if cfg.seed is None else cfg.seed
     set_seed(seed)
     _logger.info("%s: %s on %s%s", recipe.name, cfg.model, device,
                  f" × {info.world_size} processes" if info.enabled else "")
-    return Context(cfg, recipe, info, device, seed, run_dir, Path(cfg.weights) if cfg.weights else None)
+    return Context(cfg, recipe, info, device, seed, None, Path(cfg.weights) if cfg.weights else None)
 
 
-def choose_run_dir(cfg: RunConfig) -> Path:
-    """The run folder: ``--checkpoint`` or ``checkpoint/<MMDD_HHMM_SS>_<frames>`` (the reference's name), named
-    by rank 0 and checked, not made (``open_run_dir`` makes it once the data and model are ready).
+def claim_run_dir(ctx: Context) -> Path:
+    """Claim and check the run folder of a training run (``choose_run_dir``); sets ``ctx.run_dir``, ``ctx.lock``
+    (rank 0) and ``--checkpoint`` in ``ctx.cfg``.
 
-    A run never destroys an earlier one: a fresh (non-``--resume``) run refuses a folder holding another run's
-    outputs (checkpoints, metrics, configs, log) unless ``--overwrite`` is given; ``--resume`` may only write
-    into the folder of the run it continues.
+    Under torchrun only rank 0 claims and checks; the others wait for its verdict and stop with the same error.
 
     Raises:
-        ConfigError: the folder holds another run, or it cannot be made or written.
+        ConfigError: the folder is in use by another run, holds another run, or cannot be made or written.
     """
-    name = cfg.checkpoint or os.path.join("checkpoint", time.strftime("%m%d_%H%M_%S_") + str(cfg.frames))
-    name = broadcast_object(name)
-    run_dir = Path(name)
+    name = ctx.cfg.checkpoint or os.path.join("checkpoint", time.strftime("%m%d_%H%M_%S_") + str(ctx.cfg.frames))
+    run_dir = Path(broadcast_object(name))
+    error, failure = None, None
+    if ctx.info.is_main:
+        try:
+            ctx.lock = choose_run_dir(ctx.cfg, run_dir)
+        except Exception as exc:  # noqa: BLE001 - every rank must hear of it, or the others wait forever
+            failure, error = exc, str(exc)
+    error = broadcast_object(error)
+    if failure is not None:
+        raise failure
+    if error is not None:
+        raise ConfigError(error)
+    ctx.run_dir = run_dir
+    ctx.cfg = ctx.cfg.replace(checkpoint=str(run_dir))
+    return run_dir
+
+
+def choose_run_dir(cfg: RunConfig, run_dir: Path) -> RunFolderLock:
+    """Claim ``run_dir`` for this run (``RunFolderLock``; made if absent, holding only the lock file) and check
+    it; returns the held claim. ``--checkpoint`` defaults to ``checkpoint/<MMDD_HHMM_SS>_<frames>`` (the
+    reference's name).
+
+    One run per folder: a folder another live process claimed (a fresh run, ``--resume`` or ``--overwrite``)
+    is refused, naming that process. A run never destroys an earlier one: a fresh (non-``--resume``) run refuses
+    a folder holding another run's outputs (checkpoints, metrics, configs, log) unless ``--overwrite`` is given;
+    ``--resume`` may only write into the folder of the run it continues. Both are checked first without touching
+    anything, and the second again once the claim is held, so no other run can slip in between.
+
+    Raises:
+        ConfigError: the folder is in use, holds another run, or cannot be made or written (a folder made for
+            the lock is removed again).
+    """
+    lock = RunFolderLock(run_dir)
+    try:
+        lock.probe()  # a live run's folder is refused as such (not as "holds a run"), touching nothing
+        check_holds_no_other_run(cfg, run_dir)  # early, touching nothing (e.g. a finished run on a read-only disk)
+        check_writable(run_dir, "--checkpoint")
+        lock.acquire()
+    except RunFolderBusy as exc:
+        how = ("wait until that run has stopped (or stop it), then --resume again" if cfg.resume else
+               "wait until it has finished, or choose another --checkpoint folder")
+        raise ConfigError(f"--checkpoint {run_dir} is in use by another run ({exc.holder}); {how}") from None
+    except OSError as exc:
+        raise ConfigError(f"--checkpoint {run_dir}: cannot write there ({exc.strerror or exc}); choose another "
+                          "folder") from None
+    try:
+        check_holds_no_other_run(cfg, run_dir)  # again, now that no other run can write there
+    except BaseException:
+        lock.discard(())
+        raise
+    return lock
+
+
+def check_holds_no_other_run(cfg: RunConfig, run_dir: Path) -> None:
+    """Raise ``ConfigError`` when ``run_dir`` holds another run's outputs: a fresh run needs ``--overwrite``
+    there, and ``--resume`` writes only into the folder of the run it continues."""
     outputs = existing_outputs(run_dir)
     own = bool(cfg.resume) and run_dir.resolve() == Path(cfg.resume).resolve().parent
     if outputs and not own and not cfg.overwrite:
         shown = ", ".join(p.name for p in outputs[:4]) + (", ..." if len(outputs) > 4 else "")
         how = "" if cfg.resume else f"continue it with --resume {run_dir}, "
-        raise ConfigError(f"--checkpoint {run_dir} already holds a run ({shown}); {how}choose a new --checkpoint "
-                          "folder, or add --overwrite to replace it")
-    check_writable(run_dir, "--checkpoint")
-    return run_dir
+        raise ConfigError(f"--checkpoint {run_dir} already holds a run ({shown}); {how}choose a new "
+                          "--checkpoint folder, or add --overwrite to replace it")
 
 
 def check_writable(folder: Path, flag: str) -> None:
@@ -360,24 +438,20 @@ def check_writable(folder: Path, flag: str) -> None:
                           "another path")
 
 
-def open_run_dir(ctx: Context) -> bool:
-    """Make (or claim) the run folder once everything is checked and loaded: start train.log there with the
-    lines logged so far, delete leftovers of interrupted saves, and with ``--overwrite`` the earlier run's
-    outputs. Returns whether this run created the folder.
+def open_run_dir(ctx: Context) -> None:
+    """Open the claimed run folder once everything is checked and loaded: start train.log there with the lines
+    logged so far, delete leftovers of interrupted saves, and with ``--overwrite`` the earlier run's outputs.
 
     Raises:
-        ConfigError: the folder cannot be made or written (nothing is left behind).
+        ConfigError: the folder cannot be written.
     """
     run_dir, info = ctx.run_dir, ctx.info
-    created = not run_dir.exists()
     try:
         if info.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=run_dir):
                 pass
     except OSError as exc:
-        if created and run_dir.is_dir():
-            shutil.rmtree(run_dir, ignore_errors=True)
         raise ConfigError(f"--checkpoint {run_dir}: cannot write there ({exc.strerror or exc}); choose another "
                           "folder") from None
     barrier()
@@ -386,21 +460,24 @@ def open_run_dir(ctx: Context) -> bool:
         if ctx.cfg.overwrite and not ctx.cfg.resume:
             removed = remove_outputs(run_dir)
             if removed:
+                if ctx.lock is not None:  # what appears under these names now is this run's own
+                    ctx.lock.forget(p.name for p in removed)
                 _logger.warning("--overwrite: deleted the earlier run's %s in %s",
                                 ", ".join(p.name for p in removed), run_dir)
         if stale:
             _logger.info("removed %d leftover temporary file(s) of an interrupted save", len(stale))
     attach_log_file(str(run_dir / "train.log"), info.is_main)
     _logger.info("run folder: %s", run_dir)
-    return created
 
 
 def discard_run_dir(ctx: Context) -> None:
-    """Remove a run folder this run created when it failed before writing a checkpoint (only a log was in it)."""
-    run_dir = ctx.run_dir
-    detach_log_file(str(run_dir / "train.log"))
-    if ctx.info.is_main and run_dir.is_dir() and not any(run_dir.glob("*.pth")):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    """A run that failed before writing a checkpoint: remove the outputs it wrote (log, configs, metrics,
+    TensorBoard files; not those that were there before it), then the folder if this run made it and nothing
+    else is in it. Files of other processes, or the user's, are never touched."""
+    detach_log_file(str(ctx.run_dir / "train.log"))
+    if ctx.lock is not None:
+        removed = ctx.lock.discard(RUN_OUTPUTS + TEMPORARIES)
+        _logger.debug("removed %s", ", ".join(str(p) for p in removed))
 
 
 def load_data(ctx: Context) -> Dict[str, Any]:
@@ -661,6 +738,7 @@ def save(ctx: Context, name: str, obj: Dict[str, Any]) -> None:
     """Atomic write by the main process; the others wait."""
     if ctx.info.is_main:
         atomic_save(obj, ctx.run_dir / name)
+    ctx.checkpoints_written += 1
     barrier()
 
 

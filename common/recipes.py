@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
+from common.arguments import RECIPE_FLAGS
 from common.loss import mixste_loss, mpjpe_loss
 
 __all__ = ["Recipe", "MIXSTE", "MIXSTE_TPC", "MHFORMER", "MHFORMER_TPC", "lr_factor", "adamw", "adam_amsgrad"]
@@ -67,11 +68,10 @@ def lr_factor(epoch: int, lr_decay: float, lr_decay_large: float, lr_decay_epoch
     return lr_decay_large if epoch % lr_decay_epoch == 0 else lr_decay
 
 
-#: the MHFormer scripts' recipe (paper Table 6 / the reference README): 351 frames, one window per frame,
-#: 20 epochs at lr 1e-3, ×0.95 per epoch and ×0.5 every 5 epochs
-_MHFORMER_RECIPE = dict(frames=351, stride=1, nepoch=20, lr=1e-3, lr_decay=0.95, lr_decay_epoch=5)
-
-MIXSTE = Recipe("main_mixste", 1126, mixste_loss, adamw)
-MIXSTE_TPC = Recipe("main_mixste_tpc", 1126, mixste_loss, adamw)
-MHFORMER = Recipe("main_mhformer", 1, mpjpe_loss, adam_amsgrad, dict(_MHFORMER_RECIPE, batch_size=128))
-MHFORMER_TPC = Recipe("main_mhformer_tpc", 1, mpjpe_loss, adam_amsgrad, dict(_MHFORMER_RECIPE, batch_size=210))
+# the flag defaults live in common.arguments.RECIPE_FLAGS (free of torch: checked before torch is imported); the
+# MHFormer scripts' (paper Table 6 / the reference README): 351 frames, one window per frame, 20 epochs at lr
+# 1e-3, ×0.95 per epoch and ×0.5 every 5 epochs
+MIXSTE = Recipe("main_mixste", 1126, mixste_loss, adamw, dict(RECIPE_FLAGS["main_mixste"]))
+MIXSTE_TPC = Recipe("main_mixste_tpc", 1126, mixste_loss, adamw, dict(RECIPE_FLAGS["main_mixste_tpc"]))
+MHFORMER = Recipe("main_mhformer", 1, mpjpe_loss, adam_amsgrad, dict(RECIPE_FLAGS["main_mhformer"]))
+MHFORMER_TPC = Recipe("main_mhformer_tpc", 1, mpjpe_loss, adam_amsgrad, dict(RECIPE_FLAGS["main_mhformer_tpc"]))

@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from common.arguments import OneLineArgumentParser  # noqa: E402
+from common.cli import describe_os_error, first_line, guarded  # noqa: E402
 from common.data_pack import PACK_NAME, build_pack  # noqa: E402
 from common.h36m_dataset import DataError, build_gt_2d  # noqa: E402
 
@@ -73,12 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pack", nargs="?", const="", default=None, metavar="FILE",
                         help="also write the compact data pack (default FILE: --root_path/data_h36m_pack.npz); "
                         "an existing pack is rebuilt only with --force")
+    parser.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error "
+                        "(default: one 'error:' line)")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point: 0 on success; one ``error:`` line and 2 for a missing or bad input file, 1 for
+    an error writing the outputs (``--verbose`` keeps the traceback of an unexpected one)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    return guarded(lambda: _prepare(args), verbose=args.verbose)
+
+
+def _prepare(args: argparse.Namespace) -> int:
     try:
         root = args.root_path
         if args.source is not None:
@@ -104,8 +113,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 build_pack(path_3d, pack, subjects=subjects)
                 _logger.info("built %s (%.1f MiB) in %.1f s; use it as --root_path %s --keypoints gt", pack,
                              pack.stat().st_size / 2**20, time.time() - start, pack)
-    except (DataError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except DataError as exc:
+        print(f"error: {first_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
     return 0
 

@@ -9,28 +9,37 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
     >>> poses = lifter.lift(keypoints_px, image_size=(1920, 1080))   # (T, 17, 3) metres
 
 ``lift`` returns root-relative poses in the camera frame (x right, y down, z away from the camera), in
-metres, joints in the Human3.6M-17 order (``JOINT_NAMES``).
+metres, joints in the Human3.6M-17 order (``JOINT_NAMES``). 17-joint checkpoints and 16-joint ones (trained on
+16-joint detections such as ``--keypoints sh_pt_mpii``) both lift the 17 joints.
+
+Errors: ``ValueError`` for a bad argument (with a message naming it and its range), ``FileNotFoundError`` for a
+missing path; nothing else is raised for bad input.
 """
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
-import numpy as np
-import torch
+from common.cli import quiet_native_logs
 
-from common.camera import normalize_screen_coordinates
-from common.checkpoint import find_checkpoint
-from common.skeleton import H36M_17_NAMES
-from common.utils import resolve_device
-from demo.lib.checks import check_pixel_keypoints, lift_input_bound
-from demo.lib.detectors.mediapipe import BLAZEPOSE_TO_COCO
-from demo.lib.errors import DemoError
-from demo.lib.lift import DEFAULT_CHECKPOINT, Lifter, h36m_sides, load_lifter, sliding_window_lift
-from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
-from demo.lib.stream import StreamingLifter
-from model.inference import prepare_for_inference
+quiet_native_logs()  # before cv2/mediapipe are imported: FFmpeg's own lines would clutter a one-line error
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from common.camera import normalize_screen_coordinates  # noqa: E402
+from common.checkpoint import CheckpointError, find_checkpoint  # noqa: E402
+from common.skeleton import H36M_17_NAMES  # noqa: E402
+from demo.lib.checks import check_pixel_keypoints, lift_input_bound  # noqa: E402
+from demo.lib.detectors.mediapipe import BLAZEPOSE_TO_COCO  # noqa: E402
+from demo.lib.errors import DemoError  # noqa: E402
+from demo.lib.lift import DEFAULT_CHECKPOINT, Lifter, h36m_sides, load_lifter, sliding_window_lift  # noqa: E402
+from demo.lib.options import MAX_PERSONS, check_device, check_image_size, check_int  # noqa: E402
+from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips  # noqa: E402
+from demo.lib.stream import StreamingLifter  # noqa: E402
+from model.inference import prepare_for_inference  # noqa: E402
 
 __all__ = ["PoseLifter", "detect_2d", "track_2d", "JOINT_NAMES", "LAYOUTS", "SHIPPED"]
 
@@ -48,16 +57,31 @@ PathLike = Union[str, Path]
 
 
 def _resolve_checkpoint(source: Optional[PathLike]) -> Path:
-    """None → the shipped in-the-wild model; a shipped name; a run folder (its best.pth rule); a .pth file."""
+    """None → the shipped in-the-wild model; a shipped name; a run folder (its best.pth rule); a .pth file.
+
+    Raises:
+        ValueError: not a path or name (an empty string included: it would pick a file of the current folder), or
+            a folder whose weights file is ambiguous. FileNotFoundError: nothing there, or a folder without one.
+    """
     if source is None:
         return DEFAULT_CHECKPOINT
+    if not isinstance(source, (str, os.PathLike)) or not str(source).strip():
+        raise ValueError(f"source must be a .pth file, a run folder or a shipped name (or None for the default "
+                         f"model), got {source!r}")
     path = Path(source)
     if path.is_file():
         return path
-    if path.is_dir():
-        return find_checkpoint(path)
-    if (SHIPPED / str(source)).is_dir():
-        return find_checkpoint(SHIPPED / str(source))
+    folder = path if path.is_dir() else SHIPPED / str(source) if (SHIPPED / str(source)).is_dir() else None
+    if folder is not None:
+        try:
+            return find_checkpoint(folder)
+        except CheckpointError:
+            found = sorted(p.name for p in folder.glob("*.pth"))
+            if not found:
+                raise FileNotFoundError(f"no checkpoint in {folder}: it holds no .pth file; give a .pth file, a "
+                                        "training run folder or a shipped name") from None
+            raise ValueError(f"{folder} holds several .pth files ({', '.join(found)}) and no best.pth or last.pth; "
+                             "give the .pth file itself") from None
     names = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []
     raise FileNotFoundError(f"no checkpoint '{source}': give a .pth file, a run folder, or a shipped name "
                             f"({', '.join(names)})")
@@ -91,13 +115,15 @@ class PoseLifter:
             flip: average with the mirrored input (test-time augmentation).
 
         Raises:
-            FileNotFoundError: no such checkpoint. ValueError: an unknown device or dtype, or a checkpoint that
-            is unreadable or not a lifting model.
+            FileNotFoundError: no such checkpoint, or a folder without a ``.pth`` file. ValueError: an empty or
+            non-path ``source``, an unknown or absent device, an unknown dtype, or a checkpoint that is unreadable,
+            not a lifting model, or of joints/channels the pre-processing cannot feed (17-joint and 16-joint
+            Human3.6M models with 2 or 3 channels run).
         """
         if dtype not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"dtype must be fp32, bf16 or fp16, got {dtype!r}")
         path = _resolve_checkpoint(source)
-        dev = resolve_device(device)
+        dev = check_device(device, "device")
         try:
             lifter = load_lifter(checkpoint=path, device=dev)
         except DemoError as exc:
@@ -110,15 +136,14 @@ class PoseLifter:
 
     def _prepare(self, keypoints: np.ndarray, image_size: Tuple[int, int], layout: str) -> np.ndarray:
         """Pixels in any layout (NaN = missing) → gap-free normalised H36M lifter input (T, 17, C)."""
-        if layout not in LAYOUTS:
+        if not isinstance(layout, str) or layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        w, h = check_image_size(image_size, "image_size")
         try:
-            w, h = (int(v) for v in image_size)
+            kp = np.asarray(keypoints, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"image_size must be (width, height) in pixels, got {image_size!r}") from None
-        if w < 1 or h < 1:
-            raise ValueError(f"image_size must be positive (width, height), got {image_size!r}")
-        kp = np.asarray(keypoints, dtype=np.float64)
+            raise ValueError("keypoints must be an array of numbers (T, J, 2) or (T, J, 3), got "
+                             f"{type(keypoints).__name__}") from None
         if kp.ndim == 2:
             kp = kp[None]
         if kp.ndim != 3 or kp.shape[-1] not in (2, 3) or len(kp) == 0:
@@ -160,20 +185,22 @@ class PoseLifter:
             keypoints: (T, J, 2) pixel coordinates (x right, y down), or (T, J, 3) with per-joint scores in
                 [0, 1]; NaN marks a missing joint or frame (filled by interpolation over time, as the demo
                 does); any T ≥ 1. Not normalised: pixels of the image.
-            image_size: (width, height) of the images in pixels.
+            image_size: (width, height) of the images in whole pixels (1 to 16384 each).
             layout: joint order of ``keypoints``: ``h36m`` (17, ``JOINT_NAMES``), ``coco`` (COCO-17) or
                 ``mediapipe`` (BlazePose-33).
-            batch_size: windows per forward pass.
+            batch_size: windows per forward pass (>= 1).
 
         Returns:
             (T, 17, 3) float32 metres: root-relative (pelvis = 0), camera frame, Human3.6M-17 order.
 
         Raises:
-            ValueError: wrong shape or layout, already-normalised or out-of-image values, or no joint ever seen.
+            ValueError: wrong shape or layout, already-normalised or out-of-image values, no joint ever seen, a
+            bad ``image_size`` (not whole pixels, 0, negative, NaN, inf) or ``batch_size`` below 1.
         """
+        batch_size = check_int(batch_size, "batch_size", 1)
         x = self._prepare(keypoints, image_size, layout)
         left, right = h36m_sides()
-        w, h = (int(v) for v in image_size)
+        w, h = check_image_size(image_size, "image_size")
         return sliding_window_lift(self._model, x, self.frames, self._lifter.mode, flip=self.flip, joints_left=left,
                                    joints_right=right, batch_size=batch_size, device=self.device,
                                    max_abs=lift_input_bound(w, h))
@@ -181,34 +208,79 @@ class PoseLifter:
     def lift_stream(self, hop: Optional[int] = None, lookahead: int = 0) -> StreamingLifter:
         """A fixed-latency streaming lifter over this model (``demo.lib.stream.StreamingLifter``): ``push``
         one frame of *normalised* H36M keypoints (``common.camera.normalize_screen_coordinates``) at a time,
-        get the poses that are ready back. ``hop``: frames per forward (default F/9); latency = lookahead +
-        hop − 1 frames."""
+        get the poses that are ready back. ``hop``: frames per forward (>= 1, default F/9); latency = lookahead +
+        hop − 1 frames; ``lookahead`` >= 0 with lookahead + hop <= F (seq2seq models).
+
+        Raises:
+            ValueError: ``hop`` below 1, a negative ``lookahead``, or lookahead + hop beyond the window.
+        """
         left, right = h36m_sides()
-        hop = hop or max(1, self.frames // 9)
+        hop = max(1, self.frames // 9) if hop is None else check_int(hop, "hop", 1)
+        lookahead = check_int(lookahead, "lookahead", 0)
         return StreamingLifter(self._model, self.frames, self._lifter.mode, lookahead=lookahead, hop=hop,
                                flip=self.flip, joints_left=left, joints_right=right, device=self.device)
+
+
+def _video_path(video: Any) -> Path:
+    """The video file, or ``FileNotFoundError`` (``ValueError`` for something that is not a path)."""
+    if not isinstance(video, (str, os.PathLike)) or not str(video).strip():
+        raise ValueError(f"video must be a path to a video file, got {video!r}")
+    path = Path(video)
+    if not path.is_file():
+        raise FileNotFoundError(f"video not found: {path}")
+    return path
+
+
+def _video_detector(detector: Any) -> None:
+    """Refuse a detector name that cannot read a video (``ValueError``, listing the ones that can)."""
+    from demo.lib.detectors import DETECTORS
+
+    video_detectors = [name for name in DETECTORS if name != "keypoints"]
+    if detector == "keypoints":
+        raise ValueError("detector 'keypoints' reads 2-D keypoints from a file, not from a video; use "
+                         f"{' or '.join(video_detectors)} (a keypoint file needs no detection: load it with "
+                         "demo.lib.detectors.keypoints_file.load_keypoint_file)")
+    if not isinstance(detector, str) or detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; use {' or '.join(video_detectors)}")
+
+
+def _build(detector: str, options: dict):
+    """``build_detector`` with options it does not take as a ``ValueError`` (not a ``TypeError``)."""
+    from demo.lib.detectors import build_detector
+
+    try:
+        return build_detector(detector, **options)
+    except TypeError as exc:
+        raise ValueError(f"detector {detector!r} does not take these options ({', '.join(map(str, options))}): "
+                         f"{exc}") from None
 
 
 def detect_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[int] = None,
               **options) -> Tuple[np.ndarray, Tuple[int, int], float]:
     """2-D keypoints of the person in ``video`` with one of the demo's detectors (offline MediaPipe by default).
 
+    Args:
+        video: the video file.
+        detector: ``mediapipe`` or ``hrnet`` (``demo.lib.detectors``).
+        max_frames: read only the first N frames (>= 1; default all).
+        options: keyword arguments of the detector's constructor (e.g. ``hrnet_weights``).
+
     Returns:
         ``(keypoints, (width, height), fps)``: keypoints (T, 17, 3) COCO-17 pixels + score, NaN where nobody was
         found, ready for ``PoseLifter.lift(keypoints, size, layout="coco")``.
 
     Raises:
-        FileNotFoundError: no such video. ValueError: an undecodable video or a detector that cannot run.
+        FileNotFoundError: no such video. ValueError: an undecodable video, a detector that is not a video
+        detector or cannot run, options it does not take, or ``max_frames`` below 1.
     """
-    from demo.lib.detectors import build_detector
     from demo.lib.video import iter_frames, probe_video
 
-    path = Path(video)
-    if not path.is_file():
-        raise FileNotFoundError(f"video not found: {path}")
+    path = _video_path(video)
+    max_frames = None if max_frames is None else check_int(max_frames, "max_frames", 1)
+    _video_detector(detector)
     try:
         info = probe_video(path)
-        det = build_detector(detector, **options)
+        det = _build(detector, options)
         try:
             detection = det(iter_frames(path, max_frames))
         finally:
@@ -236,22 +308,25 @@ def track_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[
 
     Raises:
         FileNotFoundError: no such video. ValueError: an undecodable video, a detector that cannot run or finds
-        one person only, or nobody detected for ``min_track_frames`` frames.
+        one person only, options it does not take, ``max_persons`` outside 1 to 100, ``min_track_frames`` or
+        ``max_frames`` below 1, or nobody detected for ``min_track_frames`` frames.
     """
-    from demo.lib.detectors import build_detector, detector_class
+    from demo.lib.detectors import detector_class
     from demo.lib.tracks import track_video
     from demo.lib.video import iter_frames, probe_video
 
-    path = Path(video)
-    if not path.is_file():
-        raise FileNotFoundError(f"video not found: {path}")
+    path = _video_path(video)
+    max_frames = None if max_frames is None else check_int(max_frames, "max_frames", 1)
+    max_persons = check_int(max_persons, "max_persons", 1, MAX_PERSONS)
+    min_track_frames = check_int(min_track_frames, "min_track_frames", 1)
+    _video_detector(detector)
     if detector == "mediapipe":
         options = {"multi": True, "max_persons": max_persons, **options}
     try:
         if not detector_class(detector).multi_person:
             raise DemoError(f"detector {detector!r} finds one person per frame; use mediapipe or hrnet")
         info = probe_video(path)
-        det = build_detector(detector, **options)
+        det = _build(detector, options)
         try:
             tracks = track_video(det, iter_frames(path, max_frames)).result(min_frames=min_track_frames,
                                                                            max_persons=max_persons)
@@ -260,7 +335,7 @@ def track_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[
     except DemoError as exc:
         raise ValueError(str(exc)) from None
     if tracks.num_tracks == 0:
-        raise ValueError(f"no person detected in {path} for at least {min_track_frames} frames")
+        raise ValueError(f"no person detected in {path} for at least min_track_frames={min_track_frames} frames")
     kp = np.concatenate([tracks.keypoints, tracks.scores[..., None]], axis=-1).astype(np.float32)
     kp[~tracks.found] = np.nan
     return kp, (info.width, info.height), float(info.fps)

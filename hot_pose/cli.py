@@ -23,7 +23,7 @@ def split_recipe(argv: Sequence[str]) -> tuple:
         arg = args[i]
         if arg == "--recipe":
             if i + 1 >= len(args):
-                raise ValueError("--recipe needs a name")
+                raise ValueError(f"--recipe needs a name: one of {', '.join(RECIPES)}")
             recipe, i = args[i + 1], i + 2
             continue
         if arg.startswith("--recipe="):
@@ -41,11 +41,14 @@ def train(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         recipe, rest = split_recipe(argv)
-    except ValueError as exc:
-        print(f"{USAGE}\nerror: {exc}", file=sys.stderr)
+    except ValueError as exc:  # one line, like every user error (hot-train --help shows the usage)
+        print(f"error: {exc} (see hot-train --help)", file=sys.stderr)
         return 2
     if rest in (["-h"], ["--help"]) and "--recipe" not in " ".join(argv):
         print(USAGE + "\n")
+    from common.arguments import precheck
+
+    precheck(f"main_{recipe}", rest)  # a mistyped flag or number: one error line at once, before torch loads
     import model
     from common import recipes
     from common.engine import main

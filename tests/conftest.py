@@ -52,3 +52,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def bad_inputs(h36m_dir, tmp_path_factory):
+    """The bad-input suites' shared inputs (``bad_input_lib.make_inputs``: a finished 2-epoch run and damaged or
+    crafted copies of its files and of the data), made once per session."""
+    from bad_input_lib import Inputs, make_inputs
+
+    inputs = Inputs(tmp_path_factory.mktemp("bad_input"), h36m_dir)
+    make_inputs(inputs)
+    return inputs

@@ -15,7 +15,8 @@ import model
 import dataclasses
 import typing
 
-from common.arguments import ConfigError, RunConfig, build_parser, explicit_dests, int_bool, parse_args, str2bool
+from common.arguments import (ConfigError, RunConfig, build_parser, check_flags, explicit_dests, int_bool, parse_args,
+                              str2bool)
 from common.engine import CHECKPOINT_FORMAT, main, resolve_joints, resolve_run
 from common.recipes import MHFORMER, MIXSTE, MIXSTE_TPC
 
@@ -223,3 +224,89 @@ def test_update_readme_check_reports_both_outcomes(tmp_path, capsys):
     (tmp_path / "benchmarks").symlink_to(readme.parent / "benchmarks")
     assert update_main(["--check", "--readme", str(stale)]) == 1
     assert "stale: run python -m tools.update_readme" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ every numeric flag, up front
+#: flags that are read but never used (kept for the reference's command lines): not range-checked
+IGNORED_FLAGS = ("pad", "out_channels")
+
+
+def _flag_error(flag: str, value: str) -> str:
+    cfg = RunConfig.from_flags(parse_args(["--model", "mixste.hot_mixste", f"--{flag}={value}"], **MIXSTE.defaults))
+    with pytest.raises(ConfigError) as exc:
+        check_flags(cfg)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize("flag", sorted(a.dest for a in build_parser()._actions if a.type is float))
+def test_every_float_flag_refuses_nan_and_inf(flag):
+    for value in ("nan", "-inf") + (("inf",) if flag != "previous_best" else ()):  # inf: "no best P1 yet"
+        message = _flag_error(flag, value)
+        assert message.startswith(f"--{flag} must be") and message.endswith(f"got {float(value)}"), message
+
+
+@pytest.mark.parametrize("flag", sorted(a.dest for a in build_parser()._actions
+                                        if a.type is int and not a.choices and a.dest not in IGNORED_FLAGS))
+def test_every_int_flag_has_a_range(flag):
+    message = _flag_error(flag, str(2**70))
+    assert message.startswith(f"--{flag} ") and str(2**70) in message, message
+    if flag not in ("frames", "stride", "seed"):
+        assert _flag_error(flag, "-1").startswith(f"--{flag} must be >= "), flag
+
+
+def test_flag_ranges_say_what_the_value_means():
+    assert _flag_error("lr_decay", "-1") == ("--lr_decay must be in (0, 1] (the LR is multiplied by it after an "
+                                             "epoch: 1 keeps it constant), got -1.0")
+    assert _flag_error("seed", str(2**70)) == ("--seed must be between 0 and 18446744073709551615 (a 64-bit "
+                                               f"unsigned integer), got {2**70}")
+    assert _flag_error("batch_size", str(2**31)) == f"--batch_size must be at most {2**31 - 1} (2**31 - 1), got {2**31}"
+    ok = RunConfig.from_flags(parse_args(["--model", "mixste.hot_mixste", "--seed", str(2**64 - 1), "--lr_decay", "1",
+                                          "--time_limit", "0", "--ema", "0"], **MIXSTE.defaults))
+    check_flags(ok)  # the edges of the ranges are valid
+
+
+def test_pruning_flags_on_a_model_that_does_not_prune_are_refused(capsys):
+    for flag, value in (("--prune_schedule", "1:9"), ("--prune_strategy", "motion"),
+                        ("--recover_strategy", "interpolation")):
+        err = _error_of(capsys, MIXSTE, ["--model", "mixste.mixste", "--frames", "27", "--stride", "27", flag, value])
+        assert err.startswith(f"error: {flag} applies to models that prune frames, and mixste.mixste does not"), err
+        assert "mixste.h2ot_mixste" in err
+    err = _error_of(capsys, MIXSTE, ["--model", "mixste.h2ot_mixste", "--frames", "27", "--stride", "27",
+                                     "--prune_schedule", "1:9,²:4"])
+    assert err == "error: --prune_schedule '1:9,²:4': each step is BLOCK:KEPT with whole numbers, e.g. '3:81,5:40'"
+
+
+def test_unexpected_errors_are_one_line_unless_verbose(monkeypatch, capsys):
+    import common.engine as engine_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something nobody expected\nsecond line")
+
+    monkeypatch.setattr(engine_module, "run", broken)
+    assert main(MIXSTE, model, ["--model", "mixste.mixste"]) == 1
+    assert capsys.readouterr().err == "error: something nobody expected (--verbose shows where)\n"
+    with pytest.raises(RuntimeError, match="nobody expected"):
+        main(MIXSTE, model, ["--model", "mixste.mixste", "--verbose"])
+    with pytest.raises(RuntimeError):
+        main(MIXSTE, model, ["--model", "mixste.mixste", "--verb"])  # an abbreviation argparse accepts
+    assert engine_module.wants_traceback(["--verbose"]) and not engine_module.wants_traceback(["--v", "--vi"])
+
+
+def test_entry_scripts_refuse_bad_numbers_before_torch_is_imported():
+    """``precheck``: the entry scripts parse and range-check their flags before importing torch and the models."""
+    code = ("import sys\nfrom common.arguments import precheck\ntry:\n    precheck('main_mhformer', sys.argv[1:])\n"
+            "except SystemExit as exc:\n    print(exc.code, 'torch' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code, "--lr_decay", "nan"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.split() == ["2", "False"] and proc.stderr == (
+        "error: --lr_decay must be in (0, 1] (the LR is multiplied by it after an epoch: 1 keeps it constant), "
+        "got nan\n")
+    proc = subprocess.run([sys.executable, "-c", code, "--nepoch", "x"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.split() == ["2", "False"] and proc.stderr.count("\n") == 1
+    assert "argument --nepoch: invalid int value: 'x'" in proc.stderr
+    # the recipe's own defaults are what is checked (main_mhformer: 351 frames), and valid flags pass
+    from common.arguments import precheck
+
+    precheck("main_mhformer", ["--model", "mhformer.mhformer", "--stride", "351"])
+    precheck("main_mixste", ["--help"])  # left to the engine, which prints the recipe's description

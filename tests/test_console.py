@@ -30,6 +30,10 @@ def test_profile_and_train_from_another_folder(tmp_path):
     assert proc.returncode == 0 and "mixste.hot_mixste (T 243, C 512, f 81, n 3)" in proc.stdout, proc.stderr
     proc = run(tmp_path, "hot-train", "--recipe", "mhformer", "--help")
     assert proc.returncode == 0 and "Loss: MPJPE" in " ".join(proc.stdout.split())
-    proc = run(tmp_path, "hot-train", "--recipe", "nope")
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: unknown --recipe 'nope'")
+    proc = run(tmp_path, "hot-train", "--recipe", "nope")  # one line, not the usage block
+    assert proc.returncode == 2 and proc.stderr.strip() == ("error: unknown --recipe 'nope'; choose one of mixste, "
+                                                            "mixste_tpc, mhformer, mhformer_tpc (see hot-train --help)")
+    proc = run(tmp_path, "hot-train", "--nepoch", "x")  # argparse errors: one line naming hot-train
+    assert proc.returncode == 2 and proc.stderr.strip() == ("error: argument --nepoch: invalid int value: 'x' (see "
+                                                            "hot-train --help)")
     assert list(tmp_path.iterdir()) == []  # nothing written where it ran

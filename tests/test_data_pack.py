@@ -105,3 +105,34 @@ def test_pack_bad_input(pack, tmp_path):
         load_pack(foreign)
     with pytest.raises(DataError, match="data pack not found"):
         load_pack(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("name, change, needle", [
+    ("no_unit", lambda a: a.pop("unit"), "it lacks the array(s) unit"),
+    ("no_extrinsics", lambda a: a.pop("cam_extrinsics"), "it lacks the array(s) cam_extrinsics"),
+    ("intrinsics_4x5", lambda a: a.update(cam_intrinsics=a["cam_intrinsics"][:, :5]),
+     "'cam_intrinsics' is float64 of shape (4, 5), expected shape (4, 12)"),
+    ("resolution_0", lambda a: a["cam_intrinsics"].__setitem__((slice(None), 10), 0.0),
+     "a camera's resolution is 0 pixels"),
+    ("negative_length", lambda a: a["seq_length"].__setitem__(slice(0, 2), [-5, a["seq_length"][:2].sum() + 5]),
+     "'seq_length' holds -5"),
+    ("nan_root", lambda a: a["root"].__setitem__((3, 1), np.nan), "'root' holds NaN/inf values"),
+    ("zero_unit", lambda a: a.update(unit=np.array(0.0)), "'unit' is 0.0 m per step"),
+    ("offsets_as_floats", lambda a: a.update(offsets=a["offsets"].astype(np.float32)), "'offsets' is float32"),
+    ("subject_without_cameras", lambda a: a.update(cam_subjects=a["cam_subjects"][1:],
+                                                   cam_extrinsics=a["cam_extrinsics"][1:]),
+     "no cameras for subject(s) S1"),
+])
+def test_damaged_pack_is_one_data_error_naming_the_array(pack, tmp_path, name, change, needle):
+    """Every array is checked against the layout build_pack writes before any is used (no KeyError/IndexError,
+    no division by a zero resolution, no negative sequence length that happens to sum up right)."""
+    arrays = {k: np.array(v) for k, v in np.load(pack).items()}
+    assert int(arrays["seq_length"].sum()) == len(arrays["root"])
+    change(arrays)
+    damaged = tmp_path / f"{name}.npz"
+    np.savez(damaged, **arrays)
+    with pytest.raises(DataError) as exc:
+        load_pack(damaged)
+    message = str(exc.value)
+    assert needle in message and message.startswith(f"{damaged}: ") and message.endswith("--pack`"), message
+    assert "\n" not in message

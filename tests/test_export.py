@@ -5,12 +5,14 @@ the suite fast; the graph is the same at the reference sizes.
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from model import build_model
 from model.hot import TokenPruningCluster, freeze_tie_break_noise, pairwise_distance, tie_break_noise
-from tools.export_onnx import ExportError, export_onnx, main, verify_onnx
+from tools.export_onnx import ExportError, export_onnx, main, opset_range, verify_onnx
 
 pytest.importorskip("onnxruntime")
 
@@ -111,8 +113,122 @@ def test_cli_exports_and_verifies(tmp_path, capsys):
     args += [f"--{k}={v}" for k, v in TINY.items()]
     assert main(args) == 0
     assert out.is_file()
-    assert main(["--model", "mixste.hot_mixste", "--checkpoint", str(tmp_path / "missing.pth")]) == 1
+    assert main(["--model", "mixste.hot_mixste", "--checkpoint", str(tmp_path / "missing.pth")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+CLI_TINY = [f"--{k}={v}" for k, v in TINY.items()]
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_cli_keeps_an_existing_output_and_replaces_it_only_with_overwrite(tmp_path, capsys):
+    out, report = tmp_path / "m.onnx", tmp_path / "m.json"
+    out.write_bytes(b"mine")
+    assert main(["--model", "mixste.hot_mixste", *CLI_TINY, "-o", str(out), "--report", str(report)]) == 2
+    assert "already exists" in _one_error_line(capsys) and out.read_bytes() == b"mine" and not report.exists()
+    assert main(["--model", "mixste.hot_mixste", *CLI_TINY, "-o", str(out), "--report", str(report),
+                 "--overwrite"]) == 0
+    assert out.read_bytes()[:4] != b"mine" and (out.stat().st_mode & 0o777) != 0o600
+    info = json.loads(report.read_text())
+    assert info["verification"]["ok"] and info["outputs"] == ["pose", "kept"] and info["opset"] == 17
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.onnx"]  # no temporary file left
+
+
+def test_failed_verification_leaves_nothing_and_keeps_the_old_file(tmp_path, capsys, monkeypatch):
+    import tools.export_onnx as export
+
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"mine")
+    real = export.verify_onnx
+
+    def failing(*args, **kwargs):
+        return dict(real(*args, **kwargs), ok=False)
+
+    monkeypatch.setattr(export, "verify_onnx", failing)
+    args = ["--model", "mixste.hot_mixste", *CLI_TINY, "-o", str(out), "--overwrite", "--report",
+            str(tmp_path / "r.json")]
+    assert main(args) == 1
+    assert "verification failed" in _one_error_line(capsys)
+    assert out.read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    new = tmp_path / "new" / "m.onnx"  # a folder created for the output goes too
+    assert main(["--model", "mixste.hot_mixste", *CLI_TINY, "-o", str(new)]) == 1
+    assert not (tmp_path / "new").exists()
+    capsys.readouterr()
+
+
+def test_a_full_disk_mid_write_leaves_nothing_and_is_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import tools.outputs as outputs
+
+    class Full:
+        """A file that takes half of what it is given, then reports a full disk (ENOSPC)."""
+
+        def __init__(self, fh):
+            self.fh = fh
+
+        def write(self, data):
+            self.fh.write(data[:len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(outputs, "open", lambda *a, **k: Full(open(*a, **k)), raising=False)
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"mine")
+    assert main(["--model", "mixste.hot_mixste", *CLI_TINY, "-o", str(out), "--overwrite"]) == 1
+    err = _one_error_line(capsys)
+    assert f"cannot write {out}: No space left on device" in err
+    assert out.read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--opset", "5"], "--opset: must be between 14 and"),
+    (["--opset", "999"], "--opset: must be between 14 and"),
+    (["--atol", "-1"], "--atol: must be a finite number >= 0"),
+    (["--atol", "nan"], "--atol: must be a finite number >= 0"),
+    (["--frames", "0"], "--frames: must be >= 1"),
+    (["--model", "mixste.nope"], "unknown model 'mixste.nope'"),
+])
+def test_bad_numbers_and_names_are_argparse_lines(flags, needle, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "mixste.hot_mixste", *flags])
+    assert exc.value.code == 2 and needle in _one_error_line(capsys)
+
+
+def test_opset_range_follows_the_installed_exporter():
+    low, high = opset_range()
+    assert low == 14 and 17 <= high  # SDPA needs opset 14; torch 2.x exports at least up to 17
+
+
+def test_library_export_is_atomic_and_check_can_refuse(tmp_path):
+    model = tiny("mixste.mixste")
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"mine")
+
+    def refuse(path):
+        assert path.parent == tmp_path and path.stat().st_size > 1000  # the complete graph, beside the output
+        raise ExportError("refused")
+
+    with pytest.raises(ExportError, match="refused"):
+        export_onnx(model, out, check=refuse)
+    assert out.read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
+    with pytest.raises(ExportError, match="opset 5 is outside"):
+        export_onnx(model, out, opset=5)
+    info = export_onnx(model, out, check=lambda path: verify_onnx(model, path)["ok"])
+    assert info["check"] is True and out.read_bytes()[:4] != b"mine"
 
 
 @pytest.mark.parametrize("name, strategies", [

@@ -67,3 +67,21 @@ def test_bad_data_is_a_one_line_error(tmp_path):
                            "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --data") and proc.stderr.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_an_earlier_run_or_export_is_not_reused_without_overwrite(prepared_root, tmp_path, capsys):
+    out, export = tmp_path / "out", tmp_path / "export"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    flags = ["--dry-run", "--data", str(prepared_root), "--minutes", "1"]
+    assert gpu_check.main([*flags, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {out} holds an earlier run") and err.count("\n") == 1
+    export.mkdir()
+    (export / "best.pth").write_bytes(b"mine")
+    assert gpu_check.main([*flags, "--out", str(tmp_path / "new"), "--export", str(export)]) == 2
+    assert "holds an earlier export" in capsys.readouterr().err
+    assert (out / "summary.json").read_text() == "{}" and (export / "best.pth").read_bytes() == b"mine"
+    assert not (tmp_path / "new").exists()
+    assert gpu_check.main([*flags, "--out", "/proc/gpu_check"]) == 2
+    assert "is under /proc" in capsys.readouterr().err

@@ -120,7 +120,7 @@ def test_person_flag_keeps_one_track_with_the_single_person_files(multi_clip, mu
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--max-persons", "0"], "--max-persons must be >= 1"),
+    (["--max-persons", "0"], "--max-persons must be between 1 and 100, got 0"),
     (["--person", "7"], "--person 7: no such track"),
     (["--min-track-frames", "-1"], "--min-track-frames must be >= 1"),
 ])
@@ -163,5 +163,5 @@ def test_api_tracks_every_person_and_lifts_each(multi_clip):
         seen = np.flatnonzero(np.isfinite(person[:, 0, 0]))
         poses = lifter.lift(person[seen[0]:seen[-1] + 1], image_size=size, layout="coco")
         assert poses.shape == (seen[-1] + 1 - seen[0], 17, 3) and np.isfinite(poses).all()
-    with pytest.raises(ValueError, match="one person per frame"):
+    with pytest.raises(ValueError, match="reads 2-D keypoints from a file, not from a video"):
         track_2d(multi_clip, detector="keypoints", path="none.npz")

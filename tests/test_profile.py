@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from model import build_model
+from model import available_models, build_model
 from model.profile import build_parser, main, profile_model, thop_counts
 
 SMALL = ["--frames", "27", "--channel", "32", "--d_hid", "64", "--token_num", "9"]
@@ -80,12 +80,36 @@ def test_cli_text_markdown_and_json(tmp_path, capsys):
     assert data["model"] == "mixste.tpc_mixste" and data["seq2frame"] is True and data["params"] > 0
 
 
-def test_cli_errors(capsys):
+def test_cli_errors(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["--model", "mixste.nope"])
-    assert exc.value.code == 2 and "mixste.hot_mixste" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "usage:" not in err
+    assert err.startswith("error: argument --model: unknown model 'mixste.nope'") and "--list" in err
     assert main(["--model", "mixste.hot_mixste", "--token_num", "300"]) == 2
     assert "token_num" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["--model", "mixste.hot_mixste", "--frames", "0"])
+    assert exc.value.code == 2 and "--frames: must be >= 1, got 0" in capsys.readouterr().err
+    assert main(["--model", "mixste.hot_mixste", "--device", "tpu"]) == 2
+    assert capsys.readouterr().err.startswith("error: --device tpu is not a device")
+
+
+def test_cli_lists_the_models(capsys):
+    assert main(["--list"]) == 0
+    assert capsys.readouterr().out.split() == available_models()
+
+
+def test_cli_json_is_not_overwritten_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    out.write_text("mine")
+    assert main(["--model", "mixste.hot_mixste", *SMALL, "--json", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_text() == "mine"
+    assert main(["--model", "mixste.hot_mixste", *SMALL, "--json", str(out), "--overwrite"]) == 0
+    assert json.loads(out.read_text())["model"] == "mixste.hot_mixste"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.json"]  # no temporary file left
+    assert main(["--model", "mixste.hot_mixste", *SMALL, "--json", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
 
 
 def test_every_flag_has_help():

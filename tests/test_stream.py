@@ -140,4 +140,5 @@ def test_vis_stream_flag(video_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "frames/s end to end" in out and "fixed latency 2 frames" in out
     assert (tmp_path / "poses_3d_stream.npz").is_file()
+    assert (tmp_path / ".hot-demo-outputs.json").is_file()  # the folder's manifest lists it: a rerun may replace it
     assert main(["--stream", "--video", str(tmp_path / "missing.mp4")]) == 1

@@ -291,6 +291,18 @@ def test_bad_flags_give_one_line_errors(argv, message, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_out_dir_is_checked_before_the_benchmark_runs(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "wild_benchmark.md").write_text("mine")
+    assert wb.main(["--mean-pose", "reference", "--out-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out-dir {out} already holds wild_benchmark.md") and err.count("\n") == 1
+    assert wb.main(["--mean-pose", "reference", "--out-dir", "/proc/wild"]) == 2
+    assert "is under /proc" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["wild_benchmark.md"] and (out / "wild_benchmark.md").read_text() == "mine"
+
+
 def test_short_benchmark_end_to_end(demo_set_dir, h36m_dir, tmp_path):
     out = tmp_path / "out"
     argv = ["--cameras", "cam01,cam03", "--max-frames", "20", "--max-offset", "3", "--out-dir", str(out),

@@ -18,6 +18,10 @@ interpolation between a model and its fine-tune (WiSE-FT, Wortsman et al., "Robu
 models", CVPR 2022: weights ``(1 - a)·original + a·fine-tuned`` keep much of what the fine-tune gained and
 of what it lost). The output then takes the flags and the epoch of the last file given.
 
+The output is checked before anything is read (an existing file is kept unless ``--overwrite``; a folder,
+/proc, /sys or an unwritable folder is refused), written to a temporary file beside it, loaded back strictly from
+there, and renamed into place only when that load passed: a failed average leaves nothing.
+
 Usage::
 
     python -m tools.average_checkpoints --out checkpoint/avg/best.pth checkpoint/RUN/epoch_{7,8,9,10}.pth
@@ -36,6 +40,8 @@ import torch
 
 from common.arguments import OneLineArgumentParser
 from common.checkpoint import CheckpointError, atomic_save
+from common.cli import guarded
+from tools.outputs import OutputError, StagedOutputs, WriteError, check_output_file, describe_write_error, fail
 
 _logger = logging.getLogger("tools.average_checkpoints")
 
@@ -125,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="output file, e.g. checkpoint/avg/best.pth "
                         "(written atomically; its folder is created); an existing file is kept unless --overwrite")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error")
     parser.add_argument("--weights", type=_weights, default=None, help="comma-separated positive weights, one "
                         "per checkpoint, for a weighted mean (normalised to sum 1; the files may come from "
                         "different runs of one model, e.g. --weights 0.5,0.5 ORIGINAL FINE_TUNED); the flags come "
@@ -133,22 +140,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status."""
+    """Command-line entry point; returns the exit status (0 written, 2 bad flags or files, 1 writing failed)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    return guarded(lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
     from model.inference import load_model
 
     try:
         if args.out.resolve() in {Path(p).resolve() for p in args.checkpoints}:
             raise CheckpointError(f"--out {args.out} is one of the inputs; write the average to a new file")
-        if args.out.exists() and not args.overwrite:
-            raise CheckpointError(f"--out {args.out} already exists; choose a new file or add --overwrite")
+        check_output_file(args.out, "--out", args.overwrite, example="best.pth")
         averaged = average_checkpoints(args.checkpoints, args.weights)
-        atomic_save(averaged, args.out)
-        load_model(checkpoint=str(args.out))  # strict load: the file is usable as written
-    except CheckpointError as exc:
-        sys.stderr.write(f"error: {str(exc).strip().splitlines()[0]}\n")
-        return 2
+        with StagedOutputs() as stage:
+            staged = stage.path(args.out)
+            try:
+                atomic_save(averaged, staged)
+            except OSError as exc:
+                raise WriteError(describe_write_error(exc, args.out)) from exc
+            load_model(checkpoint=str(staged))  # strict load: the file is usable as written
+    except (CheckpointError, OutputError) as exc:
+        return fail(exc, 2)
+    except WriteError as exc:
+        return fail(exc, 1)
     parts: List[str] = [f"{a['run']}/{a['file']} (epoch {a['epoch']}, weight {a['weight']:.3g})"
                         for a in averaged["averaged_from"]]
     _logger.info("%s: mean of %d checkpoints of %s: %s", args.out, len(parts), averaged["variant"], ", ".join(parts))

@@ -10,6 +10,9 @@ that need no training loop:
   to the root-relative 3-D pose, fitted in closed form on the training subjects, mirrored copies included.
 
     python -m tools.baseline --root_path dataset/ --keypoints gt --method linear
+
+``--report`` and ``--markdown`` are checked before the data is read (an existing file is kept unless
+``--overwrite``) and written atomically, together, after the evaluation.
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ import argparse
 import logging
 import sys
 import time
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -25,8 +27,11 @@ import torch
 from torch.utils.data import DataLoader
 
 from common.arguments import OneLineArgumentParser
+from common.cli import guarded
 from common.data import H36MData, PoseWindowDataset, flip_pose, load_h36m
 from common.h36m_dataset import DataError
+from tools.outputs import (OutputError, StagedOutputs, WriteError, check_output_file, describe_write_error, fail,
+                           int_at_least)
 from common.metrics import (ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample, parse_actions,
                             write_eval_report)
 
@@ -132,35 +137,50 @@ def markdown_table(acc: ActionErrorAccumulator, title: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineArgumentParser(description=__doc__.split("\n\n")[0],
+    positive = int_at_least(1)
+    parser = OneLineArgumentParser(prog="python -m tools.baseline", description=__doc__.split("\n\n")[0],
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--root_path", default="dataset/", help="folder with the Human3.6M npz files")
     parser.add_argument("--keypoints", default="gt", help="2-D source: gt, cpn_ft_h36m_dbb, sh_pt_mpii, ...")
     parser.add_argument("--method", choices=sorted(METHODS), default="linear", help="baseline to evaluate")
-    parser.add_argument("--frames", type=int, default=243, help="window length F of the test protocol")
-    parser.add_argument("--stride", type=int, default=None,
+    parser.add_argument("--frames", type=positive, default=243, help="window length F of the test protocol (odd)")
+    parser.add_argument("--stride", type=positive, default=None,
                         help="test stride: F (seq2seq, default) or 1 (seq2frame, centre frame scored)")
     parser.add_argument("--actions", default="*", help="comma-separated actions (exact names) or *")
-    parser.add_argument("--downsample", type=int, default=1, help="temporal subsampling of the test sequences")
-    parser.add_argument("--fit_downsample", type=int, default=1, help="temporal subsampling when fitting")
+    parser.add_argument("--downsample", type=positive, default=1, help="temporal subsampling of the test sequences")
+    parser.add_argument("--fit_downsample", type=positive, default=1, help="temporal subsampling when fitting")
     parser.add_argument("--subjects_train", default="S1,S5,S6,S7,S8", help="subjects the baseline is fitted on")
     parser.add_argument("--subjects_test", default="S9,S11", help="evaluation subjects")
     parser.add_argument("--no_test_flip", action="store_true", help="disable flip test-time augmentation")
     parser.add_argument("--p2_compat", action="store_true", help="reproduce the reference's mixed-batch P2 "
                         "(a batch holding several sequences credits each sample the batch's mean P2)")
-    parser.add_argument("--batch_size", type=int, default=64, help="windows per batch")
+    parser.add_argument("--batch_size", type=positive, default=64, help="windows per batch")
     parser.add_argument("--report", default=None, help="JSON report path (default: no file)")
     parser.add_argument("--markdown", default=None, help="also write the table as markdown to this path")
+    parser.add_argument("--overwrite", action="store_true", help="replace --report / --markdown if they exist")
+    parser.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the exit status (0 done, 2 bad flags, data or destination, 1 failed)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    return guarded(lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args) -> int:
     split = lambda text: [s.strip() for s in text.split(",") if s.strip()]  # noqa: E731
     train_subjects, test_subjects = split(args.subjects_train), split(args.subjects_test)
     stride = args.frames if args.stride is None else args.stride
     try:
+        if args.frames % 2 == 0:
+            raise OutputError(f"--frames {args.frames} is even, but windows are centred on a frame: use an odd "
+                              f"--frames such as {args.frames - 1} or {args.frames + 1}")
+        report = check_output_file(args.report, "--report", args.overwrite, "baseline.json") if args.report else None
+        md = check_output_file(args.markdown, "--markdown", args.overwrite, "baseline.md") if args.markdown else None
+        if report is not None and md is not None and report.resolve() == md.resolve():
+            raise OutputError("--report and --markdown name the same file; give them different names")
         actions = parse_actions(args.actions)
         start = time.time()
         data = load_h36m(args.root_path, keypoints=args.keypoints, subjects=train_subjects + test_subjects)
@@ -168,9 +188,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         model = METHODS[args.method](data, train_subjects, downsample=args.fit_downsample)
         test_set = PoseWindowDataset(data, test_subjects, frames=args.frames, stride=stride, train=False,
                                      actions=actions, downsample=args.downsample, test_flip=not args.no_test_flip)
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (DataError, ValueError) as exc:  # OutputError is a ValueError
+        return fail(exc, 2)
     start = time.time()
     acc = evaluate(model, test_set, args.batch_size, args.p2_compat, actions)
     _logger.info("evaluated %d windows in %.1f s", len(test_set), time.time() - start)
@@ -182,12 +201,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(acc.table())
     summary = acc.summary()
     print(f"p1: {summary['p1']:.2f}, p2: {summary['p2']:.2f}")
-    if args.report:
-        write_eval_report(args.report, acc.to_dict(), protocol)
-    if args.markdown:
-        path = Path(args.markdown)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(markdown_table(acc, f"{args.method} ({args.keypoints}, F={args.frames}, stride {stride})"))
+    metrics_log = logging.getLogger("common.metrics")  # it would name the temporary file
+    level = metrics_log.level
+    try:
+        metrics_log.setLevel(logging.WARNING)
+        with StagedOutputs() as stage:
+            if report is not None:
+                write_eval_report(stage.path(report), acc.to_dict(), protocol)
+            if md is not None:
+                stage.write(md, markdown_table(acc, f"{args.method} ({args.keypoints}, F={args.frames}, "
+                                                    f"stride {stride})"))
+    except WriteError as exc:
+        return fail(exc, 1)
+    except OSError as exc:  # write_eval_report's own write
+        return fail(describe_write_error(exc, report), 1)
+    finally:
+        metrics_log.setLevel(level)
+    for path in filter(None, (report, md)):
+        _logger.info("wrote %s", path)
     return 0
 
 

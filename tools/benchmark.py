@@ -22,12 +22,17 @@ cast weights, oneDNN fused linears in bf16 on CPU), each optionally ``+compile``
     python -m tools.benchmark --device cuda --dtype fp32 bf16 fp16 --batch 1 4 16 64 --name benchmark_cuda
 
 Writes ``benchmarks/<name>.json`` (everything, raw timings included) and ``benchmarks/<name>.md``
-(the tables; ``python -m tools.update_readme`` copies it into the README).
+(the tables; ``python -m tools.update_readme`` copies it into the README). Every flag and the destinations are
+checked before anything is timed: ``--out-dir`` must be a writable folder (created if missing), and outside the
+project's ``benchmarks/`` an existing ``<name>.json``/``.md`` is kept unless ``--overwrite``. Both files are
+written atomically, together (``tools.outputs``); the tables are printed first, so a failed write loses nothing
+on screen.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import difflib
 import gc
 import json
 import logging
@@ -48,7 +53,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 
 from common.arguments import OneLineArgumentParser
+from common.cli import guarded
 from model.inference import cpu_native_bf16
+from tools.outputs import (OutputError, StagedOutputs, WriteError, check_outputs_in, console_prog, fail,
+                           finite_float, int_at_least, list_models_command, plain_name)
 
 _logger = logging.getLogger(__name__)
 
@@ -400,7 +408,10 @@ def _groups(models: Optional[Sequence[str]]) -> List[Tuple[str, ...]]:
         return [g for g in DEFAULT_GROUPS]
     unknown = [m for m in models if m not in available_models()]
     if unknown:
-        raise ValueError(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(available_models())}")
+        close = [m for u in unknown for m in difflib.get_close_matches(u, available_models(), n=1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown --models {' '.join(unknown)}{hint}; list the models with "
+                         f"`{list_models_command()}`")
     groups: Dict[str, List[str]] = {}
     for name in available_models():
         if name in models:
@@ -561,13 +572,14 @@ def targets_table(runs: List[Dict[str, Any]]) -> List[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m tools.benchmark`` argument parser."""
-    p = OneLineArgumentParser(prog="python -m tools.benchmark", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    """The ``python -m tools.benchmark`` (``hot-bench``) argument parser."""
+    positive = int_at_least(1)
+    p = OneLineArgumentParser(prog=console_prog("tools.benchmark", "hot-bench"), description=__doc__.split("\n\n")[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to run")
     g.add_argument("--models", nargs="+", metavar="NAME",
                    help="variants to time (default: every family: MixSTE, MotionBERT, MotionAGFormer, MHFormer)")
-    g.add_argument("--batch", nargs="+", type=int, default=[1, 4], help="batch sizes (default 1 4)")
+    g.add_argument("--batch", nargs="+", type=positive, default=[1, 4], help="batch sizes, each >= 1 (default 1 4)")
     g.add_argument("--dtype", nargs="+", choices=["fp32", "bf16", "fp16"], default=None,
                    help="compute dtypes of the fast engines (default fp32 bf16; on a CPU without bf16 "
                         "instructions, where bf16 is emulated and slow, fp32 only, said in the table)")
@@ -576,43 +588,79 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-reference", dest="reference", action="store_false",
                    help="skip the reference-style engine (explicit attention, default allocator)")
     g.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    g.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's default)")
+    g.add_argument("--threads", type=positive, default=None, help="intra-op threads, >= 1 (default: torch's default)")
     g = p.add_argument_group("timing")
-    g.add_argument("--repeats", type=int, default=3, help="timed rounds per case (default 3)")
-    g.add_argument("--warmup", type=int, default=1, help="untimed forwards per case before timing (default 1)")
-    g.add_argument("--max-seconds", type=float, default=None,
-                   help="stop adding rounds to a family once it ran this long (keeps --min-repeats)")
-    g.add_argument("--min-repeats", type=int, default=3, help="rounds kept even past --max-seconds (default 3)")
-    g.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs")
+    g.add_argument("--repeats", type=positive, default=3, help="timed rounds per case, >= 1 (default 3)")
+    g.add_argument("--warmup", type=int_at_least(0), default=1,
+                   help="untimed forwards per case before timing, >= 0 (default 1)")
+    g.add_argument("--max-seconds", type=finite_float(0.0, low_open=True), default=None,
+                   help="stop adding rounds to a family once it ran this long, > 0 (keeps --min-repeats)")
+    g.add_argument("--min-repeats", type=positive, default=3, help="rounds kept even past --max-seconds (default 3)")
+    g.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the random weights and inputs")
     g.add_argument("--inprocess", action="store_true",
                    help="run every engine in this process (no worker processes; the reference engine then "
                         "shares the tuned allocator)")
     g = p.add_argument_group("sizes (default: each variant's README configuration)")
     for flag in _SIZE_FLAGS:
-        g.add_argument(f"--{flag}", type=int, default=None, help=f"override {flag} for every variant")
+        g.add_argument(f"--{flag}", type=int_at_least(0 if flag == "layer_index" else 1), default=None,
+                       help=f"override {flag} for every variant")
     g = p.add_argument_group("output")
-    g.add_argument("--name", default=None, help="report name (default benchmark_<device>)")
-    g.add_argument("--out-dir", default=str(ROOT / "benchmarks"), help="folder of the JSON and markdown reports")
+    g.add_argument("--name", type=plain_name, default=None,
+                   help="report name: <out-dir>/<name>.json and .md (default benchmark_<device>)")
+    g.add_argument("--out-dir", default=str(ROOT / "benchmarks"), help="folder of the JSON and markdown reports "
+                   "(default the project's benchmarks/, whose tables are regenerated in place); checked before the "
+                   "benchmark runs")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing <name>.json/.md in an --out-dir other than the project's benchmarks/")
     g.add_argument("--no-static", dest="static", action="store_false", help="skip the params/FLOPs table")
     g.add_argument("--quiet", action="store_true", help="warnings only")
+    g.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
-def _check_args(args: argparse.Namespace) -> Optional[str]:
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        return "--device cuda asked but this torch has no usable CUDA device; use --device cpu"
-    if any(b < 1 for b in args.batch) or args.repeats < 1 or args.warmup < 0:
-        return "--batch and --repeats must be ≥ 1 and --warmup ≥ 0"
-    if "fp16" in args.dtype and args.device == "cpu":
-        _logger.warning("fp16 on CPU runs without fused kernels here and is usually slower than fp32")
-    return None
+def _check_device(device: str) -> None:
+    """``cpu`` or an available ``cuda[:N]``; raises ``OutputError`` (a bad flag) naming the choices."""
+    kind, _, index = device.partition(":")
+    if kind == "cpu" and not index:
+        return
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise OutputError(f"--device {device} is not supported; use cpu or cuda[:N]")
+    if not torch.cuda.is_available():
+        raise OutputError(f"--device {device} asked but this torch has no usable CUDA device; use --device cpu")
+    if index and int(index) >= torch.cuda.device_count():
+        raise OutputError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                          f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Every check that needs no model or timing, destinations included. Raises ``OutputError``."""
+    _check_device(args.device)
+
+
+def _destinations(args: argparse.Namespace, name: str) -> Tuple[Path, Path]:
+    json_path, md_path = check_outputs_in(args.out_dir, [f"{name}.json", f"{name}.md"], "--out-dir", args.overwrite,
+                                          hint="choose another --name or --out-dir")
+    return json_path, md_path
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status."""
+    """Command-line entry point; returns the exit status (0 done, 1 a case failed or writing failed, 2 bad flags
+    or destination, 130 interrupted: what was measured is still written)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
+                        stream=sys.stdout)
+    return guarded(lambda: _run(args, argv), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace, argv: List[str]) -> int:
+    name = args.name or f"benchmark_{args.device.split(':')[0]}"
+    try:
+        _check_args(args)
+        groups = _groups(args.models)
+        json_path, md_path = _destinations(args, name)
+    except (OutputError, ValueError) as exc:
+        return fail(exc, 2)
     notes = []
     if args.dtype is None:
         args.dtype = ["fp32", "bf16"]
@@ -621,29 +669,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             notes.append("bf16 not timed: this CPU has no bf16 instructions (AVX512-BF16/AMX), so PyTorch emulates "
                          "bf16 and it is several times slower than fp32; `--dtype fp32 bf16` times it anyway.")
             _logger.warning(notes[-1])
-    problem = _check_args(args)
-    try:
-        groups = _groups(args.models)
-    except ValueError as exc:
-        problem = problem or str(exc)
-    if problem:
-        sys.stderr.write(f"error: {problem}\n")
-        return 2
+    if "fp16" in args.dtype and args.device == "cpu":
+        _logger.warning("fp16 on CPU runs without fused kernels here and is usually slower than fp32")
     engines = _engines(args)
-    name = args.name or f"benchmark_{args.device.split(':')[0]}"
     report: Dict[str, Any] = dict(environment=environment(args, argv), static={}, runs=[],
                                   settings=dict(repeats=args.repeats, warmup=args.warmup, batches=args.batch,
                                                 engines=[asdict(e) | {"name": e.name} for e in engines],
                                                 overrides=_overrides(args), seed=args.seed), notes=notes)
-    for group in groups:
-        for v in group:
-            report["static"][v] = static_counts(v, _overrides(args))
+    try:
+        for group in groups:
+            for v in group:
+                report["static"][v] = static_counts(v, _overrides(args))
+    except ValueError as exc:  # sizes a variant cannot take
+        return fail(exc, 2)
     allocators = sorted({e.allocator for e in engines})
     if args.inprocess:  # one runner for everything: the reference engine shares the tuned allocator
         shared = Executor("tuned", args.device, args.threads, inprocess=True)
         executors = {a: shared for a in allocators}
     else:
         executors = {a: Executor(a, args.device, args.threads, inprocess=False) for a in allocators}
+    status = 0
     try:
         for group in groups:
             for batch in args.batch:
@@ -655,21 +700,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  1000 * r["median_s"], r["output_frames_per_s"])
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; writing what was measured\n")
+        status = 130
     except RuntimeError as exc:
         sys.stderr.write(f"error: {str(exc).splitlines()[0]}; writing what was measured\n")
+        status = 1
     finally:
         for ex in set(executors.values()):
             ex.close()
     report["environment"]["load_average_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     if not args.static:
         report["static"] = {}
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
-    (out / f"{name}.md").write_text(markdown(report), encoding="utf-8")
-    sys.stdout.write(markdown(report))
-    _logger.info("wrote %s and %s", out / f"{name}.json", out / f"{name}.md")
-    return 0
+    text = markdown(report)
+    sys.stdout.write(text)  # first: a failed write below still leaves the tables on screen
+    sys.stdout.flush()
+    try:
+        with StagedOutputs() as stage:
+            stage.write(json_path, json.dumps(report, indent=1) + "\n")
+            stage.write(md_path, text)
+    except WriteError as exc:
+        return fail(exc, 1)
+    _logger.info("wrote %s and %s", json_path, md_path)
+    return status
 
 
 if __name__ == "__main__":

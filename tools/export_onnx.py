@@ -17,30 +17,43 @@ keeps results identical to PyTorch for any batch size; ``--tie-break none`` uses
 The graph's input is ``keypoints_2d`` (B, F, J, C_in) float32 (B dynamic), its outputs ``pose``
 (B, F, J, 3) and, for HoT models, ``kept`` (B, f) int64. Verification runs onnxruntime against PyTorch on
 random input (batch 1 and 2 by default) and fails above ``--atol`` (1e-4).
+
+Nothing is left half-written: ``--output`` and ``--report`` are checked before the model is built (an existing file
+is kept unless ``--overwrite``; a folder, /proc, /sys or an unwritable folder is refused), the graph is written to
+a temporary file beside the destination, verified from that file, and renamed into place only when the
+verification passed (``tools.outputs.StagedOutputs``); a failed export, verification or write leaves nothing.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import io
+import json
 import logging
+import os
 import sys
+import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from common.arguments import OneLineArgumentParser
+from common.cli import guarded
 from model import available_models, prunes
 from model.hot import TokenPruningCluster, freeze_tie_break_noise, pruning_steps
 from model.profile import is_seq2frame
+from tools.outputs import (OutputError, StagedOutputs, WriteError, check_output_file, console_prog, fail,
+                           finite_float, int_at_least, join_negative_values, list_models_command)
 
 _logger = logging.getLogger(__name__)
 
-__all__ = ["ExportError", "export_onnx", "verify_onnx", "main"]
+__all__ = ["ExportError", "export_onnx", "verify_onnx", "opset_range", "main"]
 
 _SIZE_FLAGS = ("frames", "channel", "d_hid", "token_num", "layer_index", "depth", "n_joints", "in_channels")
 #: H2OT's choices (strings)
@@ -91,46 +104,126 @@ def _tie_break(model: nn.Module, mode: str) -> Iterator[None]:
             m.exact_distance = exact
 
 
-def export_onnx(
-    model: nn.Module,
-    path: str | Path,
-    opset: int = 17,
-    tie_break: str = "frozen",
-) -> Dict[str, Any]:
-    """Trace ``model`` (eval, float32, CPU) to an ONNX file with a dynamic batch axis.
+#: the lowest opset the zoo exports to: attention is ``scaled_dot_product_attention``, exported from opset 14 on
+MIN_MODEL_OPSET = 14
 
-    Args:
-        model: a seq2seq model of the zoo (``model.config`` gives the input shape).
-        path: the ``.onnx`` file to write.
-        opset: ONNX opset.
-        tie_break: ``"frozen"`` (identical to PyTorch) or ``"none"`` (zero noise), see the module docstring.
 
-    Returns:
-        dict with ``path``, ``inputs``, ``outputs``, ``input_shape``, ``opset``, ``tie_break``.
+def opset_range() -> Tuple[int, int]:
+    """The ONNX opsets this export accepts: from ``MIN_MODEL_OPSET`` (the attention's) to the highest the
+    installed ``torch.onnx`` TorchScript exporter writes (``dynamo=False``)."""
+    try:
+        from torch.onnx import _constants as constants
 
-    Raises:
-        ExportError: a seq2frame model, or an unknown ``tie_break``.
-    """
+        low = int(getattr(constants, "ONNX_MIN_OPSET", 7))
+        high = int(getattr(constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", getattr(constants, "ONNX_MAX_OPSET", 17)))
+    except ImportError:  # a torch without the private constants: the opsets every recent torch exports
+        low, high = 7, 17
+    return max(low, MIN_MODEL_OPSET), high
+
+
+@contextmanager
+def _native_stderr_to(sink: Optional[Path]) -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 (the TorchScript exporter dumps its whole IR graph there
+    when it fails) into ``sink`` inside the block; ``None`` leaves stderr alone."""
+    if sink is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(sink, "wb") as fh:
+            os.dup2(fh.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _check_exportable(model: nn.Module, tie_break: str) -> None:
     if is_seq2frame(model):
         raise ExportError(f"{getattr(model, 'variant_name', type(model).__name__)} is seq2frame; "
                           "ONNX export covers the seq2seq variants (mixste, hot_mixste, motionbert, ...)")
     if tie_break not in ("frozen", "none"):
         raise ExportError(f"tie_break must be 'frozen' or 'none', got {tie_break!r}")
+
+
+def _trace(model: nn.Module, opset: int, tie_break: str, quiet: bool = True) -> Tuple[bytes, Dict[str, Any]]:
+    """Trace ``model`` into ONNX bytes (in memory: the file is written by the caller, with the system's own error
+    for a full disk); ``quiet`` hides what the exporter prints on file descriptor 2."""
     cfg = model.config
     model = model.eval().float().cpu()
     shape = (1, cfg.frames, cfg.n_joints, cfg.in_channels)
     outputs = _output_names(model)
     dynamic = {"keypoints_2d": {0: "batch"}, **{name: {0: "batch"} for name in outputs}}
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="hot_onnx_log_") as scratch:
+        sink = Path(scratch) / "stderr.txt" if quiet else None
+        try:
+            with warnings.catch_warnings(), torch.no_grad(), _tie_break(model, tie_break), _native_stderr_to(sink):
+                warnings.simplefilter("ignore")  # tracer warnings on static shape checks (F, J, C are fixed)
+                # an eval-mode wrapper: the exporter restores the wrapper's mode afterwards, recursively
+                torch.onnx.export(_Exportable(model).eval(), (torch.zeros(shape),), buffer, dynamo=False,
+                                  input_names=["keypoints_2d"], output_names=outputs, dynamic_axes=dynamic,
+                                  opset_version=opset)
+        except (RuntimeError, ValueError) as exc:  # torch.onnx.OnnxExporterError is a RuntimeError
+            text = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise ExportError(f"torch.onnx could not export {getattr(model, 'variant_name', 'the model')} at opset "
+                              f"{opset}: {text}") from exc
+    return buffer.getvalue(), dict(inputs=["keypoints_2d"], outputs=outputs, input_shape=["batch", *shape[1:]],
+                                   opset=opset, tie_break=tie_break)
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    opset: int = 17,
+    tie_break: str = "frozen",
+    check: Optional[Callable[[Path], Any]] = None,
+) -> Dict[str, Any]:
+    """Trace ``model`` (eval, float32, CPU) to an ONNX file with a dynamic batch axis, atomically.
+
+    The graph is written to a temporary file in ``path``'s folder (created if missing), ``check`` (if given) runs
+    on that file, and the file is renamed over ``path`` only when both succeeded; on any failure ``path`` is left
+    as it was and no temporary file remains.
+
+    Args:
+        model: a seq2seq model of the zoo (``model.config`` gives the input shape).
+        path: the ``.onnx`` file to write.
+        opset: ONNX opset (``opset_range()``).
+        tie_break: ``"frozen"`` (identical to PyTorch) or ``"none"`` (zero noise), see the module docstring.
+        check: called with the temporary file's path before it is moved into place; raise to refuse it.
+
+    Returns:
+        dict with ``path``, ``inputs``, ``outputs``, ``input_shape``, ``opset``, ``tie_break`` and, with ``check``,
+        ``check`` (what it returned).
+
+    Raises:
+        ExportError: a seq2frame model, an unknown ``tie_break``, an opset out of ``opset_range()`` or an operator
+            the exporter cannot write.
+        tools.outputs.WriteError: the file could not be written (e.g. a full disk).
+    """
+    _check_exportable(model, tie_break)
+    low, high = opset_range()
+    if not low <= opset <= high:
+        raise ExportError(f"opset {opset} is outside {low}..{high}, the opsets this torch exports these models to")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings(), torch.no_grad(), _tie_break(model, tie_break):
-        warnings.simplefilter("ignore")  # tracer warnings on static shape checks (F, J, C are fixed)
-        # an eval-mode wrapper: the exporter restores the wrapper's mode afterwards, recursively
-        torch.onnx.export(_Exportable(model).eval(), (torch.zeros(shape),), str(path), dynamo=False,
-                          input_names=["keypoints_2d"], output_names=outputs, dynamic_axes=dynamic,
-                          opset_version=opset)
-    return dict(path=str(path), inputs=["keypoints_2d"], outputs=outputs, input_shape=["batch", *shape[1:]],
-                opset=opset, tie_break=tie_break)
+    with StagedOutputs() as stage:
+        info = _write_graph(stage, model, path, opset, tie_break)
+        if check is not None:
+            info["check"] = check(Path(info.pop("staged")))
+        info.pop("staged", None)
+    return info
+
+
+def _write_graph(stage: StagedOutputs, model: nn.Module, path: Path, opset: int, tie_break: str,
+                 quiet: bool = True) -> Dict[str, Any]:
+    """Trace, then write the graph to a staged temporary file for ``path`` (``staged`` in the result)."""
+    data, info = _trace(model, opset, tie_break, quiet=quiet)
+    tmp = stage.write(path, data)
+    return dict(path=str(path), staged=str(tmp), bytes=len(data), **info)
 
 
 def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1, 2), atol: float = 1e-4,
@@ -161,7 +254,11 @@ def verify_onnx(model: nn.Module, path: str | Path, batches: Sequence[int] = (1,
     except ImportError as exc:
         raise ExportError("verification needs onnxruntime: pip install onnxruntime") from exc
     cfg = model.config
-    session = ort.InferenceSession(str(path), providers=list(providers))
+    try:
+        session = ort.InferenceSession(str(path), providers=list(providers))
+    except Exception as exc:  # onnxruntime's own exception types (Fail, InvalidGraph, ...)
+        text = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise ExportError(f"onnxruntime cannot load the exported graph: {text}") from exc
     gen = torch.Generator().manual_seed(seed)
     results: List[Dict[str, Any]] = []
     model = model.eval().float().cpu()
@@ -188,22 +285,44 @@ def seq2seq_models() -> list:
     return [n for n in available_models() if not getattr(importlib.import_module(f"model.{n}"), "SEQ2FRAME", False)]
 
 
+def _model_name(text: str) -> str:
+    """``--model`` value: a variant of the zoo (one argparse line naming it, a close match and how to list them)."""
+    models = available_models()
+    if text in models:
+        return text
+    close = difflib.get_close_matches(text, models, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise argparse.ArgumentTypeError(f"unknown model {text!r}{hint}; list the models with "
+                                     f"`{list_models_command()}` (the seq2seq ones are exported)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m tools.export_onnx`` argument parser."""
-    p = OneLineArgumentParser(prog="python -m tools.export_onnx", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, choices=available_models(), metavar="NAME",
+    """The ``python -m tools.export_onnx`` (``hot-export-onnx``) argument parser."""
+    low, high = opset_range()
+    p = OneLineArgumentParser(prog=console_prog("tools.export_onnx", "hot-export-onnx"),
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, type=_model_name, metavar="NAME",
                    help="variant to export, one of the seq2seq variants: " + ", ".join(seq2seq_models())
                    + " (the seq2frame ones, TPC and MHFormer, score one frame per clip and are not exported)")
     p.add_argument("--checkpoint", default=None, help="weights .pth (default: random weights, with a warning)")
-    p.add_argument("--output", "-o", default=None, help="output .onnx file (default <model>.onnx)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--output", "-o", default=None, help="output .onnx file (default <variant>.onnx in the current "
+                   "folder); written atomically once verified; an existing file is kept unless --overwrite")
+    p.add_argument("--report", default=None, metavar="PATH", help="also write the export and verification "
+                   "results as JSON to PATH (atomically, with the .onnx file)")
+    p.add_argument("--overwrite", action="store_true", help="replace --output / --report if they exist")
+    p.add_argument("--opset", type=int_at_least(low, high, " (the opsets this torch exports the models to)"),
+                   default=17, help=f"ONNX opset, {low}..{high} with the installed torch (default 17)")
     p.add_argument("--tie-break", choices=["frozen", "none"], default="frozen",
                    help="DPC-kNN tie-break noise: frozen table identical to PyTorch (default) or none")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the onnxruntime check")
-    p.add_argument("--atol", type=float, default=1e-4, help="largest pose difference accepted (default 1e-4)")
+    p.add_argument("--atol", type=finite_float(0.0), default=1e-4,
+                   help="largest pose difference accepted, >= 0 (default 1e-4)")
+    p.add_argument("--verbose", action="store_true", help="show the exporter's own output and the traceback of an "
+                   "unexpected error")
     g = p.add_argument_group("sizes (default: the checkpoint's, else the variant's README configuration)")
     for flag in _SIZE_FLAGS:
-        g.add_argument(f"--{flag}", type=int, default=None, help=f"override {flag}")
+        g.add_argument(f"--{flag}", type=int_at_least(0 if flag == "layer_index" else 1), default=None,
+                       help=f"override {flag}")
     g.add_argument("--prune_schedule", default=None, metavar="BLOCK:KEPT,...", help="H2OT pruning steps, e.g. 3:81,5:40")
     g.add_argument("--prune_strategy", choices=("cluster", "sample", "motion"), default=None, help="how frames are picked")
     g.add_argument("--recover_strategy", choices=("attention", "interpolation"), default=None,
@@ -219,33 +338,78 @@ def _load(args: argparse.Namespace) -> nn.Module:
     try:
         return load_model(args.model, args.checkpoint, **overrides)
     except CheckpointError as exc:
-        raise ExportError(str(exc)) from exc
+        raise OutputError(str(exc)) from exc  # a bad input file: exit status 2 like the other flag errors
+
+
+def _check_flags(args: argparse.Namespace) -> Tuple[Path, Optional[Path]]:
+    """Everything that needs no model: the variant, the checkpoint file, the destinations. Returns (onnx, report).
+
+    Raises:
+        OutputError: the problem and its fix (exit status 2).
+    """
+    if args.model not in seq2seq_models():
+        raise OutputError(f"--model {args.model} is seq2frame (one scored frame per clip) and is not exported; "
+                          f"export one of: {', '.join(seq2seq_models())}")
+    if args.checkpoint is not None:
+        ckpt = Path(args.checkpoint)
+        if ckpt.is_dir():
+            raise OutputError(f"--checkpoint {ckpt} is a folder; give the weights file, e.g. {ckpt / 'best.pth'}")
+        if not ckpt.is_file():
+            raise OutputError(f"--checkpoint {ckpt} not found; give a .pth file written by training")
+    out = check_output_file(args.output or f"{args.model.split('.')[-1]}.onnx", "--output", args.overwrite,
+                            example=f"{args.model.split('.')[-1]}.onnx")
+    report = None
+    if args.report:
+        report = check_output_file(args.report, "--report", args.overwrite, example="export.json")
+        if report.resolve() == out.resolve():
+            raise OutputError(f"--report {args.report} is the --output file; give the report another name")
+    if args.checkpoint is not None and Path(args.checkpoint).resolve() in {out.resolve(), report and report.resolve()}:
+        raise OutputError(f"--checkpoint {args.checkpoint} would be overwritten by the export; write elsewhere")
+    return out, report
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        out, report_path = _check_flags(args)
+        model = _load(args)
+    except (OutputError, ValueError) as exc:  # ValueError: sizes the variant cannot take
+        return fail(exc, 2)
+    try:
+        _check_exportable(model, args.tie_break)
+        with StagedOutputs() as stage:
+            info = _write_graph(stage, model, out, args.opset, args.tie_break, quiet=not args.verbose)
+            staged = info.pop("staged")
+            _logger.info("exported %s: input %s, outputs %s (%.1f MB)", out, info["input_shape"],
+                         ", ".join(info["outputs"]), info.pop("bytes") / 2**20)
+            if args.verify:
+                check = verify_onnx(model, staged, atol=args.atol, tie_break=args.tie_break)
+                info["verification"] = check
+                _logger.info("onnxruntime vs PyTorch: max |Δpose| %.2e with the same kept frames; samples keeping "
+                             "the same frames: %.0f%%", check["max_abs_diff"], 100 * check["kept_agreement"])
+                if not check["kept_equal"]:
+                    _logger.warning("some samples kept other frames in onnxruntime: rounding-level feature "
+                                    "differences flip DPC-kNN near-ties (many in untrained models); max |Δpose| "
+                                    "then %.2e", check["max_abs_diff_own"])
+                if not check["ok"]:
+                    raise ExportError(f"verification failed: max |Δpose| {check['max_abs_diff']:.2e} > --atol "
+                                      f"{args.atol:g} with the same kept frames; nothing was written (a larger "
+                                      "--atol accepts it, --no-verify skips the check)")
+            if report_path is not None:
+                info.update(model=args.model, checkpoint=args.checkpoint, torch=torch.__version__)
+                stage.write(report_path, json.dumps(info, indent=1, default=str) + "\n")
+    except (ExportError, WriteError) as exc:
+        return fail(exc, 1)
+    _logger.info("wrote %s%s", out, f" and {report_path}" if report_path else "")
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        model = _load(args)
-        out = args.output or f"{args.model.split('.')[-1]}.onnx"
-        info = export_onnx(model, out, opset=args.opset, tie_break=args.tie_break)
-        _logger.info("wrote %s: input %s, outputs %s", info["path"], info["input_shape"], ", ".join(info["outputs"]))
-        if args.verify:
-            check = verify_onnx(model, out, atol=args.atol, tie_break=args.tie_break)
-            _logger.info("onnxruntime vs PyTorch: max |Δpose| %.2e with the same kept frames; samples keeping the "
-                         "same frames: %.0f%%", check["max_abs_diff"], 100 * check["kept_agreement"])
-            if not check["kept_equal"]:
-                _logger.warning("some samples kept other frames in onnxruntime: rounding-level feature differences "
-                                "flip DPC-kNN near-ties (many in untrained models); max |Δpose| then %.2e",
-                                check["max_abs_diff_own"])
-            if not check["ok"]:
-                raise ExportError(f"verification failed: max |Δpose| {check['max_abs_diff']:.2e} > {args.atol} "
-                                  "with the same kept frames")
-    except (ExportError, ValueError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
-    return 0
+    """Command-line entry point; returns the exit status (0 written, 1 export/verification/write failed, 2 bad
+    flags or files)."""
+    parser = build_parser()
+    args = parser.parse_args(join_negative_values(parser, sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)  # stderr: errors only
+    return guarded(lambda: _run(args), verbose=args.verbose)
 
 
 if __name__ == "__main__":

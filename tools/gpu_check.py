@@ -45,6 +45,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from common.arguments import OneLineArgumentParser
+from common.cli import guarded
+from tools.outputs import (OutputError, StagedOutputs, WriteError, atomic_write, check_output_dir, fail,
+                           finite_float)
 
 _logger = logging.getLogger("gpu_check")
 
@@ -218,9 +221,7 @@ class Check:
                           "timed out" if result.get("timed_out") else "failed")
         self.summary["stages"][stage] = result
         self.summary["seconds_left"] = round(self.left(), 1)
-        tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(self.summary, indent=1), encoding="utf-8")
-        os.replace(tmp, self.out / "summary.json")
+        atomic_write(self.out / "summary.json", json.dumps(self.summary, indent=1))
         _logger.info("[%s] %s in %.0f s; %.0f s left", stage, result["status"], result.get("seconds", 0), self.left())
         if self.args.export:
             self.export()
@@ -229,22 +230,29 @@ class Check:
         """The small files into ``--export``'s tarball (atomically); with ``checkpoint`` also best.pth."""
         dest = Path(self.args.export)
         dest.mkdir(parents=True, exist_ok=True)
-        tmp = dest / "gpu_check_results.tar.gz.tmp"
-        with tarfile.open(tmp, "w:gz") as tar:
-            for path in sorted(self.out.rglob("*")):
-                if path.is_file() and path.suffix != ".pth" and not path.name.endswith(".tmp"):
-                    tar.add(path, arcname=str(path.relative_to(self.out)))
-        os.replace(tmp, dest / "gpu_check_results.tar.gz")
+
+        def tarball(tmp: Path) -> None:
+            with tarfile.open(tmp, "w:gz") as tar:
+                for path in sorted(self.out.rglob("*")):
+                    staged = path.name.endswith(".tmp") or (path.name.startswith(".") and ".tmp" in path.name)
+                    if path.is_file() and path.suffix != ".pth" and not staged:
+                        tar.add(path, arcname=str(path.relative_to(self.out)))
+
+        with StagedOutputs() as stage:  # every file complete, or none replaced
+            stage.fill(dest / "gpu_check_results.tar.gz", tarball)
         best = self.out / "train" / "best.pth"
         if checkpoint and best.is_file():
             data = best.read_bytes()
-            for old in dest.glob("best.pth*"):
-                old.unlink()
-            if len(data) <= PART_BYTES:
-                (dest / "best.pth").write_bytes(data)
-            else:  # reassemble with: cat best.pth.part* > best.pth
-                for i in range(0, len(data), PART_BYTES):
-                    (dest / f"best.pth.part{i // PART_BYTES}").write_bytes(data[i:i + PART_BYTES])
+            with StagedOutputs() as stage:
+                if len(data) <= PART_BYTES:
+                    stage.write(dest / "best.pth", data)
+                else:  # reassemble with: cat best.pth.part* > best.pth
+                    for i in range(0, len(data), PART_BYTES):
+                        stage.write(dest / f"best.pth.part{i // PART_BYTES}", data[i:i + PART_BYTES])
+                written = set(stage.commit())
+            for old in dest.glob("best.pth*"):  # parts of an earlier, larger checkpoint
+                if old not in written:
+                    old.unlink()
 
     def stage_cap(self, stage: str, reserve: float = 0.0) -> float:
         """Seconds the stage may take: its cap, within what is left after ``reserve``."""
@@ -296,7 +304,7 @@ class Check:
             elif stage == "benchmark":
                 name = f"benchmark_{self.plan.device}"
                 cmd = [py, "-m", "tools.benchmark", "--device", self.plan.device, *self.plan.benchmark,
-                       "--name", name, "--out-dir", str(self.out)]
+                       "--name", name, "--out-dir", str(self.out), "--overwrite"]  # --out was checked here
                 result = run_command(cmd, self.out / "benchmark.log", cap - GRACE_S, self.env)
                 result["table"] = f"{name}.md" if (self.out / f"{name}.md").is_file() else None
             else:  # test
@@ -319,42 +327,68 @@ class Check:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    prog = "bash tools/gpu_check.sh" if sys.argv[0].endswith("gpu_check.py") else None  # else hot-gpu-check
+    prog = "hot-gpu-check" if Path(sys.argv[0]).name == "hot-gpu-check" else "bash tools/gpu_check.sh"
     p = OneLineArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--minutes", type=float, default=None,
-                   help="time budget of all stages together (default 12; 5 with --dry-run)")
-    p.add_argument("--out", default=None, help="results folder (default runs/gpu_check_<date-time>)")
+    p.add_argument("--minutes", type=finite_float(0.0, low_open=True), default=None,
+                   help="time budget of all stages together, > 0 (default 12; 5 with --dry-run)")
+    p.add_argument("--out", default=None, help="results folder (default runs/gpu_check_<date-time>); one holding an "
+                   "earlier run's summary.json is refused unless --overwrite")
     p.add_argument("--export", default=None, metavar="DIR",
-                   help="also keep a tarball of the small results and best.pth (in < 15 MiB parts) in DIR")
+                   help="also keep a tarball of the small results and best.pth (in < 15 MiB parts) in DIR; one "
+                        "holding an earlier export is refused unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="reuse an --out / --export folder of an earlier run")
     p.add_argument("--data", default=str(ROOT / "dataset"),
                    help="--root_path of the training data: npz files with GT 2-D, or a data pack (default ./dataset/)")
     p.add_argument("--dry-run", action="store_true", help="the same stages on the CPU at tiny sizes")
     p.add_argument("--skip", nargs="+", default=[], choices=STAGES, help="stages not to run")
+    p.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error")
     p.add_argument("--probe", default=None, metavar="FILE", help=argparse.SUPPRESS)
     return p
 
 
+def _check_destinations(args: argparse.Namespace) -> None:
+    """``--out`` and ``--export``: writable folders that hold no earlier run (unless ``--overwrite``)."""
+    out = check_output_dir(args.out, "--out")
+    if (out / "summary.json").exists() and not args.overwrite:
+        raise OutputError(f"--out {args.out} holds an earlier run (summary.json); choose a new folder or add "
+                          "--overwrite")
+    if args.export:
+        export = check_output_dir(args.export, "--export")
+        earlier = (export / "gpu_check_results.tar.gz").exists() or any(export.glob("best.pth*"))
+        if earlier and not args.overwrite:
+            raise OutputError(f"--export {args.export} holds an earlier export (gpu_check_results.tar.gz or "
+                              "best.pth*); choose a new folder or add --overwrite")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the exit status (0 every stage passed, 1 one failed, 2 bad flags)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stdout)
+    return guarded(lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.probe:
         info = probe()
-        Path(args.probe).write_text(json.dumps(info, indent=1), encoding="utf-8")
+        try:
+            atomic_write(args.probe, json.dumps(info, indent=1))
+        except WriteError as exc:
+            return fail(exc, 1)
         print(json.dumps(info, indent=1))
         return 0
     if args.minutes is None:
         args.minutes = 5.0 if args.dry_run else 12.0
-    if not args.minutes > 0:
-        print(f"error: --minutes must be > 0, got {args.minutes}", file=sys.stderr)
-        return 2
     data = Path(args.data)
     if not (data.is_file() or (data / "data_3d_h36m.npz").is_file() or (data / "data_h36m_pack.npz").is_file()):
-        print(f"error: --data {data} holds neither the Human3.6M npz files nor a data pack; run "
-              "`python dataset/prepare_data_h36m.py --source DIR [--pack]` first (dataset/README.md)", file=sys.stderr)
-        return 2
+        return fail(f"--data {data} holds neither the Human3.6M npz files nor a data pack; run "
+                    "`python dataset/prepare_data_h36m.py --source DIR [--pack]` first (dataset/README.md)", 2)
     if args.out is None:
         args.out = str(ROOT / "runs" / datetime.datetime.now().strftime("gpu_check_%Y%m%d_%H%M%S"))
+    try:
+        _check_destinations(args)
+    except OutputError as exc:
+        return fail(exc, 2)
     return Check(args).run()
 
 

@@ -10,6 +10,9 @@ throughput is timed in this process, all models alternated, ratios against MixST
 
     python -m tools.h2ot_compare                    # train (or reuse) the four runs, test, time, write
     python -m tools.h2ot_compare --reference-size   # also FLOPs/throughput at 243 frames, C 512 (random weights)
+
+``--out`` and ``--runs`` are checked before any training (outside the project's ``benchmarks/``, existing result
+files are kept unless ``--overwrite``); the three result files are written atomically, together, at the end.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 
 from common.arguments import OneLineArgumentParser
+from common.cli import guarded
+from tools.outputs import (OutputError, StagedOutputs, WriteError, atomic_write, check_output_dir, check_outputs_in,
+                           fail, finite_float, int_at_least)
 
 _logger = logging.getLogger(__name__)
 
@@ -72,7 +78,7 @@ def train(label: str, run_dir: Path, epochs: int, fraction: float, root_path: st
     start = time.perf_counter()
     run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model)
     seconds = time.perf_counter() - start
-    (run_dir / "h2ot_compare.json").write_text(json.dumps({"train_s": seconds, "argv": argv}) + "\n")
+    atomic_write(run_dir / "h2ot_compare.json", json.dumps({"train_s": seconds, "argv": argv}) + "\n")
     return seconds
 
 
@@ -155,7 +161,7 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
     ax.set_title("MixSTE vs HoT vs H2OT at the same training budget (CPU size)", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,28 +169,46 @@ def build_parser() -> argparse.ArgumentParser:
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--root_path", default="./dataset/", help="Human3.6M folder (python dataset/prepare_data_h36m.py)")
     p.add_argument("--runs", default="checkpoint/h2ot_compare", help="folder of the four training runs")
-    p.add_argument("--epochs", type=int, default=3, help="epochs per run")
-    p.add_argument("--epoch_fraction", type=float, default=0.12, help="share of the training windows per epoch")
+    p.add_argument("--epochs", type=int_at_least(1), default=3, help="epochs per run")
+    p.add_argument("--epoch_fraction", type=finite_float(0.0, 1.0, low_open=True), default=0.12,
+                   help="share of the training windows per epoch, in (0, 1]")
     p.add_argument("--only", nargs="+", choices=list(CONFIGS), default=list(CONFIGS), help="configurations to run")
-    p.add_argument("--repeats", type=int, default=15, help="alternated timing rounds")
+    p.add_argument("--repeats", type=int_at_least(1), default=15, help="alternated timing rounds")
     p.add_argument("--reference-size", action="store_true", help="also FLOPs and throughput at 243 frames, C 512")
     p.add_argument("--out", default="benchmarks", help="folder for h2ot_cpu.{json,md} and h2ot_flops_p1.png")
+    p.add_argument("--overwrite", action="store_true", help="replace existing result files in an --out other than "
+                   "the project's benchmarks/ (whose tables are always regenerated)")
     p.add_argument("--engine_flags", default="", help="more main_mixste.py flags for training and testing, e.g. "
                    "'--subjects_test S9 --actions Walking' for a quick check (the recorded table uses none)")
+    p.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
+#: the files written into ``--out``
+WRITTEN = ("h2ot_cpu.json", "h2ot_cpu.md", "h2ot_flops_p1.png")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the exit status (0 done, 2 bad flags, data or destination, 1 failed)."""
     args = build_parser().parse_args(argv)
+    return guarded(lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
     from common.engine import USER_ERRORS
     from common.utils import setup_logging
 
+    try:
+        json_path, md_path, png_path = check_outputs_in(args.out, WRITTEN, "--out", args.overwrite)
+        check_output_dir(args.runs, "--runs")
+        extra = shlex.split(args.engine_flags)
+    except (OutputError, ValueError) as exc:  # ValueError: unbalanced quotes in --engine_flags
+        return fail(exc, 2)
     setup_logging()  # the engine's console logging (it replaces it per run, so lines are not doubled)
     from model import build_model
     from model.inference import load_model
     from tools.benchmark import cpu_name
 
-    extra = shlex.split(args.engine_flags)
     try:
         runs = Path(args.runs)
         rows, nets = [], {}
@@ -210,18 +234,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 big[name] = build_model(variant, **sizes).eval()
             reference = measure(big, max(3, args.repeats // 3), batch=1)
     except USER_ERRORS as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc, 2)
     env = dict(cpu=cpu_name(), threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"),
                torch=torch.__version__)
     report = dict(rows=rows, epochs=args.epochs, epoch_fraction=args.epoch_fraction, repeats=args.repeats,
                   environment=env, reference=reference, engine_flags=extra)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "h2ot_cpu.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "h2ot_cpu.md").write_text(markdown(report))
-    plot(rows, out / "h2ot_flops_p1.png")
-    print(markdown(report))
+    text = markdown(report)
+    print(text)
+    try:
+        with StagedOutputs() as stage:
+            stage.write(json_path, json.dumps(report, indent=2) + "\n")
+            stage.write(md_path, text)
+            stage.fill(png_path, lambda tmp: plot(rows, tmp))
+    except WriteError as exc:
+        return fail(exc, 1)
     return 0
 
 

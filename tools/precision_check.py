@@ -13,7 +13,9 @@ P1, P2, their change against float32 and the wall time.
 
 Everything after ``--`` is a ``main_<recipe>.py`` command line (``--test`` is implied). Precisions:
 ``fp32``, ``bf16-autocast`` (the engine's ``--amp bf16``), ``bf16`` (fast path), ``fp16`` (fast path, CUDA).
-Writes a JSON report with ``--report`` and the markdown table with ``--markdown``.
+Writes a JSON report with ``--report`` and the markdown table with ``--markdown``: both checked before the
+evaluation (outside the project's ``benchmarks/`` an existing file is kept unless ``--overwrite``) and written
+atomically, together.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from common.arguments import OneLineArgumentParser
+from common.cli import guarded
+from tools.outputs import OutputError, StagedOutputs, WriteError, check_output_file, fail, in_tracked_dir
 
 _logger = logging.getLogger(__name__)
 
@@ -102,28 +106,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", default=None, help="also write the results as JSON to this file")
     p.add_argument("--markdown", default=None, help="also write the table to this markdown file (e.g. "
                    "benchmarks/precision_cpu.md, a README block of tools.update_readme)")
+    p.add_argument("--overwrite", action="store_true", help="replace --report / --markdown if they exist (files in "
+                   "the project's benchmarks/ are regenerated without it)")
+    p.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
+def _destination(path: Optional[str], flag: str, overwrite: bool, example: str) -> Optional[Path]:
+    if not path:
+        return None
+    return check_output_file(path, flag, overwrite or in_tracked_dir(path), example)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status."""
+    """Command-line entry point; returns the exit status (0 done, 2 bad flags, files or destination, 1 failed)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     own, engine_argv = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     args = build_parser().parse_args(own)
+    return guarded(lambda: _run(args, engine_argv), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace, engine_argv: List[str]) -> int:
     from common.engine import USER_ERRORS  # the engine sets up logging itself
 
     try:
+        report_path = _destination(args.report, "--report", args.overwrite, "precision.json")
+        md_path = _destination(args.markdown, "--markdown", args.overwrite, "precision.md")
+        if report_path is not None and md_path is not None and report_path.resolve() == md_path.resolve():
+            raise OutputError("--report and --markdown name the same file; give them different names")
         report = evaluate_precisions(engine_argv, args.recipe, args.precisions)
+    except OutputError as exc:
+        return fail(exc, 2)
     except USER_ERRORS as exc:
-        sys.stderr.write(f"error: {str(exc).strip().splitlines()[0]}\n")
-        return 2
-    sys.stdout.write(markdown(report))
-    if args.report:
-        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.report).write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
-    if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown(report), encoding="utf-8")
+        return fail(exc, 2)
+    text = markdown(report)
+    sys.stdout.write(text)
+    try:
+        with StagedOutputs() as stage:
+            if report_path is not None:
+                stage.write(report_path, json.dumps(report, indent=1, default=str))
+            if md_path is not None:
+                stage.write(md_path, text)
+    except WriteError as exc:
+        return fail(exc, 1)
     return 0
 
 

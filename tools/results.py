@@ -15,7 +15,9 @@ checkpoints shipped in ``checkpoint/shipped/``:
    ``benchmarks/flops_mpjpe.png``.
 
 Nothing is written without ``--write`` (the outputs are tracked files): ``python -m tools.results`` prints the
-tables, ``python -m tools.results --evaluate --write`` re-measures everything and updates ``benchmarks/``.
+tables, ``python -m tools.results --evaluate --write`` re-measures everything and updates ``benchmarks/``. With
+``--write`` the destinations are checked first (in a ``--out-dir`` other than the project's ``benchmarks/``, existing
+files are kept unless ``--overwrite``) and the tables, ``results.json`` and the plot are written atomically, together.
 
 Usage: ``python -m tools.results [--evaluate] [--write] [--root_path dataset/]``.
 """
@@ -36,7 +38,9 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import torch
 
 from common.arguments import OneLineArgumentParser
+from common.cli import guarded
 from common.metrics import ACTIONS
+from tools.outputs import OutputError, StagedOutputs, WriteError, check_outputs_in, fail, int_at_least
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,6 +220,7 @@ def actions_md(rows: List[Dict[str, Any]]) -> str:
 
 
 def plot(rows: List[Dict[str, Any]], path: Path) -> None:
+    """The FLOPs-vs-MPJPE figure as a PNG file at ``path`` (written in place: ``main`` gives a staged file)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -247,9 +252,7 @@ def plot(rows: List[Dict[str, Any]], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.margins(x=0.25, y=0.25)
         fig.tight_layout()
-        tmp = path.with_suffix(".tmp.png")
-        fig.savefig(tmp)
-        tmp.replace(path)
+        fig.savefig(path, format="png")
     finally:
         plt.close(fig)
 
@@ -263,6 +266,7 @@ def _pairs(by: Dict[str, Dict[str, Any]]) -> Iterator[tuple]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    positive = int_at_least(1)
     p = OneLineArgumentParser(prog="python -m tools.results", description=__doc__.splitlines()[0],
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--evaluate", action="store_true", help="run --test for every checkpoint and 2-D source first "
@@ -270,33 +274,62 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root_path", default="dataset/", help="folder with the Human3.6M npz files")
     p.add_argument("--shipped", type=Path, default=ROOT / "checkpoint" / "shipped", help="checkpoint folders")
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks", help="where the reports go")
-    p.add_argument("--batch", type=int, default=4, help="batch size of the throughput measurement")
-    p.add_argument("--repeats", type=int, default=15, help="alternated timing rounds")
-    p.add_argument("--threads", type=int, default=None, help="torch threads for timing (None: torch's choice)")
-    p.add_argument("--eval-batch", type=int, default=64, help="batch size of --evaluate")
+    p.add_argument("--batch", type=positive, default=4, help="batch size of the throughput measurement")
+    p.add_argument("--repeats", type=positive, default=15, help="alternated timing rounds")
+    p.add_argument("--threads", type=positive, default=None, help="torch threads for timing (None: torch's choice)")
+    p.add_argument("--eval-batch", type=positive, default=64, help="batch size of --evaluate")
     p.add_argument("--write", action="store_true", help="write the JSON reports, the markdown tables, results.json "
                    "and the plot into --out-dir (tracked files under benchmarks/ by default); without it the tables "
                    "are only printed and nothing is written (--evaluate then reports into a temporary folder)")
+    p.add_argument("--overwrite", action="store_true", help="with --write, replace existing files in an --out-dir "
+                   "other than the project's benchmarks/ (whose tables are always regenerated)")
+    p.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error")
     return p
 
 
+#: the files ``--write`` puts into ``--out-dir`` (``results_comparison.md`` only when a pair was tested)
+WRITTEN = ("results_summary.md", "results_actions.md", "results_comparison.md", "results.json", "flops_mpjpe.png")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    """Command-line entry point; returns the exit status (0 done, 2 bad flags or destination, 1 failed)."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    return guarded(lambda: _run(args, argv), verbose=args.verbose)
+
+
+def _run(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
+    if not args.shipped.is_dir():
+        return fail(f"--shipped {args.shipped} is not a folder of checkpoint folders (default checkpoint/shipped)", 2)
     names = [n for n, _ in SHIPPED if (args.shipped / n / "best.pth").is_file()]
     if not names:
-        print(f"error: no shipped checkpoints in {args.shipped}", file=sys.stderr)
-        return 2
+        return fail(f"no shipped checkpoints in {args.shipped}", 2)
+    if args.write:
+        written = list(WRITTEN)
+        if args.evaluate:
+            written += [str(report_path(Path(), n, kp)) for n in names for kp in KEYPOINTS]
+        try:
+            check_outputs_in(args.out_dir, written, "--out-dir", args.overwrite)
+        except OutputError as exc:
+            return fail(exc, 2)
     with tempfile.TemporaryDirectory(prefix="hot_results_") as scratch:
         reports = args.out_dir if args.write else Path(scratch)
         if args.evaluate:
-            for name in names:
-                for kp in KEYPOINTS:
-                    evaluate_checkpoint(args.shipped / name, kp, args.root_path, report_path(reports, name, kp),
-                                        args.eval_batch)
+            from common.engine import USER_ERRORS
+
+            try:
+                for name in names:
+                    for kp in KEYPOINTS:
+                        evaluate_checkpoint(args.shipped / name, kp, args.root_path, report_path(reports, name, kp),
+                                            args.eval_batch)
+            except USER_ERRORS as exc:  # flags, checkpoints or data the engine refused
+                return fail(exc, 2)
         elif not args.write:
             reports = args.out_dir  # read the existing reports, write nothing
-        return _tables(args, argv, names, reports)
+        try:
+            return _tables(args, argv, names, reports)
+        except WriteError as exc:
+            return fail(exc, 1)
 
 
 def _tables(args: argparse.Namespace, argv: Optional[Sequence[str]], names: List[str], reports: Path) -> int:
@@ -344,11 +377,11 @@ def _tables(args: argparse.Namespace, argv: Optional[Sequence[str]], names: List
     if not args.write:
         _logger.info("nothing written: pass --write to update %s (then python -m tools.update_readme)", args.out_dir)
         return 0
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    for block, text in blocks.items():
-        (args.out_dir / f"{block}.md").write_text(text, encoding="utf-8")
-    (args.out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    plot(rows, args.out_dir / "flops_mpjpe.png")
+    with StagedOutputs() as stage:
+        for block, text in blocks.items():
+            stage.write(args.out_dir / f"{block}.md", text)
+        stage.write(args.out_dir / "results.json", json.dumps(report, indent=2) + "\n")
+        stage.fill(args.out_dir / "flops_mpjpe.png", lambda tmp: plot(rows, tmp))
     _logger.info("wrote the tables, results.json and flops_mpjpe.png into %s", args.out_dir)
     return 0
 

@@ -52,7 +52,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from common.arguments import OneLineArgumentParser
+from common.cli import guarded
 from tools.benchmark import cpu_isa, cpu_name
+from tools.outputs import (OutputError, StagedOutputs, WriteError, check_outputs_in, fail, finite_float,
+                           int_at_least, plain_name)
 
 _logger = logging.getLogger(__name__)
 
@@ -408,7 +412,8 @@ def markdown(report: Dict[str, Any]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m tools.tpc_stability`` argument parser."""
-    p = argparse.ArgumentParser(prog="python -m tools.tpc_stability", description=__doc__.split("\n\n")[0])
+    positive = int_at_least(1)
+    p = OneLineArgumentParser(prog="python -m tools.tpc_stability", description=__doc__.split("\n\n")[0])
     p.add_argument("--root-path", "--root_path", type=Path, default=ROOT / "dataset",
                    help="folder with data_3d_h36m.npz, data_2d_h36m_gt.npz (dataset/prepare_data_h36m.py builds it) "
                         "and data_2d_h36m_sh_pt_mpii.npz (default ./dataset)")
@@ -424,44 +429,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-sizes", choices=sorted(RANDOM_SIZES), default="reference",
                    help="sizes of the random models: the variants' reference sizes, or reduced/tiny overrides "
                         "(default reference)")
-    p.add_argument("--init-seed", type=int, default=0,
+    p.add_argument("--init-seed", type=int_at_least(0), default=0,
                    help="torch.manual_seed before building each random model (default 0)")
-    p.add_argument("--trained-clips", type=int, default=512, help="windows per trained model (default 512)")
-    p.add_argument("--random-clips", type=int, default=16, help="windows per random model (default 16)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per forward (default 8)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 of the elementwise perturbation (default 5)")
-    p.add_argument("--eps", type=float, default=1e-6, help="relative size of the perturbations (default 1e-6)")
+    p.add_argument("--trained-clips", type=positive, default=512, help="windows per trained model (default 512)")
+    p.add_argument("--random-clips", type=positive, default=16, help="windows per random model (default 16)")
+    p.add_argument("--batch-size", type=positive, default=8, help="windows per forward (default 8)")
+    p.add_argument("--seeds", type=positive, default=5, help="seeds 0..N-1 of the elementwise perturbation (default 5)")
+    p.add_argument("--eps", type=finite_float(0.0, low_open=True), default=1e-6,
+                   help="relative size of the perturbations, > 0 (default 1e-6)")
     p.add_argument("--no-attention", action="store_true",
                    help="skip the SDPA-vs-explicit-attention comparison (halves the forwards)")
     p.add_argument("--include-padded", action="store_true",
                    help="also use windows with edge-replicated frames at sequence ends (exact duplicates)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=positive, default=1, help="torch threads (default 1)")
     p.add_argument("--system-allocator", action="store_true",
                    help="keep glibc's default allocator (default: model.inference.tune_allocator, faster forwards, "
                         "same arithmetic; never applied with --quick)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks",
-                   help="where to write the results (default benchmarks/)")
-    p.add_argument("--name", default="tpc_stability", help="file stem of the results: <out-dir>/<name>.json/.md")
+                   help="where to write the results (default benchmarks/, regenerated in place); checked first")
+    p.add_argument("--name", type=plain_name, default="tpc_stability",
+                   help="file stem of the results: <out-dir>/<name>.json/.md")
+    p.add_argument("--overwrite", action="store_true", help="replace existing <name>.json/.md in an --out-dir other "
+                   "than the project's benchmarks/")
     p.add_argument("--quick", action="store_true",
                    help="a seconds-long run for tests: S9 Walking, 16 windows per trained model, 2 per tiny random "
                         "model, 2 seeds")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="debug logging, and the traceback of an unexpected error")
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status."""
+    """Command-line entry point; returns the exit status (0 done, 2 bad flags, data or destination, 1 failed)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                            format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+                            format="%(asctime)s %(name)s %(levelname)s: %(message)s", stream=sys.stdout)
+    return guarded(lambda: _main(args, argv), verbose=args.verbose)
+
+
+def _main(args: argparse.Namespace, argv: List[str]) -> int:
     if args.quick:
         args.subjects, args.actions = "S9", "Walking"
         args.trained_clips, args.random_clips, args.seeds, args.batch_size = 16, 2, 2, 16
         args.random_sizes = "tiny"
     from common.h36m_dataset import DataError
 
+    try:
+        json_path, md_path = check_outputs_in(args.out_dir, [f"{args.name}.json", f"{args.name}.md"], "--out-dir",
+                                              args.overwrite, hint="choose another --name or --out-dir")
+    except OutputError as exc:
+        return fail(exc, 2)
     if not (args.quick or args.system_allocator):
         from model.inference import tune_allocator
 
@@ -472,16 +491,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         report = run(args)
     except (DataError, FileNotFoundError, ValueError) as exc:
-        _logger.error("%s", str(exc).strip().splitlines()[0])
-        return 2
+        return fail(exc, 2)
     finally:
         torch.set_num_threads(threads)
     report["wall_s"] = round(time.perf_counter() - t0, 1)
     report["command"] = " ".join(["python -m tools.tpc_stability", *argv])
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = args.out_dir / f"{args.name}.json", args.out_dir / f"{args.name}.md"
-    json_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    md_path.write_text(markdown(report), encoding="utf-8")
+    try:
+        with StagedOutputs() as stage:
+            stage.write(json_path, json.dumps(report, indent=1) + "\n")
+            stage.write(md_path, markdown(report))
+    except WriteError as exc:
+        return fail(exc, 1)
     _logger.info("wrote %s and %s (%.0f s)", json_path, md_path, report["wall_s"])
     return 0
 

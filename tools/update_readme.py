@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
 from common.arguments import OneLineArgumentParser
+from common.cli import guarded
+from tools.outputs import WriteError, atomic_write, fail
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- BEGIN (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END (?P=name) -->)", re.S)
@@ -54,24 +56,38 @@ def _root_of(path: Path) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns the exit status (0 up to date or updated, 1 stale with --check or a
+    failure, 2 bad flags)."""
     parser = OneLineArgumentParser(prog="python -m tools.update_readme", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report whether the files are up to date")
     parser.add_argument("--readme", type=Path, action="append", default=None,
                         help="file to update (repeatable; default: README.md and every docs/*.md)")
+    parser.add_argument("--verbose", action="store_true", help="show the traceback of an unexpected error")
     args = parser.parse_args(argv)
+    return guarded(lambda: _run(args), verbose=args.verbose)
+
+
+def _run(args) -> int:
     files = args.readme or [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for path in files:
+        if not path.is_file():
+            return fail(f"--readme {path} is not a file; give a README or docs page with BEGIN/END blocks", 2)
     stale = []
     for path in files:
         old = path.read_text(encoding="utf-8")
-        new = update(old, _root_of(path))
+        try:
+            new = update(old, _root_of(path))
+        except FileNotFoundError as exc:  # a block without its benchmarks/<name>.md
+            return fail(f"{path}: {exc}", 1)
         if new == old:
             continue
         if args.check:
             stale.append(path)
             continue
-        tmp = path.with_suffix(".md.tmp")
-        tmp.write_text(new, encoding="utf-8")
-        tmp.replace(path)
+        try:
+            atomic_write(path, new)  # a temporary file beside it, renamed over it: never half a README
+        except WriteError as exc:
+            return fail(exc, 1)
     if args.check:
         if stale:
             sys.stderr.write(f"{', '.join(map(str, stale))} stale: run python -m tools.update_readme\n")

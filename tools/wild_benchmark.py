@@ -813,15 +813,39 @@ def markdown(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(report: Dict[str, Any], out_dir: Path) -> Tuple[Path, Path]:
-    """Write ``wild_benchmark.json`` and ``wild_benchmark.md`` into ``out_dir`` (created); returns both paths."""
+def output_paths(out_dir: Path, overwrite: bool = False) -> Tuple[Path, Path]:
+    """``wild_benchmark.json`` and ``.md`` in ``out_dir``, checked before the benchmark runs (``tools.outputs``:
+    a writable folder; outside the project's ``benchmarks/`` existing results are kept unless ``overwrite``).
+
+    Raises:
+        BenchmarkError: the folder or the files cannot or must not be written.
+    """
+    from tools.outputs import OutputError, check_outputs_in
+
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BenchmarkError(f"cannot create --out-dir {out_dir}: {exc.strerror or exc}") from None
-    json_path, md_path = out_dir / f"{OUTPUT_STEM}.json", out_dir / f"{OUTPUT_STEM}.md"
-    json_path.write_text(json.dumps(report, indent=2, allow_nan=True) + "\n")
-    md_path.write_text(markdown(report))
+        json_path, md_path = check_outputs_in(out_dir, [f"{OUTPUT_STEM}.json", f"{OUTPUT_STEM}.md"], "--out-dir",
+                                              overwrite)
+    except OutputError as exc:
+        raise BenchmarkError(str(exc)) from None
+    return json_path, md_path
+
+
+def write_outputs(report: Dict[str, Any], out_dir: Path, overwrite: bool = True) -> Tuple[Path, Path]:
+    """Write ``wild_benchmark.json`` and ``wild_benchmark.md`` into ``out_dir`` (created) atomically, together;
+    returns both paths.
+
+    Raises:
+        BenchmarkError: ``output_paths``' checks failed, or the files could not be written (nothing is left).
+    """
+    from tools.outputs import StagedOutputs, WriteError
+
+    json_path, md_path = output_paths(out_dir, overwrite)
+    try:
+        with StagedOutputs() as stage:
+            stage.write(json_path, json.dumps(report, indent=2, allow_nan=True) + "\n")
+            stage.write(md_path, markdown(report))
+    except WriteError as exc:
+        raise BenchmarkError(str(exc)) from None
     return json_path, md_path
 
 
@@ -857,7 +881,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data_3d_h36m.npz for the H36M mean pose (default ../shared/data/h36m/data_3d_h36m.npz or "
                         "$HOT_SHARED_DATA/h36m/)")
     p.add_argument("--device", default="cpu", help="lifter device: cpu, cuda, mps or auto (default cpu)")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--overwrite", action="store_true", help="replace wild_benchmark.json/.md in an --out-dir other "
+                   "than the project's benchmarks/ (where they are regenerated in place)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="debug logging, and the traceback of an unexpected error")
     return p
 
 
@@ -866,8 +893,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise BenchmarkError(f"--max-frames must be >= 3 (the acceleration needs 3 frames), got {args.max_frames}")
     if args.max_offset < 0:
         raise BenchmarkError(f"--max-offset must be >= 0, got {args.max_offset}")
-    if not args.outlier_px > 0:
-        raise BenchmarkError(f"--outlier-px must be > 0, got {args.outlier_px}")
+    if not (args.outlier_px > 0 and math.isfinite(args.outlier_px)):
+        raise BenchmarkError(f"--outlier-px must be a finite number > 0, got {args.outlier_px}")
     if not (args.smooth_sigma >= 0 and math.isfinite(args.smooth_sigma)):
         raise BenchmarkError(f"--smooth-sigma must be >= 0, got {args.smooth_sigma}")
     if args.checkpoint is not None and not Path(args.checkpoint).is_file():
@@ -880,8 +907,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns the exit status (0 ok, 2 user error)."""
-    from demo.lib.errors import DemoError
+    """Command-line entry point; returns the exit status (0 ok, 2 user error, 1 failed)."""
+    from common.cli import guarded
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -889,10 +916,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s",
                             stream=sys.stdout)
+    return guarded(lambda: _main(args), verbose=args.verbose)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from demo.lib.errors import DemoError
+
     try:
         _check_args(args)
+        output_paths(args.out_dir, args.overwrite)  # before the run: a bad --out-dir must not cost the benchmark
         report = run_benchmark(args)
-        json_path, md_path = write_outputs(report, args.out_dir)
+        json_path, md_path = write_outputs(report, args.out_dir, args.overwrite)
     except (BenchmarkError, CalibrationError, DemoError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,12 +10,18 @@ aligned with the end, overlaps cross-faded, edge padding only for videos shorter
 (TPC, MHFormer) get one centred, edge-padded window per frame and give its centre. Test-time flip averages
 the prediction with the un-flipped prediction of the mirrored input. Output is root-relative, in the
 camera frame, in metres.
+
+Joints: the demo feeds Human3.6M-17 2-D. A 16-joint model (trained on 16-joint detections such as the
+Stacked-Hourglass ``--keypoints sh_pt_mpii``: Human3.6M-17 without joint 9, Neck/Nose) runs through
+``H36M16Adapter``: joint 9 is dropped from the 2-D going in and put back in the 3-D coming out on the
+thorax–head segment. Any other joint count or channel count is refused by ``load_lifter`` in one line.
 """
 from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
@@ -23,10 +29,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, inspect_checkpoint, load_weights
+from common.checkpoint import CheckpointError, find_checkpoint, inspect_checkpoint, load_weights
+from common.data import JOINT_DROPPED_FOR_16
 from common.skeleton import h36m_skeleton
 from demo.lib.checks import MAX_ABS_NORMALISED, check_lift_input
 from demo.lib.errors import DemoError
+from demo.lib.options import check_int
 from model import VARIANTS, build_model
 
 _logger = logging.getLogger(__name__)
@@ -37,6 +45,60 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = ROOT / "checkpoint" / "shipped" / "hot_mixste_27_wild_vc" / "best.pth"
 #: model used when neither --checkpoint nor DEFAULT_CHECKPOINT exists (random weights, loudly warned)
 DEFAULT_MODEL = "mixste.hot_mixste"
+#: the 3-D Neck/Nose of a 16-joint model's output: Thorax + NOSE_ALPHA_3D · (Head − Thorax). The mean projection
+#: of the 3-D Neck/Nose on the thorax→head segment over Human3.6M S1, S5–S8 (every 10th frame, 36,681 poses:
+#: 0.503, median 0.513); the true joint lies 4.3 cm from that point on average (it sits in front of the segment).
+NOSE_ALPHA_3D = 0.50
+#: how to get a checkpoint the demo can run, for the messages
+FITTING_CHECKPOINT = ("train on Human3.6M-17 2-D (--keypoints gt) or on 16-joint detections (--keypoints "
+                      "sh_pt_mpii), with 2 input channels (x, y) or 3 (x, y, confidence)")
+
+
+class H36M16Adapter(nn.Module):
+    """A 16-joint model (Human3.6M-17 without joint 9, Neck/Nose) behind a 17-joint interface.
+
+    Input (B, F, 17, C) → joint 9 dropped → the model → (B, F', 16, 3) → joint 9 re-inserted on the thorax–head
+    segment (``NOSE_ALPHA_3D``) → (B, F', 17, 3). The left/right joints of both layouts correspond, so the
+    17-joint flip augmentation and the model's own training flips agree. ``config`` is the model's with 17
+    joints in and out (what the callers feed and get); ``model`` is the wrapped network.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.variant_name = getattr(model, "variant_name", type(model).__name__)
+        config = getattr(model, "config", None)
+        self.config = replace(config, n_joints=17, out_joints=17) if config is not None else None
+        keep = [j for j in range(17) if j != JOINT_DROPPED_FOR_16]
+        self.register_buffer("keep", torch.tensor(keep), persistent=False)
+
+    def forward(self, x: torch.Tensor, index: Optional[torch.Tensor] = None):
+        """(B, F, 17, C) → ``LiftOutput`` (or a tensor, as the model returns) with (B, F', 17, 3) poses."""
+        x16 = x.index_select(-2, self.keep.to(x.device))
+        out = self.model(x16) if index is None else self.model(x16, index=index)
+        pose = out if isinstance(out, torch.Tensor) else out.pose
+        thorax, head = pose[..., 8:9, :], pose[..., 9:10, :]  # 16-joint indices of Thorax and Head
+        nose = thorax + NOSE_ALPHA_3D * (head - thorax)
+        full = torch.cat([pose[..., :JOINT_DROPPED_FOR_16, :], nose, pose[..., JOINT_DROPPED_FOR_16:, :]], dim=-2)
+        return full if isinstance(out, torch.Tensor) else out._replace(pose=full)
+
+
+def resolve_checkpoint_path(checkpoint: Union[str, Path]) -> Path:
+    """``--checkpoint``: a ``.pth`` file, or a run folder (its ``best.pth``, else ``last.pth``, else its only
+    ``.pth``; ``common.checkpoint.find_checkpoint``).
+
+    Raises:
+        DemoError: nothing there, or a folder without a weights file.
+    """
+    path = Path(checkpoint)
+    if path.is_dir():
+        try:
+            return find_checkpoint(path)
+        except CheckpointError as exc:
+            raise DemoError(f"--checkpoint {path}: {exc}; pass a .pth file or a training run folder") from None
+    if not path.is_file():
+        raise DemoError(f"checkpoint not found: {path} (pass --checkpoint PATH to a .pth file or a run folder)")
+    return path
 
 
 @dataclass
@@ -181,9 +243,14 @@ def lift_sequences(
         one (T_i, J_out, 3) float32 array per sequence, root (joint 0) at the origin.
 
     Raises:
-        ValueError: wrong shape or mode, NaN/inf input, or input beyond ±``max_abs`` (unnormalised pixels:
-            normalise with ``common.camera.normalize_screen_coordinates(kp, w, h)``).
+        ValueError: wrong shape or mode, NaN/inf input, input beyond ±``max_abs`` (unnormalised pixels:
+            normalise with ``common.camera.normalize_screen_coordinates(kp, w, h)``), ``frames`` or ``batch_size``
+            below 1, or a ``stride`` outside 1 … ``frames`` (frames between windows would get no pose).
     """
+    frames = check_int(frames, "frames", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    if stride is not None:
+        stride = check_int(stride, "stride", 1, frames)
     arrays = [np.asarray(seq) for seq in sequences]
     if not arrays:
         return []
@@ -267,12 +334,15 @@ def load_lifter(
     ``DEFAULT_MODEL``; sizes come from the checkpoint's ``args`` (when it is for the same model), then the
     variant's defaults; ``frames`` overrides the window length.
 
+    A 16-joint checkpoint (Human3.6M without Neck/Nose) is wrapped in ``H36M16Adapter`` (17 joints in and out).
+
     Raises:
-        DemoError: unknown model name, or a checkpoint that is missing or does not fit the model.
+        DemoError: unknown model name, a checkpoint that is missing, unreadable or does not fit the model, a
+            ``frames`` that does not fit the checkpoint or the model, or a model whose joints or channels the
+            demo cannot feed.
     """
-    path = Path(checkpoint) if checkpoint else (DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
-    if path is not None and not path.is_file():
-        raise DemoError(f"checkpoint not found: {path} (pass --checkpoint PATH to a .pth file)")
+    path = resolve_checkpoint_path(checkpoint) if checkpoint else (
+        DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else None)
     info = None
     if path is not None:
         try:
@@ -290,32 +360,60 @@ def load_lifter(
     name = canonical_model_name(model_name or stored_name or DEFAULT_MODEL)
     if stored_name and canonical_model_name_or_none(stored_name) != name:
         args = {}  # sizes of another model do not apply
+    if checkpoint and frames and args.get("frames") and frames != args["frames"]:
+        raise DemoError(f"--frames {frames} does not fit checkpoint {path}, trained with {args['frames']}-frame "
+                        "windows; drop --frames (the checkpoint's window is used)")
     overrides = {"frames": frames} if frames else {}
     try:
         model = build_model(name, args, **overrides)
     except (TypeError, ValueError) as exc:
-        raise DemoError(f"cannot build model '{name}' with these sizes: {exc}") from exc
+        raise DemoError(_build_error(name, frames, exc)) from None
     if info is not None:
         try:
             load_weights(model, info)
         except CheckpointError as exc:
-            raise DemoError(str(exc)) from exc
+            raise DemoError(str(exc)) from None
     else:
         _logger.warning(
             "WARNING: %s and no --checkpoint was given: lifting with RANDOM weights of '%s', so the 3-D poses "
             "are meaningless. Pass --checkpoint PATH (or drop --model/--frames to use the shipped one).",
             why_random, name,
         )
-    model.eval().to(device)
     cfg = getattr(model, "config", None)
+    joints = (int(getattr(cfg, "n_joints", None) or 17), int(getattr(cfg, "out_joints", None) or 17))
+    in_channels = int(getattr(cfg, "in_channels", None) or 2)
+    source = f"checkpoint {path}" if path is not None else f"model '{name}'"
+    if in_channels not in (2, 3):
+        raise DemoError(f"{source} takes {in_channels} channels per joint; the demo and hot_pose give 2 (x, y) or "
+                        f"3 (x, y, confidence): {FITTING_CHECKPOINT}")
+    if joints == (16, 16):
+        _logger.info("%s is a 16-joint model (Human3.6M without Neck/Nose): the 2-D Neck/Nose is dropped going in "
+                     "and the 3-D one placed on the thorax-head segment", source)
+        model = H36M16Adapter(model)
+    elif joints != (17, 17):
+        raise DemoError(f"{source} is a model of {joints[0]} input and {joints[1]} output joints; the demo and "
+                        f"hot_pose feed Human3.6M-17 2-D (or its 16 joints without Neck/Nose): {FITTING_CHECKPOINT}")
+    model.eval().to(device)
     return Lifter(
         model=model,
         name=name,
         frames=int(getattr(cfg, "frames", None) or frames or 243),
         mode=lift_mode(name),
-        in_channels=int(getattr(cfg, "in_channels", None) or 2),
+        in_channels=in_channels,
         checkpoint=path,
     )
+
+
+def _build_error(name: str, frames: Optional[int], exc: Exception) -> str:
+    """One line for a model that cannot be built with these sizes, in the demo's words (it has --frames, not the
+    training script's size flags)."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    kept = re.search(r"--token_num (\d+) must be between 1 and --frames", reason)
+    if frames and kept:
+        return (f"--frames {frames} is shorter than the {kept.group(1)} frames '{name}' keeps after token pruning; "
+                f"pass --frames {kept.group(1)} or more (or drop --frames to use the checkpoint's window)")
+    reason = re.sub(r"--(?!frames\b)([a-z_]+)", r"\1", reason)  # size flags of training, not of the demo
+    return f"cannot build model '{name}' with these sizes: {reason}"
 
 
 def canonical_model_name_or_none(name: str) -> Optional[str]:

@@ -4,8 +4,11 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
 (arXiv:2311.12028). Stages: detect (COCO-17, one person per frame) → ``coco_to_h36m`` → ``fill_gaps`` →
 normalise by the frame size → ``sliding_window_lift`` → save ``keypoints_2d.npz``, ``poses_3d.npz`` and
 ``poses_3d.json`` → render a side-by-side mp4. Frames are streamed twice (detection, rendering) and never
-held in memory. Every output is written into a hidden staging folder inside the output folder and moved
-into place only when everything succeeded, so a failure leaves no partial files behind. Every stage's
+held in memory. Flags, files and the output folder are checked before anything loads (``demo.lib.preflight``):
+the demo never deletes or replaces a file it did not write (``demo.lib.outputs``: an output that would be an
+input, or a file of the folder that its manifest does not list as the demo's own, is refused). Every output is
+written into a hidden staging folder inside the output folder and moved into place only when everything
+succeeded, so a failure leaves no partial files behind. Every stage's
 output is checked (``demo.lib.checks``): a keypoint file must hold pixels of the video (NaN only as the
 "missing" marker), a detector's joints far out of view are marked missing, and the H36M keypoints, the
 lifter input, the lifted poses and the poses after the bone-length step must be finite, so no NaN/inf
@@ -26,106 +29,36 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from common.camera import normalize_screen_coordinates
+from common.cli import describe_os_error
 from common.skeleton import H36M_17_NAMES, h36m_skeleton
-from common.utils import progress_bar, resolve_device
+from common.utils import progress_bar
 from demo.lib.checks import (check_finite, check_lift_input, check_lifted_poses, check_pixel_keypoints,
                              lift_input_bound, mask_far_outside)
-from demo.lib.detectors import DEFAULT_DETECTOR, Detection2D, Detector2D, build_detector, detector_class
+from demo.lib.detectors import Detection2D, Detector2D, build_detector
 from demo.lib.errors import DemoError
 from demo.lib.lift import Lifter, h36m_sides, lift_sequences, load_lifter, sliding_window_lift
+from demo.lib.options import check_device
+from demo.lib.outputs import Staging
+from demo.lib.preflight import (DEFAULT_MAX_PERSONS, DEFAULT_MIN_TRACK_FRAMES, DEFAULT_OUTPUT_ROOT,  # noqa: F401
+                                OUTPUT_FILES, DemoOptions, Prepared, preflight)  # re-exported: the options live there
 from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
 from demo.lib.quality import constant_bone_lengths, pose_quality
 from demo.lib.render import BONES, MultiPersonRenderer, SideBySideRenderer
-from demo.lib.sample import ATTRIBUTION, MULTI_SET_ATTRIBUTION, MULTI_SET_DIR, SAMPLE_NAME, resolve_video
+from demo.lib.sample import ATTRIBUTION, MULTI_SET_ATTRIBUTION, MULTI_SET_DIR, SAMPLE_NAME
 from demo.lib.tracks import PersonTracker, Tracks, track_video
-from demo.lib.video import FALLBACK_FPS, VideoInfo, VideoWriter, iter_frames, probe_video
+from demo.lib.video import FALLBACK_FPS, VideoInfo, VideoWriter, iter_frames
 
 _logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_OUTPUT_ROOT = ROOT / "demo" / "output"
-#: the files every run writes (plus ``<video name>.mp4`` unless --no-render)
-OUTPUT_FILES = ("keypoints_2d.npz", "poses_3d.npz", "poses_3d.json")
 COORDINATES = "camera frame (x right, y down, z away from the camera), root-relative: pelvis (joint 0) = 0"
-
-
-@dataclass
-class DemoOptions:
-    """Everything ``run_demo`` needs (the CLI flags of ``demo/vis.py``).
-
-    Attributes:
-        video: input path; ``None`` or "sample" = the sample clip (with the "keypoints" detector, ``None`` = no
-            video: the keypoints alone, drawn on a blank canvas of ``size``).
-        size: (width, height) in pixels the keypoint file refers to, when there is no video.
-        fps: frame rate of the keypoints when there is no video (default ``video.FALLBACK_FPS``).
-        output: output folder (default ``demo/output/<video stem>/``).
-        detector: "mediapipe", "hrnet" or "keypoints".
-        keypoints: keypoint file for the "keypoints" detector.
-        keypoints_layout: "auto", "coco" or "h36m".
-        yolo_weights: YOLOv3 weights for "hrnet" (default in demo/lib/checkpoint/).
-        hrnet_weights: HRNet-W48 weights for "hrnet".
-        model: lifting model variant (default: the checkpoint's, else ``lift.DEFAULT_MODEL``).
-        checkpoint: lifting weights (default ``lift.DEFAULT_CHECKPOINT``).
-        frames: window length override.
-        flip: test-time flip augmentation.
-        fix_flips: undo the 2-D detector's left/right label mix-ups (``fix_left_right_flips``).
-        constant_bones: rescale every bone to its median length over the video (``quality`` then also holds
-            the ``raw_*`` numbers of the model's own output).
-        batch_size: windows per forward pass.
-        stride: seq2seq window step (default F, no overlap); smaller = smoother joins, slower.
-        render: write the side-by-side mp4.
-        fix_z: fixed vertical range in the 3-D view.
-        max_height: output video height cap.
-        device: "auto", "cpu", "cuda", "mps".
-        max_frames: process only the first N frames.
-        progress: show tqdm progress bars.
-        detector_options: extra keyword arguments of the detector's constructor (e.g. reduced network
-            widths in tests).
-        multi: detect, track and lift every person (see the module docstring).
-        max_persons: ``multi``: most persons kept (the most detected tracks).
-        min_track_frames: ``multi``: fewest detected frames of a kept track.
-        person: ``multi``: keep only this track id (ids as drawn in the video: 0, 1, ... by first appearance).
-    """
-
-    video: Optional[str] = None
-    size: Optional[Tuple[int, int]] = None
-    fps: Optional[float] = None
-    output: Optional[str] = None
-    detector: str = DEFAULT_DETECTOR
-    keypoints: Optional[str] = None
-    keypoints_layout: str = "auto"
-    yolo_weights: Optional[str] = None
-    hrnet_weights: Optional[str] = None
-    model: Optional[str] = None
-    checkpoint: Optional[str] = None
-    frames: Optional[int] = None
-    flip: bool = True
-    fix_flips: bool = True
-    constant_bones: bool = True
-    batch_size: int = 8
-    stride: Optional[int] = None
-    render: bool = True
-    fix_z: bool = False
-    max_height: int = 720
-    device: str = "auto"
-    max_frames: Optional[int] = None
-    progress: bool = True
-    detector_options: Dict[str, Any] = field(default_factory=dict)
-    multi: bool = False
-    max_persons: int = 4
-    min_track_frames: int = 10
-    person: Optional[int] = None
 
 
 @dataclass
@@ -186,44 +119,6 @@ class DemoResult:
         return float(self.found.mean()) if self.found.size else 0.0
 
 
-class _Staging:
-    """A hidden folder inside the output folder; ``commit`` moves its files up, ``abort`` removes everything new."""
-
-    def __init__(self, final: Path) -> None:
-        self.final = final
-        self.created = not final.exists()
-        try:
-            final.mkdir(parents=True, exist_ok=True)
-            self.tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=final))
-        except OSError as exc:
-            raise DemoError(f"cannot write to output folder {final}: {exc.strerror or exc}; pass --output DIR") from exc
-
-    def path(self, name: str) -> Path:
-        return self.tmp / name
-
-    def commit(self, stale: Sequence[str] = ()) -> List[Path]:
-        """Move the staged files into place and delete ``stale`` outputs of an earlier run that this run
-        did not write (e.g. an old video after ``--no-render``), so the folder is always consistent."""
-        written = {item.name for item in self.tmp.iterdir()}
-        for name in stale:
-            if name not in written and (self.final / name).is_file():
-                (self.final / name).unlink()
-        files = []
-        for item in sorted(self.tmp.iterdir()):
-            os.replace(item, self.final / item.name)
-            files.append(self.final / item.name)
-        self.tmp.rmdir()
-        return files
-
-    def abort(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        if self.created:
-            try:
-                self.final.rmdir()
-            except OSError:
-                pass
-
-
 def _progress_bar(enabled: bool, total: Optional[int], desc: str):
     return progress_bar(total=total, desc=desc, enabled=enabled, unit="frame", leave=True)
 
@@ -241,24 +136,32 @@ def _build_detector(opts: DemoOptions, device) -> Detector2D:
     return build_detector(opts.detector, **kwargs)
 
 
-def blank_frames(width: int, height: int, count: int) -> Iterator[np.ndarray]:
-    """``count`` grey BGR canvases (H, W, 3) uint8: the "video" of keypoints without one."""
+def blank_frames(width: int, height: int, count: int, max_height: int = 720) -> Iterator[np.ndarray]:
+    """``count`` times the same grey BGR canvas: the "video" of keypoints without one.
+
+    The canvas has the aspect of a ``width`` × ``height`` frame but is at most ``max_height`` tall (the rendered
+    height; ``_render`` scales the keypoints to it), so a large ``--size`` costs no memory. It is read-only: the
+    renderers draw on copies.
+    """
+    scale = min(1.0, max_height / height)
+    canvas = np.full((max(2, round(height * scale)), max(2, round(width * scale)), 3), 40, np.uint8)
+    canvas.flags.writeable = False
     for _ in range(count):
-        yield np.full((height, width, 3), 40, np.uint8)
+        yield canvas
 
 
-def _source(opts: DemoOptions, detector: Optional[Detector2D] = None
+def _source(opts: DemoOptions, prepared: Prepared, detector: Detector2D
             ) -> Tuple[Path, VideoInfo, Callable[[Optional[int]], Iterator]]:
-    """The input, what it says of itself, and its frames: a video (``detector`` not needed), or, for
-    ``--keypoints`` without ``--video``, the keypoint file alone on blank canvases of ``--size``."""
-    if opts.video is None and opts.detector == "keypoints":
+    """The input, what it says of itself, and its frames: the video (probed by ``preflight``), or, for
+    ``--keypoints`` without ``--video``, the keypoint file alone on a blank canvas of ``--size``'s aspect."""
+    if prepared.keypoints_only:
         width, height = opts.size
         count = detector.detection.num_frames
         info = VideoInfo(path=Path(opts.keypoints), width=width, height=height, fps=float(opts.fps or FALLBACK_FPS),
                          reported_frames=count)
-        return info.path, info, lambda limit: blank_frames(width, height, min(count, limit or count))
-    video = resolve_video(opts.video)
-    return video, probe_video(video), lambda limit: iter_frames(video, limit)
+        return info.path, info, lambda limit: blank_frames(width, height, min(count, limit or count), opts.max_height)
+    video = prepared.video
+    return video, prepared.info, lambda limit: iter_frames(video, limit)
 
 
 def _expected_frames(opts: DemoOptions, info: VideoInfo) -> Optional[int]:
@@ -323,7 +226,7 @@ def _lift(opts: DemoOptions, lifter: Lifter, kp: np.ndarray, scores: np.ndarray,
                                    progress=bar.update, max_abs=bound)
 
 
-def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detection2D, kp: np.ndarray,
+def _save(stage: Staging, opts: DemoOptions, info: VideoInfo, detection: Detection2D, kp: np.ndarray,
           scores: np.ndarray, poses: np.ndarray, lifter: Lifter, timings: Dict[str, float],
           quality: Dict[str, float], flips: int) -> None:
     skeleton = h36m_skeleton()
@@ -359,7 +262,7 @@ def _save(stage: _Staging, opts: DemoOptions, info: VideoInfo, detection: Detect
     stage.path("poses_3d.json").write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
 
 
-def _render(stage: _Staging, opts: DemoOptions, video: Path, info: VideoInfo, kp: np.ndarray, poses: np.ndarray,
+def _render(stage: Staging, opts: DemoOptions, video: Path, info: VideoInfo, kp: np.ndarray, poses: np.ndarray,
             found: np.ndarray, lifter: Lifter, frames: Callable[[Optional[int]], Iterator]) -> None:
     title = f"3D: {lifter.name}" + ("" if lifter.trained else "  [UNTRAINED: random weights]")
     renderer = SideBySideRenderer((info.width, info.height), title, opts.fix_z, opts.max_height)
@@ -368,30 +271,14 @@ def _render(stage: _Staging, opts: DemoOptions, video: Path, info: VideoInfo, kp
         with VideoWriter(stage.path(f"{video.stem}.mp4"), info.fps, renderer.size) as writer, \
                 _progress_bar(opts.progress, len(poses), "render") as bar:
             for t, frame in enumerate(frames(len(poses))):
-                writer.write(renderer.render(frame, kp[t], poses[t], bool(found[t]), t))
+                scale = frame.shape[0] / info.height  # 1 for a video; a blank canvas may be smaller than --size
+                writer.write(renderer.render(frame, kp[t] * scale, poses[t], bool(found[t]), t))
                 written += 1
                 bar.update(1)
     finally:
         renderer.close()
     if written != len(poses):
         raise DemoError(f"video {video} decoded {written} frames on the second pass but {len(poses)} on the first")
-
-
-def _check_multi(opts: DemoOptions) -> None:
-    """Flags of ``multi`` (checked before anything loads)."""
-    if not opts.multi:
-        if opts.person is not None:
-            raise DemoError("--person picks one of several tracked persons: add --multi")
-        return
-    if not detector_class(opts.detector).multi_person:
-        raise DemoError(f"--multi needs a detector that finds several persons (mediapipe or hrnet), not "
-                        f"'{opts.detector}' (one person per frame)")
-    if opts.max_persons < 1:
-        raise DemoError(f"--max-persons must be >= 1, got {opts.max_persons}")
-    if opts.min_track_frames < 1:
-        raise DemoError(f"--min-track-frames must be >= 1, got {opts.min_track_frames}")
-    if opts.person is not None and opts.person < 0:
-        raise DemoError(f"--person must be a track id >= 0, got {opts.person}")
 
 
 def _detect_tracks(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo,
@@ -465,7 +352,7 @@ def _lift_persons(opts: DemoOptions, lifter: Lifter, tracks: Tracks, info: Video
     return Persons(np.arange(tracks.num_tracks), poses, keypoints, present, tracks.found.copy(), quality), flips
 
 
-def _save_persons(stage: _Staging, opts: DemoOptions, info: VideoInfo, tracks: Tracks, persons: Persons,
+def _save_persons(stage: Staging, opts: DemoOptions, info: VideoInfo, tracks: Tracks, persons: Persons,
                   lifter: Lifter, timings: Dict[str, float], flips: int) -> None:
     """The files of several persons: the single-person ones with a person axis first (see ``docs/demo.md``)."""
     skeleton = h36m_skeleton()
@@ -503,7 +390,7 @@ def _save_persons(stage: _Staging, opts: DemoOptions, info: VideoInfo, tracks: T
     stage.path("poses_3d.json").write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
 
 
-def _render_persons(stage: _Staging, opts: DemoOptions, video: Path, info: VideoInfo, persons: Persons,
+def _render_persons(stage: Staging, opts: DemoOptions, video: Path, info: VideoInfo, persons: Persons,
                     lifter: Lifter, frames: Callable[[Optional[int]], Iterator]) -> None:
     title = f"3D: {lifter.name}" + ("" if lifter.trained else "  [UNTRAINED: random weights]")
     renderer = MultiPersonRenderer((info.width, info.height), len(persons.ids), title, opts.max_height)
@@ -531,8 +418,13 @@ def _log_timings(timings: Dict[str, float], frames: int, lifter: Lifter) -> None
         _logger.warning("WARNING: the 3-D poses come from an UNTRAINED model (random weights); pass --checkpoint.")
 
 
-def run_demo(opts: DemoOptions) -> DemoResult:
+def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResult:
     """Run the whole demo (see the module docstring).
+
+    Args:
+        opts: the options.
+        prepared: ``preflight(opts)`` if the caller ran it already (``demo/vis.py`` does, before importing this
+            module); run here otherwise.
 
     Raises:
         DemoError: any user-facing problem; nothing is left in the output folder then.
@@ -546,27 +438,21 @@ def run_demo(opts: DemoOptions) -> DemoResult:
         timings[name] = now - clock
         clock = now
 
+    prepared = prepared or preflight(opts)  # flags, files and the output folder, before anything loads
+    opts = prepared.opts
     try:
-        device = resolve_device(opts.device)
+        device = check_device(opts.device)
     except ValueError as exc:
-        raise DemoError(str(exc)) from exc
-    keypoints_only = opts.video is None and opts.detector == "keypoints"
-    if not keypoints_only and (opts.size is not None or opts.fps is not None):
-        raise DemoError("--size and --fps are for --keypoints without a video; a video gives its own size and fps")
-    if keypoints_only and opts.size is None:
-        raise DemoError("--keypoints without --video needs --size WxH, the image size its pixels refer to "
-                        "(and --fps, default 25), e.g. --size 1920x1080")
-    _check_multi(opts)
-    if not keypoints_only:
-        video, info, frames = _source(opts)  # a missing or undecodable video fails before anything loads
+        raise DemoError(str(exc)) from None
+    lifter = load_lifter(opts.model, opts.checkpoint, opts.frames, device)
+    if opts.stride is not None and opts.stride > lifter.frames:
+        raise DemoError(f"--stride {opts.stride} is longer than the {lifter.frames}-frame window of '{lifter.name}': "
+                        f"the frames between two windows would get no pose; use --stride 1 to {lifter.frames}")
     detector = _build_detector(opts, device)  # a keypoint file is read here: checked before anything is written
-    if keypoints_only:
-        video, info, frames = _source(opts, detector)
-    output = Path(opts.output) if opts.output else DEFAULT_OUTPUT_ROOT / video.stem
-    stage = _Staging(output)
+    stage = None
     try:
-        # everything that can fail on a bad flag or file happens before the long stages
-        lifter = load_lifter(opts.model, opts.checkpoint, opts.frames, device)
+        video, info, frames = _source(opts, prepared, detector)
+        stage = Staging(prepared.plan)
         lap("load_models")
         if opts.multi:
             tracks = _detect_tracks(opts, detector, video, info, frames)
@@ -580,11 +466,11 @@ def run_demo(opts: DemoOptions) -> DemoResult:
                     lap("render")
                 _save_persons(stage, opts, info, tracks, persons, lifter, timings, flips)
                 lap("save")
-                files = stage.commit(stale=OUTPUT_FILES + (f"{video.stem}.mp4",))
+                files = stage.commit()
                 _log_timings(timings, persons.present.shape[1], lifter)
-                return DemoResult(output, files, int(persons.present.shape[1]), persons.found[0], persons.poses_3d[0],
-                                  persons.keypoints_2d[0], timings, lifter.name, lifter.trained, persons.quality[0],
-                                  persons)
+                return DemoResult(prepared.plan.folder, files, int(persons.present.shape[1]), persons.found[0],
+                                  persons.poses_3d[0], persons.keypoints_2d[0], timings, lifter.name,
+                                  lifter.trained, persons.quality[0], persons)
             detection = tracks.person(0)  # one person: the single-person path and files
         else:
             detection = _detect(opts, detector, video, info, frames)
@@ -609,13 +495,18 @@ def run_demo(opts: DemoOptions) -> DemoResult:
             lap("render")
         _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality, flips)
         lap("save")
-        files = stage.commit(stale=OUTPUT_FILES + (f"{video.stem}.mp4",))
+        files = stage.commit()
+    except OSError as exc:  # writing the outputs (disk full, folder removed or made read-only during the run)
+        if stage is not None:
+            stage.abort()
+        raise DemoError(f"cannot write the outputs into {prepared.plan.folder}: {describe_os_error(exc)}; nothing "
+                        "was written there (free some space or pass --output another folder)") from None
     except BaseException:
-        stage.abort()
+        if stage is not None:
+            stage.abort()
         raise
     finally:
-        if detector is not None:
-            detector.close()
+        detector.close()
     _log_timings(timings, len(poses), lifter)
     _logger.info("3-D plausibility: bone-length CV max %.3f, left/right swaps %d, mean acceleration %.2f m/s²",
                  quality["bone_length_cv_max"], quality["left_right_swaps"], quality["acceleration_mean_m_s2"])
@@ -624,5 +515,5 @@ def run_demo(opts: DemoOptions) -> DemoResult:
                      "left/right swaps %d, mean acceleration %.2f m/s²", quality["raw_bone_length_cv_max"],
                      quality["raw_bone_length_cv_median"], quality["raw_left_right_swaps"],
                      quality["raw_acceleration_mean_m_s2"])
-    return DemoResult(output, files, len(poses), detection.found, poses, kp, timings, lifter.name, lifter.trained,
-                      quality)
+    return DemoResult(prepared.plan.folder, files, len(poses), detection.found, poses, kp, timings, lifter.name,
+                      lifter.trained, quality)

@@ -41,6 +41,8 @@ from common.arguments import OneLineArgumentParser
 from demo.lib.checks import MAX_ABS_NORMALISED, check_lift_input, check_lifted_poses
 from demo.lib.errors import DemoError
 from demo.lib.lift import flip_keypoints, forward_pose
+from demo.lib.options import check_int
+from demo.lib.preflight import STREAM_FILE
 
 _logger = logging.getLogger(__name__)
 
@@ -68,9 +70,14 @@ class StreamingLifter:
         background: run each forward in a worker thread (one more hop of latency, see the module docstring).
         max_abs: largest |value| ``push`` accepts (default ``demo.lib.checks.MAX_ABS_NORMALISED`` = 8: normalised
             screen coordinates are within ±1 (x) and ±h/w (y) inside the frame; pixels are far beyond).
+        joints: joints per pushed frame (default: the model's ``config.n_joints``; without a config, the first
+            push fixes it).
+        channels: channels per joint (default: the model's ``config.in_channels``; a 3-channel model also takes
+            2 channels, as the models do, but one stream keeps one shape).
 
     Raises:
-        ValueError: ``hop < 1``, a negative look-ahead, or ``lookahead + hop > frames`` (seq2seq).
+        ValueError: ``frames`` or ``hop`` below 1 or not whole numbers, a negative look-ahead, or
+            ``lookahead + hop > frames`` (seq2seq).
     """
 
     def __init__(
@@ -86,16 +93,24 @@ class StreamingLifter:
         device: Union[str, torch.device] = "cpu",
         background: bool = False,
         max_abs: float = MAX_ABS_NORMALISED,
+        joints: Optional[int] = None,
+        channels: Optional[int] = None,
     ) -> None:
         if mode not in ("seq2seq", "seq2frame"):
             raise ValueError(f"mode must be 'seq2seq' or 'seq2frame', got {mode!r}")
-        if hop < 1 or lookahead < 0:
-            raise ValueError(f"hop must be ≥ 1 and lookahead ≥ 0, got hop {hop}, lookahead {lookahead}")
+        frames = check_int(frames, "frames", 1)
+        hop = check_int(hop, "hop", 1)
+        lookahead = check_int(lookahead, "lookahead", 0)
         if mode == "seq2frame":
             lookahead = frames // 2
         elif lookahead + hop > frames:
             raise ValueError(f"lookahead {lookahead} + hop {hop} must not exceed the window of {frames} frames")
         self.model, self.frames, self.mode = model, frames, mode
+        config = getattr(model, "config", None)
+        joints = joints if joints is not None else getattr(config, "n_joints", None)
+        channels = channels if channels is not None else getattr(config, "in_channels", None)
+        self.joints = None if joints is None else check_int(joints, "joints", 1)
+        self.channels = None if channels is None else check_int(channels, "channels", 1)
         self.max_abs = float(max_abs)
         self.lookahead, self.hop, self.flip = lookahead, hop, flip
         self.joints_left, self.joints_right = tuple(joints_left), tuple(joints_right)
@@ -110,6 +125,8 @@ class StreamingLifter:
         self.emitted = 0
         self.forwards = 0
         self.lift_seconds = 0.0
+        self._flushed = False
+        self._broken: Optional[str] = None  # why the stream cannot go on (a forward failed in the background)
 
     @property
     def background(self) -> bool:
@@ -145,22 +162,54 @@ class StreamingLifter:
             while the stream is younger than the latency.
 
         Raises:
-            ValueError: not one frame (J, C), NaN/inf values, or values beyond ±``max_abs`` (pixels: normalise
-                with ``common.camera.normalize_screen_coordinates(kp, w, h)``). The stream is unchanged then.
+            ValueError: not one frame (J, C) with the model's joints and channels (or another shape than the
+                frames before), NaN/inf values, or values beyond ±``max_abs`` (pixels: normalise with
+                ``common.camera.normalize_screen_coordinates(kp, w, h)``). The stream is unchanged then, and
+                so it is when the model's forward raises (the frame was not added).
+            RuntimeError: a push after ``flush`` (start a new stream), or after a background forward failed.
         """
+        if self._flushed:
+            raise RuntimeError("this stream was flushed (ended); start a new StreamingLifter for more frames")
+        if self._broken:
+            raise RuntimeError(f"this stream stopped: {self._broken}; start a new StreamingLifter")
         kp = np.asarray(keypoints)
-        if kp.ndim != 2:
-            raise ValueError(f"expected one frame of keypoints (J, C), got shape {kp.shape}")
+        self._check_frame(kp)
         check_lift_input(kp, self.max_abs)
         kp = kp.astype(np.float32)
+        saved = (list(self._buffer), self._pushed)
+        try:
+            pose = self._advance(kp)
+        except BaseException:
+            if self._pool is None:  # inline: undo, as if the frame had never come
+                self._buffer.clear()
+                self._buffer.extend(saved[0])
+                self._pushed = saved[1]
+            raise
         self.received += 1
-        return self._advance(kp)
+        return pose
+
+    def _check_frame(self, kp: np.ndarray) -> None:
+        """Refuse a frame the model cannot take (``ValueError``), before anything changes."""
+        if kp.ndim != 2:
+            raise ValueError(f"expected one frame of keypoints (J, C), got shape {kp.shape}")
+        joints, channels = kp.shape
+        if self.joints is not None and joints != self.joints:
+            raise ValueError(f"expected {self.joints} joints per frame (the model's), got shape {kp.shape}")
+        if self.channels is not None and channels not in ((self.channels, 2) if self.channels == 3
+                                                          else (self.channels,)):
+            what = "x, y" if self.channels == 2 else "x, y and a confidence (or x, y)"
+            raise ValueError(f"expected {self.channels} channels per joint ({what}), got shape {kp.shape}")
+        if self._buffer and kp.shape != self._buffer[-1].shape:
+            raise ValueError(f"every frame of a stream has the same shape: {self._buffer[-1].shape} so far, got "
+                             f"{kp.shape}")
 
     def flush(self) -> List[StreamPose]:
-        """End of stream: pad with the last frame until every pushed frame has its pose; returns them in order."""
+        """End of stream: pad with the last frame until every pushed frame has its pose; returns them in order.
+        A stream that had frames ends here: ``push`` refuses more (start a new one)."""
         out: List[StreamPose] = []
         if not self._buffer:
             return out
+        self._flushed = True
         last = self._buffer[-1]
         while self.emitted < self.received:
             pose = self._advance(last)
@@ -186,7 +235,11 @@ class StreamingLifter:
         if due < 0:
             return None
         while (not self._pending or self._pending[0][0] > due) and self._running:
-            self._pending.extend(self._running.popleft().result())  # waits only if the forward is late
+            try:
+                self._pending.extend(self._running.popleft().result())  # waits only if the forward is late
+            except Exception as exc:
+                self._broken = f"a forward in the background failed ({exc.__class__.__name__}: {exc})"
+                raise
         self.emitted += 1
         return self._pending.popleft()
 
@@ -397,50 +450,70 @@ def stream_main(args: Any) -> int:
     has native bf16), ``args.background`` (False: lift inline; True overlaps lifting with decoding and 2-D
     detection for more frames/s at one more hop of latency) and ``args.stream_flip`` (False: no flip
     averaging, which would double the lifting cost); missing ones take their defaults.
-    Writes the summary line to stdout (and ``poses_3d_stream.npz`` into ``args.output`` if given).
+    Writes the summary line to stdout (and ``poses_3d_stream.npz`` into ``args.output`` if given, by the output
+    folder rule of ``demo.lib.outputs``: it never replaces a file the demo did not write).
+
+    Raises:
+        DemoError: a bad flag value (device, numbers, ``--lookahead`` + ``--hop`` beyond the window), a missing
+            video or camera, an output that would replace a file the demo did not write, a checkpoint the demo
+            cannot run.
     """
     from demo.lib.detectors import build_detector
     from demo.lib.lift import h36m_sides, load_lifter
+    from demo.lib.options import check_device
+    from demo.lib.outputs import Staging
+    from demo.lib.preflight import stream_preflight
     from model.inference import prepare_for_inference
 
-    video = getattr(args, "video", None)
-    if video is None or str(video) == "sample":
-        from demo.lib.sample import resolve_video
-
-        video = resolve_video(video)
-    open_source(video).release()  # a missing file or camera fails here, before the models load
-    from common.utils import resolve_device
-
+    video, is_camera, plan = stream_preflight(args)  # numbers, device name, video, output: before anything loads
+    frames, hop = getattr(args, "frames", None), getattr(args, "hop", None)
+    lookahead, max_frames = getattr(args, "lookahead", None) or 0, getattr(args, "max_frames", None)
     try:
-        device = resolve_device(getattr(args, "device", None) or "auto")
+        device = check_device(getattr(args, "device", None) or "auto")
     except ValueError as exc:
-        raise DemoError(str(exc)) from exc
-    loaded = load_lifter(getattr(args, "model", None), getattr(args, "checkpoint", None),
-                         getattr(args, "frames", None), device)
+        raise DemoError(str(exc)) from None
+    open_source(video).release()  # an unreadable file or a missing camera fails here, before the models load
+    checkpoint = getattr(args, "checkpoint", None)
+    loaded = load_lifter(getattr(args, "model", None), checkpoint, frames, device)
+    hop = hop or max(1, loaded.frames // 9)
+    if loaded.mode == "seq2seq" and hop > loaded.frames:
+        raise DemoError(f"--hop {hop} is longer than the {loaded.frames}-frame window of '{loaded.name}': use --hop "
+                        f"1 to {loaded.frames} (and --lookahead + --hop <= {loaded.frames})")
+    if loaded.mode == "seq2seq" and lookahead + hop > loaded.frames:
+        raise DemoError(f"--lookahead {lookahead} + --hop {hop} exceed the {loaded.frames}-frame window of "
+                        f"'{loaded.name}': keep --lookahead + --hop <= {loaded.frames} (e.g. --lookahead "
+                        f"{max(0, loaded.frames - hop)} at most with this hop)")
     dtype = getattr(args, "dtype", None) or "auto"
     if dtype == "auto":
         dtype = "bf16" if _fast_bf16(device) else "fp32"
     model = prepare_for_inference(loaded.model, dtype, device=device, inplace=True)
     left, right = h36m_sides()
-    hop = getattr(args, "hop", None) or max(1, loaded.frames // 9)
-    lifter = StreamingLifter(model, loaded.frames, loaded.mode, lookahead=getattr(args, "lookahead", 0) or 0,
-                             hop=hop, flip=bool(getattr(args, "stream_flip", False)), joints_left=left,
-                             joints_right=right, device=device, background=bool(getattr(args, "background", False)))
-    is_camera = str(video).isdigit()
-    with build_detector("mediapipe") as detector, lifter:
-        result = run_stream(video, lifter, detector, in_channels=loaded.in_channels,
-                            max_frames=getattr(args, "max_frames", None), keep_poses=not is_camera)
-    if result.poses is not None:
-        check_lifted_poses(result.poses, loaded.checkpoint)
-    sys.stdout.write(result.summary() + "\n")
-    output = getattr(args, "output", None)
-    if output and result.poses is not None:
-        path = Path(output)
-        path.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path / "poses_3d_stream.npz", poses_3d=result.poses, first_frame=result.first_frame,
-                            latency_frames=result.latency_frames, fps=result.fps, **{
-                                f"setting_{k}": v for k, v in result.settings.items()})
-        sys.stdout.write(f"poses written to {path / 'poses_3d_stream.npz'}\n")
+    lifter = StreamingLifter(model, loaded.frames, loaded.mode, lookahead=lookahead, hop=hop,
+                             flip=bool(getattr(args, "stream_flip", False)), joints_left=left, joints_right=right,
+                             device=device, background=bool(getattr(args, "background", False)))
+    stage = Staging(plan) if plan is not None else None  # an unwritable --output fails before the stream
+    try:
+        with build_detector("mediapipe") as detector, lifter:
+            result = run_stream(video, lifter, detector, in_channels=loaded.in_channels, max_frames=max_frames,
+                                keep_poses=not is_camera)
+        if result.poses is not None:
+            check_lifted_poses(result.poses, loaded.checkpoint)
+        sys.stdout.write(result.summary() + "\n")
+        if stage is not None and result.poses is not None:
+            np.savez_compressed(stage.path(STREAM_FILE), poses_3d=result.poses, first_frame=result.first_frame,
+                                latency_frames=result.latency_frames, fps=result.fps, **{
+                                    f"setting_{k}": v for k, v in result.settings.items()})
+            for path in stage.commit():
+                sys.stdout.write(f"poses written to {path}\n")
+            stage = None
+    except OSError as exc:  # writing the poses (disk full, folder removed during the stream)
+        from common.cli import describe_os_error
+
+        raise DemoError(f"cannot write the poses into {plan.folder}: {describe_os_error(exc)}; nothing was written "
+                        "there (free some space or pass --output another folder)") from None
+    finally:
+        if stage is not None:
+            stage.abort()
     return 0
 
 

@@ -15,6 +15,7 @@ paper says and what was chosen here is in ``docs/h2ot.md``.
 """
 from __future__ import annotations
 
+import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -28,6 +29,8 @@ __all__ = ["parse_schedule", "format_schedule", "PruningPyramid", "PruneTrace", 
 
 #: ((block, kept frames), ...)
 Schedule = Tuple[Tuple[int, int], ...]
+#: a step's number in a schedule's text
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 def parse_schedule(text: Union[str, Sequence[Tuple[int, int]]]) -> Schedule:
@@ -40,8 +43,10 @@ def parse_schedule(text: Union[str, Sequence[Tuple[int, int]]]) -> Schedule:
         steps = []
         for part in text.replace(" ", "").split(","):
             block, sep, kept = part.partition(":")
-            if not sep or not block.lstrip("-").isdigit() or not kept.lstrip("-").isdigit():
-                raise ValueError(f"--prune_schedule {text!r}: each step is BLOCK:KEPT, e.g. '3:81,5:40'")
+            # ASCII digits only: str.isdigit() also accepts '¹' or '②', which int() then rejects
+            if not sep or not _INTEGER.fullmatch(block) or not _INTEGER.fullmatch(kept):
+                raise ValueError(f"--prune_schedule {text!r}: each step is BLOCK:KEPT with whole numbers, e.g. "
+                                 "'3:81,5:40'")
             steps.append((int(block), int(kept)))
     else:
         steps = [(int(b), int(k)) for b, k in text]

@@ -9,9 +9,10 @@ HoT: Li et al., CVPR 2024 (arXiv:2311.12028). Accepted files:
   or ``null`` for a frame without a person.
 * ``.npy`` holding the keypoints array alone.
 
-A frame whose keypoints are all NaN (or ``null``) counts as "no person"; NaN also marks a single missing
-joint. ±inf, ragged lists, non-numbers, wrong-size ``scores``/``found``, 0 frames and pickled object arrays
-are refused with a one-line ``DemoError``; scores outside [0, 1] are clipped (with a warning). Whether the
+Any other extension is refused (one line naming the supported ones), and so is a file whose bytes are not
+its extension's format. A frame whose keypoints are all NaN (or ``null``) counts as "no person"; NaN also marks
+a single missing joint. ±inf, ragged lists, non-numbers, wrong-size ``scores``/``found``, 0 frames and pickled
+object arrays are refused with a one-line ``DemoError``; scores outside [0, 1] are clipped (with a warning). Whether the
 values are pixels of the video is checked by the pipeline (``demo.lib.checks.check_pixel_keypoints``). The
 layout is COCO-17 unless the file or ``--keypoints-layout`` says H36M-17.
 """
@@ -31,6 +32,8 @@ from demo.lib.errors import DemoError
 _logger = logging.getLogger(__name__)
 
 LAYOUTS = ("auto", "coco", "h36m")
+#: the keypoint file formats (by extension)
+SUFFIXES = (".npz", ".npy", ".json")
 
 
 #: the entries ``load_keypoint_file`` reads (others, e.g. ``keypoints_h36m`` of the demo's own file, are ignored)
@@ -95,9 +98,26 @@ def _per_frame(frames: list) -> bool:
         return True
 
 
+def _check_format(path: Path) -> None:
+    """Refuse a file whose extension is not a supported format, or whose bytes are not that format (one line)."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise DemoError(f"keypoint file {path}: the format '{suffix or '(no extension)'}' is not supported; use "
+                        f"{', '.join(SUFFIXES)} (see docs/demo.md)")
+    if suffix == ".npz" and not zipfile.is_zipfile(path):
+        raise DemoError(f"cannot read keypoint file {path}: not a valid .npz file (not a zip archive: truncated, or "
+                        "another format renamed); save it with np.savez(path, keypoints=kp)")
+    if suffix == ".npy":
+        with open(path, "rb") as fh:
+            if fh.read(6) != b"\x93NUMPY":
+                raise DemoError(f"cannot read keypoint file {path}: not a valid .npy file (no NumPy header: "
+                                "truncated, or another format renamed); save it with np.save(path, kp)")
+
+
 def _read(path: Path) -> Dict[str, Any]:
     """The file's entries: JSON values, or npz arrays (``allow_pickle=False``: a pickle is never run)."""
     try:
+        _check_format(path)
         if path.suffix.lower() == ".json":
             data = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(data, list):
