@@ -6,12 +6,7 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
 """
 import sys
 
-from common.arguments import precheck
+from hot_pose.cli.train import run_recipe
 
 if __name__ == "__main__":
-    precheck("main_mhformer_tpc")  # a mistyped flag or number: one error line at once, before torch is imported
-    import model
-    from common.engine import main
-    from common.recipes import MHFORMER_TPC
-
-    sys.exit(main(MHFORMER_TPC, model))
+    sys.exit(run_recipe("mhformer_tpc"))

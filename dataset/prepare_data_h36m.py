@@ -10,7 +10,7 @@ copied) and projects the 3-D poses with the Human3.6M cameras, distortion includ
     python dataset/prepare_data_h36m.py --root_path /data/h36m              # 3-D file already there
     python dataset/prepare_data_h36m.py --source ../shared/data/h36m --pack # + dataset/data_h36m_pack.npz
 
-``--pack`` also writes a compact data pack (``common.data_pack``: 3-D joints in int16 0.1 mm units, root
+``--pack`` also writes a compact data pack (``hot_pose.data.pack``: 3-D joints in int16 0.1 mm units, root
 trajectory, cameras; ~30 MiB instead of ~400 MiB) to move a ``--keypoints gt`` training set to another
 machine: give it as ``--root_path`` there.
 """
@@ -28,10 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from common.arguments import OneLineArgumentParser  # noqa: E402
-from common.cli import describe_os_error, first_line, guarded  # noqa: E402
-from common.data_pack import PACK_NAME, build_pack  # noqa: E402
-from common.h36m_dataset import DataError, build_gt_2d  # noqa: E402
+from hot_pose.data.h36m import DataError, build_gt_2d  # noqa: E402
+from hot_pose.data.pack import PACK_NAME, build_pack  # noqa: E402
+from hot_pose.utils.console import (  # noqa: E402
+    OneLineArgumentParser,  # noqa: E402
+    describe_os_error,
+    first_line,
+    guarded,
+)
 
 _logger = logging.getLogger("prepare_data_h36m")
 DEFAULT_ROOT = Path(__file__).resolve().parent

@@ -22,13 +22,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pytest
 import torch
-
-import model
-from common.checkpoint import atomic_save
-from common.engine import main
-from common.recipes import MIXSTE
-
 from conftest import ROOT, VIDEO  # noqa: E402 - tests/ is on sys.path under pytest
+
+import hot_pose.models as model
+from hot_pose.models.checkpoint import atomic_save
+from hot_pose.training.engine import main
+from hot_pose.training.recipes import MIXSTE
 
 WALKWAY = VIDEO / "walkway_cam03.mp4"
 

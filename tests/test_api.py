@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from hot_pose import LAYOUTS, PoseLifter
-from demo.lib.detectors.mediapipe import BLAZEPOSE_TO_COCO
+from hot_pose.api import LAYOUTS, PoseLifter
+from hot_pose.wild.detectors.mediapipe import BLAZEPOSE_TO_COCO
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,7 +49,7 @@ def lifter() -> PoseLifter:
 @pytest.fixture(scope="module")
 def walk(video_dir, tmp_path_factory):
     """COCO keypoints of 40 real frames (MediaPipe) and the image size."""
-    from hot_pose import detect_2d
+    from hot_pose.api import detect_2d
 
     clip = write_clip(video_dir / "walkway_cam03.mp4", tmp_path_factory.mktemp("clip") / "walk.mp4", 40)
     return detect_2d(clip)
@@ -122,7 +122,7 @@ def test_bad_arguments(lifter, walk, tmp_path):
 def test_load_by_shipped_name_and_run_folder(walk):
     keypoints, size, _ = walk
     by_name = PoseLifter.load("hot_mixste_27_gt", device="cpu")
-    by_folder = PoseLifter.load(ROOT / "checkpoint" / "shipped" / "hot_mixste_27_gt", device="cpu")
+    by_folder = PoseLifter.load(ROOT / "hot_pose" / "checkpoints" / "hot_mixste_27_gt", device="cpu")
     assert by_name.checkpoint == by_folder.checkpoint and by_name.frames == 27
     assert np.array_equal(by_name.lift(keypoints, size, layout="coco"), by_folder.lift(keypoints, size, layout="coco"))
 

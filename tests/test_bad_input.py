@@ -18,10 +18,10 @@ from typing import List
 import numpy as np
 import pytest
 import torch
+from bad_input_lib import ROOT, TINY, Case, Inputs, check_outcome, engine, run_cases
 
-from bad_input_lib import ROOT, Case, Inputs, TINY, check_outcome, engine, run_cases
-from common.data_pack import build_pack
-from common.run_lock import LOCK_NAME
+from hot_pose.data.pack import build_pack
+from hot_pose.training.run_lock import LOCK_NAME
 
 CONSOLE = Path(sys.executable).parent
 #: damaged copies of a real data pack (S1, S9): what changes in each
@@ -241,7 +241,7 @@ def outcomes(bad_inputs: Inputs):
     own (``make_engine_inputs``), while a helper process holds ``engine/busy`` the way a training run does."""
     make_engine_inputs(bad_inputs)
     busy = bad_inputs.tmp / "engine" / "busy"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from common.run_lock import RunFolderLock; "
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from hot_pose.training.run_lock import RunFolderLock; "
                                "RunFolderLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(3600)",
                                str(busy)], cwd=ROOT, stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:

@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from bad_input_lib import WALKWAY
-from common.camera import normalize_screen_coordinates
-from demo.lib.lift import sliding_window_lift
-from demo.lib.stream import StreamingLifter
-from hot_pose import PoseLifter, detect_2d, track_2d
-from model import build_model
+
+from hot_pose.api import PoseLifter, detect_2d, track_2d
+from hot_pose.data.camera import normalize_screen_coordinates
+from hot_pose.models import build_model
+from hot_pose.wild.lift import sliding_window_lift
+from hot_pose.wild.stream import StreamingLifter
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,7 +7,7 @@ is not left behind. The module makes its own extra inputs under ``<bad inputs>/d
 the demo (its outputs and manifest, and the user's notes beside them), output folders holding the user's own
 files, a manifest of the demo that lists a changed file, a foreign manifest, one that points outside its folder,
 checkpoints the demo cannot run, a corrupt video, and (as root) a read-only and a full tmpfs. Flags, files and the
-output folder are checked before torch, a model or a detector loads (``demo.lib.preflight``), so most cases fail
+output folder are checked before torch, a model or a detector loads (``hot_pose.wild.preflight``), so most cases fail
 within the interpreter's start-up time.
 HoT: Li et al., CVPR 2024 (arXiv:2311.12028).
 """
@@ -24,10 +24,10 @@ from typing import List
 import numpy as np
 import pytest
 import torch
-
 from bad_input_lib import ROOT, WALKWAY, Case, Inputs, check_outcome, demo, run_cases
-from demo.lib.outputs import MANIFEST, MANIFEST_FORMAT
-from model import build_model
+
+from hot_pose.models import build_model
+from hot_pose.wild.outputs import MANIFEST, MANIFEST_FORMAT
 
 #: the small lifter of the hand-made checkpoints (as TINY in bad_input_lib)
 SMALL = dict(model="mixste.hot_mixste", frames=27, channel=32, d_hid=64, token_num=9, layer_index=1, depth=2)

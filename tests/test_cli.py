@@ -2,23 +2,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import math
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 import torch
 
-import model
-import dataclasses
-import typing
-
-from common.arguments import (ConfigError, RunConfig, build_parser, check_flags, explicit_dests, int_bool, parse_args,
-                              str2bool)
-from common.engine import CHECKPOINT_FORMAT, main, resolve_joints, resolve_run
-from common.recipes import MHFORMER, MIXSTE, MIXSTE_TPC
+import hot_pose.models as model
+from hot_pose.training.arguments import ConfigError, RunConfig, build_parser, check_flags, explicit_dests, parse_args
+from hot_pose.training.engine import CHECKPOINT_FORMAT, main, resolve_joints, resolve_run
+from hot_pose.training.recipes import MHFORMER, MIXSTE, MIXSTE_TPC
+from hot_pose.utils.console import int_bool, str2bool
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -216,7 +215,8 @@ def test_update_readme_check_reports_both_outcomes(tmp_path, capsys):
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
     assert update_main(["--check"]) == 0
-    assert "README.md, demo.md" in capsys.readouterr().out  # the README and the docs/ pages
+    out = capsys.readouterr().out
+    assert "README.md, " in out and "demo.md" in out  # the README and the docs/ pages
 
     stale = tmp_path / "README.md"
     stale.write_text(readme.read_text(encoding="utf-8").replace("| `hot_mixste_27_gt` |", "| `old` |", 1),
@@ -277,7 +277,7 @@ def test_pruning_flags_on_a_model_that_does_not_prune_are_refused(capsys):
 
 
 def test_unexpected_errors_are_one_line_unless_verbose(monkeypatch, capsys):
-    import common.engine as engine_module
+    import hot_pose.training.engine as engine_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("something nobody expected\nsecond line")
@@ -294,7 +294,7 @@ def test_unexpected_errors_are_one_line_unless_verbose(monkeypatch, capsys):
 
 def test_entry_scripts_refuse_bad_numbers_before_torch_is_imported():
     """``precheck``: the entry scripts parse and range-check their flags before importing torch and the models."""
-    code = ("import sys\nfrom common.arguments import precheck\ntry:\n    precheck('main_mhformer', sys.argv[1:])\n"
+    code = ("import sys\nfrom hot_pose.training.arguments import precheck\ntry:\n    precheck('main_mhformer', sys.argv[1:])\n"
             "except SystemExit as exc:\n    print(exc.code, 'torch' in sys.modules)\n")
     proc = subprocess.run([sys.executable, "-c", code, "--lr_decay", "nan"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
@@ -306,7 +306,7 @@ def test_entry_scripts_refuse_bad_numbers_before_torch_is_imported():
     assert proc.stdout.split() == ["2", "False"] and proc.stderr.count("\n") == 1
     assert "argument --nepoch: invalid int value: 'x'" in proc.stderr
     # the recipe's own defaults are what is checked (main_mhformer: 351 frames), and valid flags pass
-    from common.arguments import precheck
+    from hot_pose.training.arguments import precheck
 
     precheck("main_mhformer", ["--model", "mhformer.mhformer", "--stride", "351"])
     precheck("main_mixste", ["--help"])  # left to the engine, which prints the recipe's description

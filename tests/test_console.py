@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-COMMANDS = ("hot-demo", "hot-train", "hot-profile", "hot-export-onnx", "hot-bench", "hot-gpu-check")
+COMMANDS = ("hot-demo", "hot-train", "hot-profile", "hot-export-onnx", "hot-bench")
 
 
 def run(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess:

@@ -19,17 +19,17 @@ import numpy as np
 import pytest
 import torch
 
-import common.engine as engine
-import model
-from common.arguments import parse_args
-from common.data import PoseWindowDataset, load_h36m
-from common.recipes import MIXSTE
-from model.inference import cpu_native_bf16, load_model, prepare_for_inference
+import hot_pose.models as model
+import hot_pose.training.engine as engine
+from hot_pose.data.dataset import PoseWindowDataset, load_h36m
+from hot_pose.models.inference import cpu_native_bf16, load_model, prepare_for_inference
+from hot_pose.training.arguments import parse_args
+from hot_pose.training.recipes import MIXSTE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = os.environ.get("HOT_TEST_DEVICE", "cuda")
 DATA = Path(os.environ.get("HOT_DATA", ROOT / "dataset"))
-SHIPPED = ROOT / "checkpoint" / "shipped"
+SHIPPED = ROOT / "hot_pose" / "checkpoints"
 ON_CUDA = DEVICE.startswith("cuda")
 
 pytestmark = [
@@ -146,7 +146,7 @@ def test_onnx_on_cuda(tmp_path):
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip(f"onnxruntime {ort.__version__} has no CUDAExecutionProvider (install onnxruntime-gpu); "
                     f"available: {', '.join(ort.get_available_providers())}")
-    from tools.export_onnx import export_onnx, verify_onnx
+    from hot_pose.export.onnx import export_onnx, verify_onnx
 
     net = load_model(checkpoint=str(SHIPPED / "hot_mixste_27_gt" / "best.pth"))
     export_onnx(net, tmp_path / "hot.onnx")

@@ -15,13 +15,20 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from common.camera import image_coordinates, normalize_screen_coordinates, project_to_2d, qrot, world_to_camera
-from common.data import (PoseWindowDataset, chunk_starts, deterministic_random, flip_pose, load_h36m,
-                         summarize_frames, temporal_slice)
-from common.h36m_dataset import CAMERA_IDS, DataError, Human36mDataset, h36m_cameras
-from common.safe_io import load_npz, load_pickle
-from common.metrics import ACTIONS, ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample
-from common.skeleton import h36m_skeleton
+from hot_pose.data.camera import image_coordinates, normalize_screen_coordinates, project_to_2d, qrot, world_to_camera
+from hot_pose.data.dataset import (
+    PoseWindowDataset,
+    chunk_starts,
+    deterministic_random,
+    flip_pose,
+    load_h36m,
+    summarize_frames,
+    temporal_slice,
+)
+from hot_pose.data.h36m import ACTIONS, CAMERA_IDS, DataError, Human36mDataset, h36m_cameras
+from hot_pose.data.skeleton import h36m_skeleton
+from hot_pose.training.metrics import ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample
+from hot_pose.utils.safe_io import load_npz, load_pickle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,7 +135,7 @@ def test_sh_all_subjects_skips_five(sh_data, gt_data):
 def test_sh_completed_to_17_joints_keeps_all_3d(h36m_dir, sh_data, gt_data):
     """complete_16: the 16 detected joints are untouched, Neck/Nose is placed on the thorax→head segment, and
     the 3-D keeps all 17 joints (a 17-joint model trains on detections against the full skeleton)."""
-    from common.data import NOSE_ALPHA
+    from hot_pose.data.dataset import NOSE_ALPHA
 
     full = load_h36m(h36m_dir, keypoints="sh_pt_mpii", subjects=["S9"], complete_16=True)
     assert full.num_joints == 17 and (full.kps_left, full.kps_right) == (gt_data.kps_left, gt_data.kps_right)
@@ -178,7 +185,7 @@ def test_tiny_loads_crops_and_warns_once(tiny_root, caplog):
     positions["S9"]["Discussion 1"] = positions["S9"]["Walking"]
     positions["S9"]["Eating"] = positions["S9"]["Walking"]
     _write_npz(tiny_root / "data_2d_h36m_tiny.npz", positions_2d=positions, metadata=meta)
-    with caplog.at_level(logging.WARNING, logger="common.data"):
+    with caplog.at_level(logging.WARNING, logger="hot_pose.data.dataset"):
         data = load_h36m(tiny_root, keypoints="tiny")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "S9 Discussion 1, S9 Eating" in warnings[0]
@@ -414,7 +421,7 @@ def test_data_files_never_run_code(tmp_path):
     the file and the object; the call never happens. Plain dicts of arrays still load."""
     import pickle
 
-    from common.safe_io import UnsafeFileError
+    from hot_pose.utils.safe_io import UnsafeFileError
 
     marker = tmp_path / "PWNED"
     np.savez(tmp_path / "evil.npz", positions_3d=np.array({"S1": {"Walking": _RunsCode(marker)}}, dtype=object))

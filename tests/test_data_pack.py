@@ -1,4 +1,4 @@
-"""The compact data pack (common/data_pack.py) against the npz files it is built from, on real Human3.6M:
+"""The compact data pack (hot_pose/data/pack.py) against the npz files it is built from, on real Human3.6M:
 same sequences and windows, targets within the 0.1 mm rounding, and the same P1 of a shipped model."""
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import model
-from common.arguments import parse_args
-from common.data import PoseWindowDataset, load_h36m
-from common.data_pack import PACK_NAME, build_pack, find_pack, load_pack
-from common.engine import run
-from common.h36m_dataset import DataError, Human36mDataset
-from common.recipes import MIXSTE
+import hot_pose.models as model
+from hot_pose.data.dataset import PoseWindowDataset, load_h36m
+from hot_pose.data.h36m import DataError, Human36mDataset
+from hot_pose.data.pack import PACK_NAME, build_pack, find_pack, load_pack
+from hot_pose.training.arguments import parse_args
+from hot_pose.training.engine import run
+from hot_pose.training.recipes import MIXSTE
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -71,7 +71,7 @@ def test_pack_gives_the_same_p1_through_the_test_cli(pack, prepared_root, tmp_pa
     reports = []
     for root in (prepared_root, pack):
         # the unpruned shipped model: tiny input differences cannot change which of two near-tied frames TPC keeps
-        argv = ["--test", "--previous_dir", str(ROOT / "checkpoint" / "shipped" / "mixste_27_gt"),
+        argv = ["--test", "--previous_dir", str(ROOT / "hot_pose" / "checkpoints" / "mixste_27_gt"),
                 "--root_path", str(root), "--keypoints", "gt", "--subjects_test", "S9,S11",
                 "--actions", "Walking,Sitting", "--stride", "27", "--subset", "0.1", "--no_progress",
                 "--batch_size", "64",

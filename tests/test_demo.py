@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from demo.lib.detectors import DETECTORS, build_detector
-from demo.lib.detectors.keypoints_file import load_keypoint_file
-from demo.lib.errors import DemoError
-from demo.lib.lift import (canonical_model_name, flip_keypoints, lift_mode, load_lifter, sliding_window_lift)
-from demo.lib.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
-from demo.lib.render import BONES, SideBySideRenderer
-from demo.lib.sample import SAMPLE_MEMBER, extract_sample, sha256_of
+from hot_pose.wild.detectors import DETECTORS, build_detector
+from hot_pose.wild.detectors.keypoints_file import load_keypoint_file
+from hot_pose.wild.errors import DemoError
+from hot_pose.wild.lift import canonical_model_name, flip_keypoints, lift_mode, load_lifter, sliding_window_lift
+from hot_pose.wild.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
+from hot_pose.wild.render import BONES, SideBySideRenderer
+from hot_pose.wild.sample import SAMPLE_MEMBER, extract_sample, sha256_of
 
 LEFT, RIGHT = (4, 5, 6, 11, 12, 13), (1, 2, 3, 14, 15, 16)
 
@@ -91,7 +91,7 @@ def _mirrored(kp: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def walking_2d(prepared_root):
-    from common.safe_io import load_npz
+    from hot_pose.utils.safe_io import load_npz
 
     positions = load_npz(prepared_root / "data_2d_h36m_gt.npz")["positions_2d"].item()
     return {(a, c): v[c] for a, v in positions["S1"].items() for c in range(4)}
@@ -188,7 +188,7 @@ def test_flip_is_an_involution():
 @pytest.mark.parametrize("name", ["mixste.hot_mixste", "mixste.tpc_mixste", "mhformer.tpc_mhformer",
                                   "motionbert.hot_motionbert"])
 def test_lift_with_real_small_models(name):
-    from model import build_model
+    from hot_pose.models import build_model
 
     model = build_model(name, frames=27, channel=32, d_hid=64, token_num=9, layer_index=1, depth=2).eval()
     channels = model.config.in_channels  # MotionBERT-style models take (x, y, confidence)
@@ -200,7 +200,7 @@ def test_lift_with_real_small_models(name):
 
 def test_model_names_and_modes():
     assert canonical_model_name("hot_mixste") == "mixste.hot_mixste"
-    assert canonical_model_name("model/mixste/tpc_mixste.py") == "mixste.tpc_mixste"
+    assert canonical_model_name("hot_pose/models/mixste/tpc_mixste.py") == "mixste.tpc_mixste"
     assert lift_mode("mixste.tpc_mixste") == "seq2frame" and lift_mode("mhformer.mhformer") == "seq2frame"
     assert lift_mode("motionbert.hot_motionbert") == "seq2seq"
     with pytest.raises(DemoError, match="valid names"):
@@ -208,7 +208,7 @@ def test_model_names_and_modes():
 
 
 def test_checkpoint_args_choose_the_model(tmp_path, caplog):
-    from model import build_model
+    from hot_pose.models import build_model
 
     args = dict(model="mixste.hot_mixste", frames=27, channel=32, token_num=9, layer_index=1, depth=2)
     torch.save({"model": build_model(args["model"], args).state_dict(), "args": args}, tmp_path / "small.pth")
@@ -226,7 +226,7 @@ def test_checkpoint_args_choose_the_model(tmp_path, caplog):
 
 
 def test_default_checkpoint_is_the_shipped_wild_model():
-    import demo.lib.lift as lift
+    import hot_pose.wild.lift as lift
 
     lifter = lift.load_lifter()
     assert lift.DEFAULT_CHECKPOINT.is_file() and lifter.trained and lifter.name == "mixste.hot_mixste"
@@ -234,7 +234,7 @@ def test_default_checkpoint_is_the_shipped_wild_model():
 
 
 def test_default_checkpoint_missing_warns(caplog, monkeypatch, tmp_path):
-    import demo.lib.lift as lift
+    import hot_pose.wild.lift as lift
 
     monkeypatch.setattr(lift, "DEFAULT_CHECKPOINT", tmp_path / "deleted" / "best.pth")
     with caplog.at_level("WARNING"):
@@ -264,7 +264,7 @@ def test_detector_registry():
     assert set(DETECTORS) == {"mediapipe", "hrnet", "keypoints"}
     with pytest.raises(DemoError, match="valid names"):
         build_detector("openpose")
-    with pytest.raises(DemoError, match="demo/lib/checkpoint"):
+    with pytest.raises(DemoError, match="docs/demo.md, HRNet weights"):
         build_detector("hrnet", yolo_weights="/nonexistent/yolov3.weights")
 
 
@@ -295,7 +295,7 @@ def test_side_by_side_render_shapes():
 
 
 def test_quality_numbers():
-    from demo.lib.quality import acceleration, bone_length_cv, left_right_swaps, pose_quality
+    from hot_pose.wild.quality import acceleration, bone_length_cv, left_right_swaps, pose_quality
 
     rng = np.random.default_rng(3)
     base = rng.normal(scale=0.3, size=(17, 3))
@@ -314,9 +314,9 @@ def test_quality_numbers():
 
 
 def test_constant_bone_lengths_keeps_directions_and_fixes_lengths():
-    from common.skeleton import h36m_skeleton
-    from demo.lib.quality import bone_length_cv, constant_bone_lengths
-    from demo.lib.render import BONES
+    from hot_pose.data.skeleton import h36m_skeleton
+    from hot_pose.wild.quality import bone_length_cv, constant_bone_lengths
+    from hot_pose.wild.render import BONES
 
     rng = np.random.default_rng(0)
     poses = rng.normal(size=(40, 17, 3)).astype(np.float32)

@@ -7,10 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from demo.lib.detectors.hrnet import HRNetDetector, PoseHRNet, heatmap_peaks, load_hrnet
-from demo.lib.detectors.yolov3 import (YOLOv3, darknet_float_count, letterbox, load_darknet_weights,
-                                       write_darknet_weights)
-from demo.lib.errors import DemoError
+from hot_pose.wild.detectors.hrnet import HRNetDetector, PoseHRNet, heatmap_peaks, load_hrnet
+from hot_pose.wild.detectors.yolov3 import (
+    YOLOv3,
+    darknet_float_count,
+    letterbox,
+    load_darknet_weights,
+    write_darknet_weights,
+)
+from hot_pose.wild.errors import DemoError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -120,7 +125,7 @@ def random_hrnet_weights(tmp_path_factory):
 
 
 def test_hrnet_detector_on_random_weights(random_hrnet_weights, video_dir):
-    from demo.lib.video import iter_frames
+    from hot_pose.wild.video import iter_frames
 
     folder = random_hrnet_weights
     detector = HRNetDetector(folder / "yolov3.weights", folder / "pose_hrnet_w48_384x288.pth",
@@ -131,9 +136,8 @@ def test_hrnet_detector_on_random_weights(random_hrnet_weights, video_dir):
 
 
 def test_pipeline_runs_the_hrnet_path(random_hrnet_weights, video_dir, tmp_path):
-    from model import build_model
-
-    from demo.lib.pipeline import DemoOptions, run_demo
+    from hot_pose.models import build_model
+    from hot_pose.wild.pipeline import DemoOptions, run_demo
 
     args = dict(model="mixste.mixste", frames=9, channel=16, depth=1)
     torch.save({"model": build_model(args["model"], args).state_dict(), "args": args}, tmp_path / "lift.pth")
@@ -150,8 +154,8 @@ def test_pipeline_runs_the_hrnet_path(random_hrnet_weights, video_dir, tmp_path)
 
 
 def test_hrnet_finds_a_person_per_box_and_runs_the_multi_person_path(random_hrnet_weights, video_dir, tmp_path):
-    from demo.lib.pipeline import DemoOptions, run_demo
-    from demo.lib.video import iter_frames
+    from hot_pose.wild.pipeline import DemoOptions, run_demo
+    from hot_pose.wild.video import iter_frames
 
     folder = random_hrnet_weights
     detector = HRNetDetector(folder / "yolov3.weights", folder / "pose_hrnet_w48_384x288.pth",

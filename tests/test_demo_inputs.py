@@ -19,14 +19,21 @@ import numpy as np
 import pytest
 import torch
 
-from demo.lib.checks import (MAX_ABS_NORMALISED, check_finite, check_lift_input, check_lifted_poses,
-                             check_pixel_keypoints, lift_input_bound, mask_far_outside)
-from demo.lib.detectors import Detector2D
-from demo.lib.detectors.keypoints_file import load_keypoint_file
-from demo.lib.errors import DemoError
-from demo.lib.lift import sliding_window_lift
-from demo.lib.stream import StreamingLifter, run_stream
-from demo.vis import main
+from hot_pose.cli.demo import main
+from hot_pose.wild.checks import (
+    MAX_ABS_NORMALISED,
+    check_finite,
+    check_lift_input,
+    check_lifted_poses,
+    check_pixel_keypoints,
+    lift_input_bound,
+    mask_far_outside,
+)
+from hot_pose.wild.detectors import Detector2D
+from hot_pose.wild.detectors.keypoints_file import load_keypoint_file
+from hot_pose.wild.errors import DemoError
+from hot_pose.wild.lift import sliding_window_lift
+from hot_pose.wild.stream import StreamingLifter, run_stream
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -254,7 +261,7 @@ def test_lifters_refuse_pixels_and_non_finite_input():
         sliding_window_lift(_identity, nan, 9)
     with pytest.raises(ValueError, match="NaN/inf"):
         check_lift_input(np.full((2, 17, 2), np.inf))
-    from common.camera import normalize_screen_coordinates
+    from hot_pose.data.camera import normalize_screen_coordinates
 
     ok = normalize_screen_coordinates(person(), W, H)  # portrait: y up to ±1.76
     assert np.abs(ok).max() < MAX_ABS_NORMALISED
@@ -379,7 +386,7 @@ def test_main_fails_in_one_line(video_dir, good_run, tmp_path, capsys, case):
 
 def test_corrupt_weights_are_named(video_dir, good_run, tmp_path, capsys):
     """Finite but absurd weights (the loader refuses NaN/inf ones) make the lifter return NaN: refused."""
-    from model import build_model
+    from hot_pose.models import build_model
 
     args = dict(model="mixste.hot_mixste", frames=27, channel=32, token_num=9, layer_index=1, depth=2)
     torch.manual_seed(0)
@@ -404,7 +411,7 @@ def test_corrupt_weights_are_named(video_dir, good_run, tmp_path, capsys):
 def test_a_stage_that_returns_nan_stops_the_run(video_dir, good_run, tmp_path, capsys, monkeypatch, stage, target,
                                                 match):
     """Each stage's output is checked: a (simulated) stage fault that yields NaN is refused before any file."""
-    import demo.lib.pipeline as pipeline
+    import hot_pose.wild.pipeline as pipeline
 
     real = getattr(pipeline, target)
 
@@ -439,7 +446,7 @@ class _StubDetector(Detector2D):
 
 
 def test_pipeline_with_a_detector_far_out_of_view_and_inf(video_dir, tmp_path, capsys, caplog, monkeypatch):
-    import demo.lib.pipeline as pipeline
+    import hot_pose.wild.pipeline as pipeline
 
     def far_feet(t, kp):
         if t == 4:
@@ -479,8 +486,8 @@ def test_keypoints_without_a_video_render_on_a_blank_canvas(prepared_root, tmp_p
     """Real GT 2-D of S9 (camera 0, 1000x1002 px, 50 fps) as a keypoint file, no video: the whole demo runs."""
     import cv2
 
-    from common.camera import image_coordinates
-    from common.data import load_h36m
+    from hot_pose.data.camera import image_coordinates
+    from hot_pose.data.dataset import load_h36m
 
     seq = load_h36m(prepared_root, "gt", subjects=["S9"]).sequences[("S9", "Walking", 0)]
     pixels = image_coordinates(seq.pose_2d[:60], 1000, 1002)

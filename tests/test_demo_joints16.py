@@ -2,7 +2,7 @@
 Human3.6M-17 without joint 9, Neck/Nose) runs in the demo, its ``--stream`` and the Python API.
 
 Before, ``demo/vis.py --checkpoint run/best.pth`` crashed with a 40-line traceback ("MixSTE expects input
-(B, T, 16, C)") and ``PoseLifter.lift`` failed naming a flag the API does not have. Now ``demo.lib.lift``
+(B, T, 16, C)") and ``PoseLifter.lift`` failed naming a flag the API does not have. Now ``hot_pose.wild.lift``
 wraps such a model in ``H36M16Adapter``: the demo's 2-D joint 9 is dropped going in, and the 3-D joint 9 is put
 back on the thorax–head segment (``NOSE_ALPHA_3D``). The checkpoint comes from a tiny real training run (the
 bad-input suites' ``TINY``: S1 Walking, ``--keypoints sh_pt_mpii``). HoT: Li et al., CVPR 2024 (arXiv:2311.12028).
@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-import model
 from bad_input_lib import TINY, WALKWAY
-from common.camera import normalize_screen_coordinates
-from common.engine import main as train
-from common.recipes import MIXSTE
-from demo.lib.lift import NOSE_ALPHA_3D, H36M16Adapter, load_lifter
-from demo.vis import main
-from hot_pose import PoseLifter
+
+import hot_pose.models as model
+from hot_pose.cli.demo import main
+from hot_pose.api import PoseLifter
+from hot_pose.data.camera import normalize_screen_coordinates
+from hot_pose.training.engine import main as train
+from hot_pose.training.recipes import MIXSTE
+from hot_pose.wild.lift import NOSE_ALPHA_3D, H36M16Adapter, load_lifter
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,4 +1,4 @@
-"""The demo never deletes or replaces a file it did not write (``demo/lib/outputs.py``), on real files.
+"""The demo never deletes or replaces a file it did not write (``hot_pose/wild/outputs.py``), on real files.
 
 The issue: ``mkdir x; cp V x/clip.mp4; python demo/vis.py --video x/clip.mp4 --no-render --output x`` exited 0 and
 the input video was gone (with rendering on it was replaced by the render), and any ``<stem>.mp4`` a user kept in
@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from demo.lib.outputs import MANIFEST, Staging, plan_outputs, read_manifest
-from demo.lib.errors import DemoError
-from demo.vis import main
+from hot_pose.cli.demo import main
+from hot_pose.wild.errors import DemoError
+from hot_pose.wild.outputs import MANIFEST, Staging, plan_outputs, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 W, H, T = 1088, 1920, 10

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from demo.vis import main
+from hot_pose.cli.demo import main
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -24,7 +24,7 @@ CLIP_FRAMES = 24
 
 def _has_mediapipe() -> bool:
     try:
-        from demo.lib.detectors.mediapipe import _import_mediapipe
+        from hot_pose.wild.detectors.mediapipe import _import_mediapipe
 
         _import_mediapipe()
         return True
@@ -40,7 +40,7 @@ needs_mediapipe = pytest.mark.skipif(not _has_mediapipe() and not os.environ.get
 @pytest.fixture(scope="module")
 def small_checkpoint(tmp_path_factory) -> Path:
     """A small hot_mixste with random weights and its args, as a trained checkpoint would carry them."""
-    from model import build_model
+    from hot_pose.models import build_model
 
     args = dict(model="mixste.hot_mixste", frames=27, channel=32, token_num=9, layer_index=1, depth=2)
     torch.manual_seed(0)
@@ -146,7 +146,7 @@ def test_cli_exit_code_and_help(tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines() == [f"error: video not found: {tmp_path / 'missing.mp4'} "
                                                "(pass --video PATH, or --video sample for the demo clip)"]
-    from demo.vis import build_parser
+    from hot_pose.cli.demo import build_parser
 
 
     for action in build_parser()._actions:

@@ -1,4 +1,4 @@
-"""Detector-like virtual views (``common.detector_style``) on real Human3.6M data (S1, Stacked-Hourglass 2-D).
+"""Detector-like virtual views (``hot_pose.data.detector_style``) on real Human3.6M data (S1, Stacked-Hourglass 2-D).
 
 Checks: the GT projection the measurement uses is the GT 2-D file the project builds; measured on the real
 detections, the hips come out narrower and the shoulders wider than Human3.6M's (and GT against itself gives
@@ -13,13 +13,25 @@ import json
 import numpy as np
 import pytest
 
-import model
-from common.arguments import parse_args
-from common.data import PoseWindowDataset, load_h36m, view_through
-from common.detector_style import (L_HIP, width_ratio, L_SHOULDER, PELVIS, R_HIP, R_SHOULDER, THORAX, DetectorStyle,
-                                   apply_detector_style, measure_detector_style, scale_pair, style_pairs)
-from common.engine import run
-from common.recipes import MIXSTE
+import hot_pose.models as model
+from hot_pose.data.dataset import PoseWindowDataset, load_h36m, view_through
+from hot_pose.data.detector_style import (
+    L_HIP,
+    L_SHOULDER,
+    PELVIS,
+    R_HIP,
+    R_SHOULDER,
+    THORAX,
+    DetectorStyle,
+    apply_detector_style,
+    measure_detector_style,
+    scale_pair,
+    style_pairs,
+    width_ratio,
+)
+from hot_pose.training.arguments import parse_args
+from hot_pose.training.engine import run
+from hot_pose.training.recipes import MIXSTE
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import common.engine as engine
-import model
-from common.arguments import RunConfig, parse_args
-from common.data import PoseWindowDataset, load_h36m
-from common.engine import main, run
-from common.recipes import MHFORMER, MHFORMER_TPC, MIXSTE, MIXSTE_TPC
+import hot_pose.models as model
+import hot_pose.training.engine as engine
+from hot_pose.data.dataset import PoseWindowDataset, load_h36m
+from hot_pose.training.arguments import RunConfig, parse_args
+from hot_pose.training.engine import main, run
+from hot_pose.training.recipes import MHFORMER, MHFORMER_TPC, MIXSTE, MIXSTE_TPC
 
 _CACHE: dict = {}
 
@@ -109,7 +109,7 @@ def test_loss_decreases_then_test_reproduces_best_p1(h36m_dir, tmp_path, capsys)
     # (a bare state_dict counts as a reference checkpoint: TPC would use the reference's distances, so the
     # frames our run was validated with are asked for explicitly)
     again = run(parse_args(["--model", "mixste.hot_mixste", "--token_num", "9", "--layer_index", "1", "--test",
-                            "--previous_dir", str(ref), "--tpc_distance", "exact"] + same_data,
+                            "--previous_dir", str(ref), "--tpc_distance", "exact", "--checkpoint", str(ref)] + same_data,
                            **MIXSTE.defaults), MIXSTE, model)
     assert again.p1 == best.p1
     # a file that fits another size: one-line error, no traceback
@@ -135,7 +135,8 @@ def test_tpc_mixste_trained_seq2seq_is_tested_seq2frame(h36m_dir, tmp_path):
                   MIXSTE_TPC, model)
     assert trained.n_windows > 0
     tested = run(parse_args(flags + small(h36m_dir, tmp_path / "unused")[:-2] + [
-        "--test", "--stride", "1", "--previous_dir", str(tmp_path / "run")]), MIXSTE_TPC, model)
+        "--test", "--stride", "1", "--previous_dir", str(tmp_path / "run"), "--checkpoint", str(tmp_path / "run")]),
+        MIXSTE_TPC, model)
     windows = PoseWindowDataset(_CACHE[(str(h36m_dir), "sh_pt_mpii", "h36m", False)], ["S9"], 27, 1, False,
                                 actions="Walking", downsample=2, subset=0.1)
     assert tested.n_windows == len(windows) == windows.num_frames  # one window per (subsampled) frame
@@ -146,7 +147,7 @@ def test_tpc_mixste_trained_seq2seq_is_tested_seq2frame(h36m_dir, tmp_path):
 def test_tensorboard_is_optional(tmp_path, monkeypatch, caplog):
     import sys
 
-    from common import tracking
+    from hot_pose.training import run_outputs as tracking
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails
     monkeypatch.setattr(tracking, "_TB_WARNED", False)
@@ -244,7 +245,8 @@ def test_kept_epochs_average_into_a_testable_checkpoint_and_resume_keeps_the_sta
         assert average_main(["--out", str(tmp_path / "bad.pth"), "--weights", weights, str(base / "best.pth"),
                              str(tuned / "epoch_1.pth")]) == 2
         assert "--weights needs one positive number per checkpoint" in capsys.readouterr().err
-    tested = run(parse_args(["--test", "--previous_dir", str(out.parent)] + small(h36m_dir, tmp_path)[:-2],
+    tested = run(parse_args(["--test", "--previous_dir", str(out.parent), "--checkpoint", str(out.parent)]
+                            + small(h36m_dir, tmp_path)[:-2],
                             **MIXSTE.defaults), MIXSTE, model)
     assert 0 < tested.p1 < 1000 and tested.n_windows > 0
 
@@ -290,7 +292,7 @@ def test_ema_is_validated_saved_and_resumed_exactly(h36m_dir, tmp_path):
 
 def test_weight_ema_follows_its_formula():
     """The average of a unit-isolating linear layer: first update copies, then avg <- d*avg + (1-d)*w."""
-    from common.train import WeightEMA
+    from hot_pose.training.train import WeightEMA
 
     layer = torch.nn.Linear(2, 1)
     ema = WeightEMA(layer, 0.75)
@@ -376,7 +378,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(h36m_dir,
 
 
 def test_progress_without_a_terminal_is_one_line_per_tenth(capsys):
-    from common.utils import LineProgress, progress_bar
+    from hot_pose.utils.runtime import LineProgress, progress_bar
 
     bar = progress_bar(range(20), desc="train 1", unit="batch")  # pytest's stderr is not a terminal
     assert isinstance(bar, LineProgress)

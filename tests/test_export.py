@@ -10,9 +10,10 @@ import json
 import pytest
 import torch
 
-from model import build_model
-from model.hot import TokenPruningCluster, freeze_tie_break_noise, pairwise_distance, tie_break_noise
-from tools.export_onnx import ExportError, export_onnx, main, opset_range, verify_onnx
+from hot_pose.cli.export_onnx import main
+from hot_pose.export.onnx import ExportError, export_onnx, opset_range, verify_onnx
+from hot_pose.models import build_model
+from hot_pose.models.hot import TokenPruningCluster, freeze_tie_break_noise, pairwise_distance, tie_break_noise
 
 pytest.importorskip("onnxruntime")
 
@@ -140,7 +141,7 @@ def test_cli_keeps_an_existing_output_and_replaces_it_only_with_overwrite(tmp_pa
 
 
 def test_failed_verification_leaves_nothing_and_keeps_the_old_file(tmp_path, capsys, monkeypatch):
-    import tools.export_onnx as export
+    import hot_pose.cli.export_onnx as export
 
     out = tmp_path / "m.onnx"
     out.write_bytes(b"mine")
@@ -164,7 +165,7 @@ def test_failed_verification_leaves_nothing_and_keeps_the_old_file(tmp_path, cap
 def test_a_full_disk_mid_write_leaves_nothing_and_is_one_line(tmp_path, capsys, monkeypatch):
     import errno
 
-    import tools.outputs as outputs
+    import hot_pose.utils.outputs as outputs
 
     class Full:
         """A file that takes half of what it is given, then reports a full disk (ENOSPC)."""

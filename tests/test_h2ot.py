@@ -7,14 +7,19 @@ import json
 import pytest
 import torch
 
-import model
-from common.arguments import parse_args
-from common.engine import main, run
-from common.recipes import MIXSTE
-from model import build_model
-from model.hot import (PruningPyramid, TokenPruningCluster, TokenRecoveringInterpolation, freeze_tie_break_noise,
-                       parse_schedule)
-from model.hot.pruning import motion_score, uniform_index
+import hot_pose.models as model
+from hot_pose.models import build_model
+from hot_pose.models.hot import (
+    PruningPyramid,
+    TokenPruningCluster,
+    TokenRecoveringInterpolation,
+    freeze_tie_break_noise,
+    parse_schedule,
+)
+from hot_pose.models.hot.pruning import motion_score, uniform_index
+from hot_pose.training.arguments import parse_args
+from hot_pose.training.engine import main, run
+from hot_pose.training.recipes import MIXSTE
 
 SMALL = dict(frames=27, channel=32, d_hid=64, depth=4)
 FAMILIES = [("mixste.hot_mixste", "mixste.h2ot_mixste", 2), ("motionbert.hot_motionbert", "motionbert.h2ot_motionbert", 3),
@@ -101,7 +106,7 @@ def test_frozen_noise_of_a_pyramid_has_each_steps_length_and_exports(tmp_path):
     net = build_model("mixste.h2ot_mixste", **SMALL, prune_schedule="1:13,2:9").eval()
     assert freeze_tie_break_noise(net) == 2
     assert [tuple(s.tie_break_noise.shape) for s in net.prune.stages] == [(1, 27), (1, 13)]
-    from tools.export_onnx import main as export_main
+    from hot_pose.cli.export_onnx import main as export_main
 
     out = tmp_path / "h2ot.onnx"
     assert export_main(["--model", "mixste.h2ot_mixste", "--frames", "27", "--channel", "32", "--depth", "4",

@@ -1,4 +1,4 @@
-"""Unit tests of HoT's modules (model/hot) and of DropPath: DPC-kNN clustering, TPC, TRA."""
+"""Unit tests of HoT's modules (hot_pose/models/hot) and of DropPath: DPC-kNN clustering, TPC, TRA."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from model.hot import (
+from hot_pose.models.hot import (
     TokenPruningCluster,
     TokenRecoveringAttention,
     cluster_dpc_knn,
@@ -15,7 +15,7 @@ from model.hot import (
     select_tokens,
     set_pruning_generator,
 )
-from model.layers import DropPath
+from hot_pose.models.layers import DropPath
 
 
 def clustered_frames(segments, dim=16, spread=2.0, seed=0):
@@ -195,7 +195,7 @@ def test_drop_path_eval_identity_and_train_scaling():
 
 def test_default_noise_is_independent_of_batch_position_and_size():
     """A clip keeps the same frames alone, first or last in a batch (the engine's re-tests rely on it)."""
-    from model.hot import TokenPruningCluster
+    from hot_pose.models.hot import TokenPruningCluster
 
     tpc = TokenPruningCluster(9)
     # duplicated frames make exact density ties, so the kept set is decided by the tie-break noise

@@ -2,7 +2,7 @@
 benchmark and precision tools run end to end on tiny models.
 
 HoT: Li et al., CVPR 2024 (arXiv:2311.12028). The straightforward implementation is the model with explicit
-softmax attention (``tools.benchmark.reference_attention``), as the reference code computes it.
+softmax attention (``hot_pose.cli.bench.reference_attention``), as the reference code computes it.
 """
 from __future__ import annotations
 
@@ -12,12 +12,20 @@ import pytest
 import torch
 from torch import nn
 
-from common.checkpoint import atomic_save
-from model import available_models, build_model
-from model.inference import (PackedLinear, load_model, pack_linears, packed_linear_available, prepare_for_inference,
-                             resolve_dtype, tune_allocator)
-from tools import benchmark, precision_check
-from tools.benchmark import explicit_attention, reference_attention
+from hot_pose.cli import bench as benchmark
+from hot_pose.cli.bench import explicit_attention, reference_attention
+from hot_pose.models import available_models, build_model
+from hot_pose.models.checkpoint import atomic_save
+from hot_pose.models.inference import (
+    PackedLinear,
+    load_model,
+    pack_linears,
+    packed_linear_available,
+    prepare_for_inference,
+    resolve_dtype,
+    tune_allocator,
+)
+from tools import precision_check
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -67,7 +75,7 @@ def test_exact_distances_keep_the_same_frames_after_rounding_level_changes():
     survives a 1e-6 relative perturbation, the size of the differences between arithmetic paths. With k = 2
     a group's closest pair has exactly equal densities: the tie-break noise decides it in exact mode (the same
     on every machine), the matrix product's rounding in the reference mode (so that mode is not asserted)."""
-    from model.hot import TokenPruningCluster
+    from hot_pose.models.hot import TokenPruningCluster
 
     gen = torch.Generator().manual_seed(3)
     centres = 30.0 * torch.randn(9, 64, generator=gen)

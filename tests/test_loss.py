@@ -6,12 +6,19 @@ import math
 import pytest
 import torch
 
-from common.evaluate import scored_frames, take_frames, unflip_pose
-from common.loss import (H36M_JOINT_WEIGHTS, joint_weights, mean_velocity, mixste_loss, mpjpe, temporal_consistency,
-                         weighted_mpjpe)
-from common.recipes import MHFORMER, MHFORMER_TPC, MIXSTE, MIXSTE_TPC, lr_factor
-from common.train import GlobalBatchSampler, add_noise_2d, shard_range
-from common.utils import AverageMeter, get_rng_state, set_rng_state
+from hot_pose.training.evaluate import scored_frames, take_frames, unflip_pose
+from hot_pose.training.loss import (
+    H36M_JOINT_WEIGHTS,
+    joint_weights,
+    mean_velocity,
+    mixste_loss,
+    mpjpe,
+    temporal_consistency,
+    weighted_mpjpe,
+)
+from hot_pose.training.recipes import MHFORMER, MHFORMER_TPC, MIXSTE, MIXSTE_TPC, lr_factor
+from hot_pose.training.train import GlobalBatchSampler, add_noise_2d, shard_range
+from hot_pose.utils.runtime import AverageMeter, get_rng_state, set_rng_state
 
 
 def _loops_reference(pred, target, w):
@@ -118,8 +125,8 @@ def test_rng_roundtrip_and_meter():
 
 
 def test_flip_pass_reuses_the_index():
-    from common.evaluate import predict
-    from model.config import LiftOutput
+    from hot_pose.models.config import LiftOutput
+    from hot_pose.training.evaluate import predict
 
     calls = []
 
@@ -160,8 +167,8 @@ def test_noise_2d_jitters_each_window_with_its_own_scale():
 
 
 def test_complete_h36m16_places_the_nose_between_thorax_and_head():
-    from common.data import NOSE_ALPHA, complete_h36m16
-    from common.evaluate import JointCompletion
+    from hot_pose.data.dataset import NOSE_ALPHA, complete_h36m16
+    from hot_pose.training.evaluate import JointCompletion
     x = torch.randn(2, 5, 16, 3)
     full = complete_h36m16(x)
     assert full.shape == (2, 5, 17, 3)
@@ -171,7 +178,7 @@ def test_complete_h36m16_places_the_nose_between_thorax_and_head():
 
     class Echo(torch.nn.Module):  # returns its input as the "pose": shows what the wrapped model receives
         def forward(self, inp):
-            from model.config import LiftOutput
+            from hot_pose.models.config import LiftOutput
             return LiftOutput(torch.cat([inp, inp[..., :1]], -1))
 
     out = JointCompletion(Echo())(x[..., :2])

@@ -1,4 +1,4 @@
-"""Unit tests of common/metrics.py on synthetic poses (the real-data checks are in test_data.py)."""
+"""Unit tests of hot_pose/training/metrics.py on synthetic poses (the real-data checks are in test_data.py)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from common.metrics import (ACTIONS, ActionErrorAccumulator, canonical_action, mpjpe, mpjpe_per_sample, mpjve,
-                            p_mpjpe_per_sample, parse_actions, procrustes_align, write_eval_report)
+from hot_pose.data.h36m import ACTIONS, canonical_action, parse_actions
+from hot_pose.training.metrics import (
+    ActionErrorAccumulator,
+    mpjpe,
+    mpjpe_per_sample,
+    mpjve,
+    p_mpjpe_per_sample,
+    procrustes_align,
+    write_eval_report,
+)
 
 
 def random_rotation(rng: np.random.Generator) -> np.ndarray:

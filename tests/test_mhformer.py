@@ -1,4 +1,4 @@
-"""Tests of the MHFormer family (model/mhformer): shapes, sizes, reference checkpoint layout, the TPC
+"""Tests of the MHFormer family (hot_pose/models/mhformer): shapes, sizes, reference checkpoint layout, the TPC
 index contract and a functional re-computation of the SHR and CHI blocks."""
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.checkpoint import CheckpointError, load_weights
-from model import build_model
-from model.hot import TokenPruningCluster, cluster_dpc_knn
-from model.mhformer.modules import CHIBlock, SHRBlock
+from hot_pose.models import build_model
+from hot_pose.models.checkpoint import CheckpointError, load_weights
+from hot_pose.models.hot import TokenPruningCluster, cluster_dpc_knn
+from hot_pose.models.mhformer.modules import CHIBlock, SHRBlock
 
 KEYS_JSON = Path(__file__).resolve().parents[2] / "shared" / "docs" / "reference_state_dict_keys.json"
 VARIANTS = ("mhformer.mhformer", "mhformer.tpc_mhformer")

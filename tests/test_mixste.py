@@ -14,8 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from common.checkpoint import set_tpc_distance
-from model import build_model
+from hot_pose.models import build_model
+from hot_pose.models.checkpoint import set_tpc_distance
 
 SMALL = dict(frames=27, channel=32, d_hid=64, token_num=9)
 HEADS = 8
@@ -255,7 +255,7 @@ def test_token_num_larger_than_frames_rejected():
 
 
 def test_model_alias_for_old_imports():
-    from model.mixste.hot_mixste import Model
+    from hot_pose.models.mixste.hot_mixste import Model
 
     model = Model(dict(frames=27, channel=32, token_num=9, layer_index=2))
     assert model.variant_name == "mixste.hot_mixste" and model.prune.num_tokens == 9

@@ -1,4 +1,4 @@
-"""Generic tests over every variant of the zoo (``model.available_models()``).
+"""Generic tests over every variant of the zoo (``hot_pose.models.available_models()``).
 
 Small models (frames 27, channel 32, d_hid 64, token_num 9) for behaviour; the README sizes, built on
 the ``meta`` device (no memory, no initialisation), for parameter counts, FLOPs and checkpoint keys.
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.checkpoint import CheckpointError, atomic_save, load_weights, set_tpc_distance
-from model import LiftOutput, available_models, build_model
-from model.hot import TokenPruningCluster, set_pruning_generator
-from model.profile import build_on_device, profile_variant
+from hot_pose.models import LiftOutput, available_models, build_model
+from hot_pose.models.checkpoint import CheckpointError, atomic_save, load_weights, set_tpc_distance
+from hot_pose.models.hot import TokenPruningCluster, set_pruning_generator
+from hot_pose.models.profile import build_on_device, profile_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS_JSON = ROOT.parent / "shared" / "docs" / "reference_state_dict_keys.json"

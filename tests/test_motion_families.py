@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, load_weights
-from model import build_model
-from model.layers import Attention
-from model.motionagformer.modules import GCN, H36M_CONNECTIONS, skeleton_adjacency, skeleton_connections
-from model.motionbert.ops import attend
+from hot_pose.models import build_model
+from hot_pose.models.checkpoint import CheckpointError, load_weights
+from hot_pose.models.layers import Attention
+from hot_pose.models.motionagformer.modules import GCN, H36M_CONNECTIONS, skeleton_adjacency, skeleton_connections
+from hot_pose.models.motionbert.ops import attend
 
 KEYS_JSON = Path(__file__).resolve().parents[2] / "shared" / "docs" / "reference_state_dict_keys.json"
 
@@ -258,7 +258,7 @@ def test_config_errors():
 
 
 def test_reference_entry_point():
-    from model.motionbert.hot_motionbert import Model
+    from hot_pose.models.motionbert.hot_motionbert import Model
 
     model = Model({**SMALL[HOT_MB]})
     assert model.prune.num_tokens == 9 and model.prune_at == 1

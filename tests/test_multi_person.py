@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from demo.lib.detectors.base import PersonDetection
-from demo.lib.lift import lift_sequences, load_lifter, sliding_window_lift
-from demo.lib.tracks import PersonTracker, box_iou
-from demo.vis import main as vis_main
+from hot_pose.cli.demo import main as vis_main
+from hot_pose.wild.detectors.base import PersonDetection
+from hot_pose.wild.lift import lift_sequences, load_lifter, sliding_window_lift
+from hot_pose.wild.tracks import PersonTracker, box_iou
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -69,7 +69,7 @@ def test_lift_sequences_matches_one_sequence_at_a_time():
 
 @pytest.fixture(scope="module")
 def multi_clip() -> Path:
-    from demo.lib.sample import MULTI_SAMPLE_NAME, demo_set
+    from hot_pose.wild.sample import MULTI_SAMPLE_NAME, demo_set
 
     return demo_set(which="multiperson") / MULTI_SAMPLE_NAME
 
@@ -154,7 +154,7 @@ def test_a_video_without_any_person(tmp_path, capsys):
 
 
 def test_api_tracks_every_person_and_lifts_each(multi_clip):
-    from hot_pose import PoseLifter, track_2d
+    from hot_pose.api import PoseLifter, track_2d
 
     kp, size, fps = track_2d(multi_clip, max_frames=20, min_track_frames=5)
     assert kp.shape == (2, 20, 17, 3) and size == (1088, 1920) and fps == pytest.approx(60)

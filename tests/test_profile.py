@@ -1,4 +1,4 @@
-"""model.profile: thop-compatible counting rules, FlopCounterMode totals and the command line."""
+"""hot_pose.models.profile: thop-compatible counting rules, FlopCounterMode totals and the command line."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from model import available_models, build_model
-from model.profile import build_parser, main, profile_model, thop_counts
+from hot_pose.cli.profile import build_parser, main
+from hot_pose.models import available_models, build_model
+from hot_pose.models.profile import profile_model, thop_counts
 
 SMALL = ["--frames", "27", "--channel", "32", "--d_hid", "64", "--token_num", "9"]
 

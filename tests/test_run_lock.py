@@ -1,4 +1,4 @@
-"""One run per run folder: the exclusive claim of ``common.run_lock``, in real concurrent training processes.
+"""One run per run folder: the exclusive claim of ``hot_pose.training.run_lock``, in real concurrent training processes.
 
 Two ``main_mixste.py`` processes given the same ``--checkpoint`` used to overwrite each other's checkpoints and
 interleave one ``train.log``, and a failing one deleted the folder a healthy one was writing. Here the second
@@ -20,7 +20,7 @@ from typing import List
 
 import pytest
 
-from common.run_lock import LOCK_NAME, RunFolderBusy, RunFolderLock, read_holder
+from hot_pose.training.run_lock import LOCK_NAME, RunFolderBusy, RunFolderLock, read_holder
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -167,7 +167,7 @@ def test_discard_removes_only_this_process_outputs_and_made_folders_while_empty(
 def test_a_claim_on_a_file_its_releasing_holder_unlinked_is_retried(tmp_path, monkeypatch):
     """Holder A releases (unlinks the lock file, then unlocks) between B's open and B's lock: B's lock on the
     unlinked file must not count, or a third process could claim the folder through the new file as well."""
-    import common.run_lock as run_lock
+    import hot_pose.training.run_lock as run_lock
 
     folder = tmp_path / "run"
     holder = RunFolderLock(folder).acquire()

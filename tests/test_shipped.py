@@ -1,4 +1,4 @@
-"""The trained checkpoints shipped in checkpoint/shipped/: integrity, strict loading, and real accuracy.
+"""The trained checkpoints shipped in hot_pose/checkpoints/: integrity, strict loading, and real accuracy.
 
 Each checkpoint is tested with the project's own ``--test`` (``main_mixste.py``) on a real slice of S9
 (GT 2-D built by dataset/prepare_data_h36m.py, SH detections as shipped) and must beat the README's trivial
@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import torch
 
-import model
-from common.arguments import parse_args
-from common.checkpoint import load_weights
-from common.engine import main, run
-from common.recipes import MIXSTE
+import hot_pose.models as model
+from hot_pose.models.checkpoint import load_weights
+from hot_pose.training.arguments import parse_args
+from hot_pose.training.engine import main, run
+from hot_pose.training.recipes import MIXSTE
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "checkpoint" / "shipped"
+SHIPPED = ROOT / "hot_pose" / "checkpoints"
 NAMES = ("hot_mixste_27_gt", "hot_mixste_27_n11_gt", "mixste_27_gt", "hot_mixste_27_wild", "hot_mixste_27_wild_vc",
          "h2ot_mixste_27_tri_gt")
 #: the 2-D source each was trained on (the wild model: Stacked-Hourglass detections, Neck/Nose completed)
@@ -52,7 +52,7 @@ def test_every_shipped_file_matches_its_sha256_and_size_budget():
         assert len(data) <= 20 * 2**20, rel
         total += len(data)
     assert total <= 50 * 2**20
-    assert all(digest in (SHIPPED.parent / "README.md").read_text() for digest in sums.values())
+    assert all(digest in (SHIPPED / "README.md").read_text() for digest in sums.values())
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -161,3 +161,20 @@ def test_results_tool_writes_tracked_files_only_with_write(tmp_path, capsys):
     summary = (tmp_path / "out" / "results_summary.md").read_text()
     assert "| `hot_mixste_27_gt` |" in summary and "39.32 / 30.86" in summary
     assert (tmp_path / "out" / "results.json").is_file() and (tmp_path / "out" / "flops_mpjpe.png").is_file()
+
+
+def test_test_of_a_shipped_name_reports_into_its_own_run_folder_never_the_package(prepared_root, tmp_path,
+                                                                                  monkeypatch):
+    """``--previous_dir <shipped name>`` works from any folder, and ``--test`` writes its report into the run's
+    output folder (default ``checkpoint/<time>_<frames>_test/`` of the current folder, or ``--checkpoint``): the
+    shipped checkpoints (package data) are left exactly as they were."""
+    monkeypatch.chdir(tmp_path)
+    before = {p: p.read_bytes() for p in SHIPPED.rglob("*") if p.is_file()}
+    argv = ["--test", "--previous_dir", "hot_mixste_27_gt", "--root_path", str(prepared_root), "--subjects_test",
+            "S9", "--actions", "Walking", "--subset", "0.1", "--no_progress"]
+    run(parse_args(argv, **MIXSTE.defaults), MIXSTE, model)
+    reports = list((tmp_path / "checkpoint").glob("*_27_test/eval_best_s27.json"))
+    assert len(reports) == 1 and json.loads(reports[0].read_text())["protocol"]["keypoints"] == "gt"
+    run(parse_args(argv + ["--checkpoint", str(tmp_path / "mine")], **MIXSTE.defaults), MIXSTE, model)
+    assert (tmp_path / "mine" / "eval_best_s27.json").is_file()
+    assert {p: p.read_bytes() for p in SHIPPED.rglob("*") if p.is_file()} == before

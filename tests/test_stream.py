@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from demo.lib.lift import sliding_window_lift
-from demo.lib.stream import StreamingLifter, run_stream
-from model import build_model
+from hot_pose.models import build_model
+from hot_pose.wild.lift import sliding_window_lift
+from hot_pose.wild.stream import StreamingLifter, run_stream
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -122,7 +122,7 @@ def test_run_stream_on_the_shared_video(hot, video_dir):
 
 def test_run_stream_with_mediapipe(hot, video_dir):
     pytest.importorskip("mediapipe")
-    from demo.lib.detectors import build_detector
+    from hot_pose.wild.detectors import build_detector
 
     with build_detector("mediapipe") as detector:
         result = run_stream(video_dir / "skating.mp4", StreamingLifter(hot, F, hop=9), detector, max_frames=8)
@@ -132,7 +132,7 @@ def test_run_stream_with_mediapipe(hot, video_dir):
 
 def test_vis_stream_flag(video_dir, tmp_path, capsys):
     pytest.importorskip("mediapipe")
-    from demo.vis import main
+    from hot_pose.cli.demo import main
 
     args = ["--stream", "--video", str(video_dir / "skating.mp4"), "--max-frames", "6", "--model", "mixste.mixste",
             "--frames", "27", "--hop", "3", "--dtype", "fp32", "--device", "cpu", "--output", str(tmp_path)]

@@ -17,15 +17,24 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data._utils.collate import default_collate
 
-import model
-from common.arguments import parse_args
-from common.camera import image_coordinates, matrix_to_quaternion, quaternion_to_matrix
-from common.data import (CAM_FLIP_SIGNS, VIRTUAL_IMAGE_SIZES, PoseWindowDataset, VirtualCameraSampler, file_3d,
-                         flip_pose, load_h36m, to_absolute, view_through, world_up)
-from common.engine import main, run
-from common.h36m_dataset import Human36mDataset
-from common.recipes import MIXSTE
-from common.train import GlobalBatchSampler
+import hot_pose.models as model
+from hot_pose.data.camera import image_coordinates, matrix_to_quaternion, quaternion_to_matrix, to_absolute
+from hot_pose.data.dataset import (
+    CAM_FLIP_SIGNS,
+    VIRTUAL_IMAGE_SIZES,
+    PoseWindowDataset,
+    VirtualCameraSampler,
+    file_3d,
+    flip_pose,
+    load_h36m,
+    view_through,
+    world_up,
+)
+from hot_pose.data.h36m import Human36mDataset
+from hot_pose.training.arguments import parse_args
+from hot_pose.training.engine import main, run
+from hot_pose.training.recipes import MIXSTE
+from hot_pose.training.train import GlobalBatchSampler
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,4 +1,4 @@
-"""The in-the-wild benchmark (``tools.wild_benchmark``) and its multi-view geometry (``common.multiview``) on the
+"""The in-the-wild benchmark (``tools.wild_benchmark``) and its multi-view geometry (``hot_pose.data.multiview``) on the
 real Pose2Sim demo data: calibration parsing and reprojection, triangulation of synthetic points through the real
 cameras, metric units, and a short end-to-end run.
 
@@ -15,9 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.multiview import (CalibrationError, parse_qca, reprojection_errors, stack_views, synchronise,
-                              triangulate, triangulate_robust)
-from demo.lib.errors import DemoError
+from hot_pose.data.multiview import (
+    CalibrationError,
+    parse_qca,
+    reprojection_errors,
+    stack_views,
+    synchronise,
+    triangulate,
+    triangulate_robust,
+)
+from hot_pose.wild.errors import DemoError
 from tools import wild_benchmark as wb
 
 #: frames of every camera the calibration check reads (the benchmark itself reads all 100)
@@ -31,7 +38,7 @@ MAX_MEDIAN_REPROJECTION_ALL_VIEWS_PX = 20.0
 @pytest.fixture(scope="session")
 def demo_set_dir() -> Path:
     """The multi-view demo set in the user cache (downloaded once, reused by every test and later sessions)."""
-    from demo.lib.sample import demo_set
+    from hot_pose.wild.sample import demo_set
 
     try:
         return demo_set()
@@ -48,8 +55,8 @@ def cameras(demo_set_dir):
 def mediapipe_views(demo_set_dir, cameras):
     """The limb joints' undistorted MediaPipe pixels (T, 12, 2) and visibilities (T, 12) of the first
     CHECK_FRAMES frames of every camera, plus whether ``detect_frame`` agreed with ``detect_landmarks``."""
-    from demo.lib.detectors.mediapipe import BLAZEPOSE_TO_COCO, MediaPipeDetector
-    from demo.lib.video import iter_frames
+    from hot_pose.wild.detectors.mediapipe import BLAZEPOSE_TO_COCO, MediaPipeDetector
+    from hot_pose.wild.video import iter_frames
 
     points, weights, agree = [], [], True
     for name, cam in cameras.items():
@@ -255,7 +262,7 @@ def test_joint_mappings():
 # the tool
 # ---------------------------------------------------------------------------------------------
 def test_demo_set_extraction_checks_sha256(tmp_path):
-    from demo.lib.sample import extract_demo_set
+    from hot_pose.wild.sample import extract_demo_set
 
     wheel = tmp_path / "pose2sim-0.10.49-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
@@ -311,7 +318,7 @@ def test_short_benchmark_end_to_end(demo_set_dir, h36m_dir, tmp_path):
     report = json.loads((out / "wild_benchmark.json").read_text())
     assert report["command"] == "python -m tools.wild_benchmark " + " ".join(argv)
     assert report["settings"]["cameras"] == ["cam01", "cam03"] and report["data"]["frames"] == {"cam01": 20, "cam03": 20}
-    assert report["settings"]["lifter"]["checkpoint"] == "checkpoint/shipped/hot_mixste_27_wild_vc/best.pth"
+    assert report["settings"]["lifter"]["checkpoint"] == "hot_pose/checkpoints/hot_mixste_27_wild_vc/best.pth"
     assert set(report["results"]) == {"cam01", "cam03", "mean"}
     assert list(report["methods"]) == ["ours", "mediapipe_world", "mean_pose_h36m", "mean_pose_reference"]
     sync = report["sync"]

@@ -5,7 +5,7 @@ Checkpoint averaging (a uniform Polyak average of the weights at several epochs,
 epochs of one run sit in one basin, and their mean lies nearer its floor than any single epoch. HoT (Li et al.,
 "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024, arXiv:2311.12028) does
 not use it; this project used it for its shipped GT checkpoints (the mean of the last four epochs of stages 4
-and 5, the same rule for HoT and MixSTE, from which the final stage started; see checkpoint/README.md).
+and 5, the same rule for HoT and MixSTE, from which the final stage started; see hot_pose/checkpoints/README.md).
 
 Inputs are checkpoints written by this project's engine (``epoch_<n>.pth`` from ``--keep_epochs``,
 ``last.pth``, ``best.pth``): same variant, same model sizes, same keys and shapes. Floating-point tensors are
@@ -38,17 +38,16 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-from common.arguments import OneLineArgumentParser
-from common.checkpoint import CheckpointError, atomic_save
-from common.cli import guarded
-from tools.outputs import OutputError, StagedOutputs, WriteError, check_output_file, describe_write_error, fail
+from hot_pose.models.checkpoint import CheckpointError, atomic_save
+from hot_pose.utils.console import OneLineArgumentParser, fail, guarded
+from hot_pose.utils.outputs import OutputError, StagedOutputs, WriteError, check_output_file, describe_write_error
 
 _logger = logging.getLogger("tools.average_checkpoints")
 
 
 def _read(path: Path) -> Dict[str, Any]:
     """An engine checkpoint (``inspect_checkpoint``); ``CheckpointError`` for a missing, unreadable or foreign file."""
-    from common.checkpoint import inspect_checkpoint
+    from hot_pose.models.checkpoint import inspect_checkpoint
 
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
@@ -147,7 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from model.inference import load_model
+    from hot_pose.models.inference import load_model
 
     try:
         if args.out.resolve() in {Path(p).resolve() for p in args.checkpoints}:

@@ -26,14 +26,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from common.arguments import OneLineArgumentParser
-from common.cli import guarded
-from common.data import H36MData, PoseWindowDataset, flip_pose, load_h36m
-from common.h36m_dataset import DataError
-from tools.outputs import (OutputError, StagedOutputs, WriteError, check_output_file, describe_write_error, fail,
-                           int_at_least)
-from common.metrics import (ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample, parse_actions,
-                            write_eval_report)
+from hot_pose.data.dataset import H36MData, PoseWindowDataset, flip_pose, load_h36m
+from hot_pose.data.h36m import DataError, parse_actions
+from hot_pose.training.metrics import ActionErrorAccumulator, mpjpe_per_sample, p_mpjpe_per_sample, write_eval_report
+from hot_pose.utils.console import OneLineArgumentParser, fail, guarded, int_at_least
+from hot_pose.utils.outputs import OutputError, StagedOutputs, WriteError, check_output_file, describe_write_error
 
 _logger = logging.getLogger("tools.baseline")
 
@@ -201,7 +198,7 @@ def _run(args) -> int:
     print(acc.table())
     summary = acc.summary()
     print(f"p1: {summary['p1']:.2f}, p2: {summary['p2']:.2f}")
-    metrics_log = logging.getLogger("common.metrics")  # it would name the temporary file
+    metrics_log = logging.getLogger("hot_pose.training.metrics")  # it would name the temporary file
     level = metrics_log.level
     try:
         metrics_log.setLevel(logging.WARNING)

@@ -11,7 +11,7 @@ every stage, so a run cut short still leaves everything that finished:
 1. ``device``: torch, CUDA, the GPU, bf16 support, NCCL, onnxruntime's providers → ``device.json``.
 2. ``tests``: the CUDA-marked tests (``tests/test_cuda.py``: AMP fp16/bf16 training, pinned-memory loader
    workers, ``--compile``, torchrun with NCCL, GPU vs CPU outputs, ONNX on CUDA) → ``cuda_tests.xml``.
-3. ``benchmark``: ``python -m tools.benchmark --device cuda`` on every family at its published size
+3. ``benchmark``: ``python -m hot_pose.cli.bench --device cuda`` on every family at its published size
    → ``benchmark_cuda.md`` / ``.json``.
 4. ``train``: HoT w. MixSTE at 81 frames, 8 block pairs of width 256, GT 2-D, bf16 autocast, for the minutes
    left (``--time_limit``) → ``train/`` (best.pth, last.pth, train.log, metrics.csv).
@@ -44,10 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from common.arguments import OneLineArgumentParser
-from common.cli import guarded
-from tools.outputs import (OutputError, StagedOutputs, WriteError, atomic_write, check_output_dir, fail,
-                           finite_float)
+from hot_pose.utils.console import OneLineArgumentParser, fail, finite_float, guarded
+from hot_pose.utils.outputs import OutputError, StagedOutputs, WriteError, atomic_write, check_output_dir
 
 _logger = logging.getLogger("gpu_check")
 
@@ -115,7 +113,7 @@ def probe() -> Dict[str, Any]:
 
     import torch
 
-    from model.inference import cpu_native_bf16
+    from hot_pose.models.inference import cpu_native_bf16
 
     info: Dict[str, Any] = dict(python=platform.python_version(), torch=torch.__version__,
                                 torch_cuda=torch.version.cuda, cuda_available=torch.cuda.is_available(),
@@ -303,7 +301,7 @@ class Check:
                 result.update(junit_results(xml))
             elif stage == "benchmark":
                 name = f"benchmark_{self.plan.device}"
-                cmd = [py, "-m", "tools.benchmark", "--device", self.plan.device, *self.plan.benchmark,
+                cmd = [py, "-m", "hot_pose.cli.bench", "--device", self.plan.device, *self.plan.benchmark,
                        "--name", name, "--out-dir", str(self.out), "--overwrite"]  # --out was checked here
                 result = run_command(cmd, self.out / "benchmark.log", cap - GRACE_S, self.env)
                 result["table"] = f"{name}.md" if (self.out / f"{name}.md").is_file() else None
@@ -327,7 +325,7 @@ class Check:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    prog = "hot-gpu-check" if Path(sys.argv[0]).name == "hot-gpu-check" else "bash tools/gpu_check.sh"
+    prog = "bash tools/gpu_check.sh"
     p = OneLineArgumentParser(prog=prog, description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--minutes", type=finite_float(0.0, low_open=True), default=None,

@@ -27,15 +27,20 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-from common.arguments import OneLineArgumentParser
-from common.cli import guarded
-from tools.outputs import (OutputError, StagedOutputs, WriteError, atomic_write, check_output_dir, check_outputs_in,
-                           fail, finite_float, int_at_least)
+from hot_pose.utils.console import OneLineArgumentParser, fail, finite_float, guarded, int_at_least
+from hot_pose.utils.outputs import (
+    OutputError,
+    StagedOutputs,
+    WriteError,
+    atomic_write,
+    check_output_dir,
+    check_outputs_in,
+)
 
 _logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the shipped checkpoints' CPU size (checkpoint/README.md)
+#: the shipped checkpoints' CPU size (hot_pose/checkpoints/README.md)
 CPU_SIZE = ["--frames", "27", "--stride", "27", "--channel", "64", "--d_hid", "128", "--depth", "4", "--drop_path",
             "0.0", "--keypoints", "gt", "--batch_size", "8", "--test_augmentation", "0", "--no_progress"]
 #: label → (description, variant flags)
@@ -64,10 +69,10 @@ def train(label: str, run_dir: Path, epochs: int, fraction: float, root_path: st
           extra: Sequence[str] = ()) -> float:
     """Train one configuration into ``run_dir`` (skipped when its best.pth exists); returns wall seconds.
     ``extra``: more ``main_mixste.py`` flags (e.g. a data subset for a quick check)."""
-    import model
-    from common.arguments import parse_args
-    from common.engine import run
-    from common.recipes import MIXSTE
+    import hot_pose.models as model
+    from hot_pose.training.arguments import parse_args
+    from hot_pose.training.engine import run
+    from hot_pose.training.recipes import MIXSTE
 
     if (run_dir / "best.pth").is_file() and (run_dir / "last.pth").is_file():
         _logger.info("%s: reusing %s", label, run_dir)
@@ -85,10 +90,10 @@ def train(label: str, run_dir: Path, epochs: int, fraction: float, root_path: st
 def test(run_dir: Path, root_path: str, extra: Sequence[str] = ()) -> Dict[str, float]:
     """``main_mixste.py --test --previous_dir run_dir`` (flip augmentation on; the JSON report beside the weights);
     returns P1 and P2 in mm."""
-    import model
-    from common.arguments import parse_args
-    from common.engine import run
-    from common.recipes import MIXSTE
+    import hot_pose.models as model
+    from hot_pose.training.arguments import parse_args
+    from hot_pose.training.engine import run
+    from hot_pose.training.recipes import MIXSTE
 
     report = run_dir / "test_flip.json"
     argv = ["--test", "--previous_dir", str(run_dir), "--root_path", root_path, "--report", str(report),
@@ -195,8 +200,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from common.engine import USER_ERRORS
-    from common.utils import setup_logging
+    from hot_pose.training.engine import USER_ERRORS
+    from hot_pose.utils.runtime import setup_logging
 
     try:
         json_path, md_path, png_path = check_outputs_in(args.out, WRITTEN, "--out", args.overwrite)
@@ -205,9 +210,9 @@ def _run(args: argparse.Namespace) -> int:
     except (OutputError, ValueError) as exc:  # ValueError: unbalanced quotes in --engine_flags
         return fail(exc, 2)
     setup_logging()  # the engine's console logging (it replaces it per run, so lines are not doubled)
-    from model import build_model
-    from model.inference import load_model
-    from tools.benchmark import cpu_name
+    from hot_pose.models import build_model
+    from hot_pose.models.inference import load_model
+    from hot_pose.utils.system import cpu_name
 
     try:
         runs = Path(args.runs)

@@ -1,10 +1,10 @@
 """What low precision costs in accuracy: P1/P2 of one checkpoint in float32, bf16 autocast and fast bf16.
 
 HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024,
-arXiv:2311.12028). The fast bf16 path (:func:`model.inference.prepare_for_inference`: bf16 weights and
+arXiv:2311.12028). The fast bf16 path (:func:`hot_pose.models.inference.prepare_for_inference`: bf16 weights and
 activations, fused oneDNN linears, DPC-kNN in float32) is ~3× faster on a CPU with native bf16; whether
 it is *accurate enough* can only be measured with trained weights on real data. This tool runs the
-engine's own test protocol (``common.evaluate.evaluate``, the same data, windows, flip augmentation and
+engine's own test protocol (``hot_pose.training.evaluate.evaluate``, the same data, windows, flip augmentation and
 per-action averaging as ``main_*.py --test``) once per precision on the same loaded model, and reports
 P1, P2, their change against float32 and the wall time.
 
@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from common.arguments import OneLineArgumentParser
-from common.cli import guarded
-from tools.outputs import OutputError, StagedOutputs, WriteError, check_output_file, fail, in_tracked_dir
+from hot_pose.utils.console import OneLineArgumentParser, fail, guarded
+from hot_pose.utils.outputs import OutputError, StagedOutputs, WriteError, check_output_file, in_tracked_dir
 
 _logger = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ PRECISIONS = ("fp32", "bf16-autocast", "bf16", "fp16")
 
 
 def _recipes() -> Dict[str, Any]:
-    from common import recipes
+    from hot_pose.training import recipes
 
     return {r.name: r for r in (recipes.MIXSTE, recipes.MIXSTE_TPC, recipes.MHFORMER, recipes.MHFORMER_TPC)}
 
@@ -50,11 +49,11 @@ def evaluate_precisions(engine_argv: Sequence[str], recipe_name: str = "main_mix
         dict with ``rows`` (precision, p1, p2, delta_p1, delta_p2 vs the first precision, seconds,
         n_windows), ``model``, ``weights``, ``protocol``.
     """
-    import model as zoo
-    from common.arguments import parse_args
-    from common.engine import build, eval_kwargs, load_data, protocol, resolve_joints, resolve_run, setup
-    from common.evaluate import evaluate
-    from model.inference import prepare_for_inference
+    import hot_pose.models as zoo
+    from hot_pose.models.inference import prepare_for_inference
+    from hot_pose.training.arguments import parse_args
+    from hot_pose.training.engine import build, eval_kwargs, load_data, protocol, resolve_joints, resolve_run, setup
+    from hot_pose.training.evaluate import evaluate
 
     recipe = _recipes()[recipe_name]
     argv = list(engine_argv) + ([] if "--test" in engine_argv else ["--test"])
@@ -127,7 +126,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run(args: argparse.Namespace, engine_argv: List[str]) -> int:
-    from common.engine import USER_ERRORS  # the engine sets up logging itself
+    from hot_pose.training.engine import USER_ERRORS  # the engine sets up logging itself
 
     try:
         report_path = _destination(args.report, "--report", args.overwrite, "precision.json")

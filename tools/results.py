@@ -2,12 +2,12 @@
 
 HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024,
 arXiv:2311.12028) claims −39.6 % FLOPs for +0.1 mm P1 on MixSTE. This tool measures the same comparison for the
-checkpoints shipped in ``checkpoint/shipped/``:
+checkpoints shipped in ``hot_pose/checkpoints/``:
 
-1. ``--evaluate``: runs the project's own ``--test`` (``common.engine.run``, the code behind ``main_mixste.py``)
+1. ``--evaluate``: runs the project's own ``--test`` (``hot_pose.training.engine.run``, the code behind ``main_mixste.py``)
    on S9+S11, all 4 cameras, flip TTA, for every checkpoint and 2-D source, writing
    ``benchmarks/results/<name>_<keypoints>.json``; without it the existing JSON reports are read;
-2. params and FLOPs (thop-compatible and full, ``model.profile``) of each checkpoint's configuration;
+2. params and FLOPs (thop-compatible and full, ``hot_pose.models.profile``) of each checkpoint's configuration;
 3. CPU inference throughput (fp32, eager, batch ``--batch``), every model timed in the same process in
    alternation (A B A B …), median of ``--repeats`` rounds;
 4. writes ``benchmarks/results.json`` and the markdown blocks ``results_summary``, ``results_comparison``,
@@ -37,16 +37,15 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import torch
 
-from common.arguments import OneLineArgumentParser
-from common.cli import guarded
-from common.metrics import ACTIONS
-from tools.outputs import OutputError, StagedOutputs, WriteError, check_outputs_in, fail, int_at_least
+from hot_pose.data.h36m import ACTIONS
+from hot_pose.utils.console import OneLineArgumentParser, fail, guarded, int_at_least
+from hot_pose.utils.outputs import OutputError, StagedOutputs, WriteError, check_outputs_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
 _logger = logging.getLogger("tools.results")
 
-#: the shipped checkpoints, in table order: (folder name under checkpoint/shipped, role)
+#: the shipped checkpoints, in table order: (folder name under hot_pose/checkpoints, role)
 SHIPPED = (
     ("hot_mixste_27_gt", "HoT w. MixSTE, GT 2-D"),
     ("hot_mixste_27_n11_gt", "HoT w. MixSTE, 11 frames kept, GT 2-D"),
@@ -70,10 +69,10 @@ def report_path(out_dir: Path, name: str, keypoints: str) -> Path:
 
 def evaluate_checkpoint(ckpt_dir: Path, keypoints: str, root_path: str, report: Path, batch_size: int) -> None:
     """Run ``main_mixste.py --test`` in this process for one checkpoint and 2-D source."""
-    import model
-    from common.arguments import parse_args
-    from common.engine import run
-    from common.recipes import MIXSTE
+    import hot_pose.models as model
+    from hot_pose.training.arguments import parse_args
+    from hot_pose.training.engine import run
+    from hot_pose.training.recipes import MIXSTE
 
     argv = ["--test", "--previous_dir", str(ckpt_dir), "--keypoints", keypoints, "--root_path", root_path,
             "--report", str(report), "--batch_size", str(batch_size), "--no_progress"]
@@ -82,9 +81,9 @@ def evaluate_checkpoint(ckpt_dir: Path, keypoints: str, root_path: str, report: 
 
 
 def load_model(ckpt_dir: Path):
-    """The checkpoint's model (eval mode, CPU, ``model.inference.load_model``) and its metadata."""
-    from common.checkpoint import read_checkpoint
-    from model.inference import load_model as load
+    """The checkpoint's model (eval mode, CPU, ``hot_pose.models.inference.load_model``) and its metadata."""
+    from hot_pose.models.checkpoint import read_checkpoint
+    from hot_pose.models.inference import load_model as load
 
     path = ckpt_dir / "best.pth"
     meta = read_checkpoint(path)
@@ -124,7 +123,7 @@ def training_summary(meta: Dict[str, Any]) -> str:
 
 
 def profile(net: torch.nn.Module) -> Dict[str, Any]:
-    from model.profile import profile_model
+    from hot_pose.models.profile import profile_model
 
     cfg = net.config
     return profile_model(net, (1, cfg.frames, cfg.n_joints, cfg.in_channels), device="meta")
@@ -177,7 +176,7 @@ def summary_md(rows: List[Dict[str, Any]], env: Dict[str, Any]) -> str:
               f"Throughput: fp32 eager, batch {env['batch']}, {env['threads']} threads, {env['cpu']}, median of "
               f"{env['repeats']} alternated rounds. Training: the checkpoint's own run (epochs × share of the "
               f"training windows per epoch, 2-D source) and the run it started from (every stage in "
-              f"checkpoint/README.md). Measured {env['date']} with `{env['command']}`."]
+              f"hot_pose/checkpoints/README.md). Measured {env['date']} with `{env['command']}`."]
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--evaluate", action="store_true", help="run --test for every checkpoint and 2-D source first "
                    "(~2-4 min each on 2 CPU cores); otherwise read the existing JSON reports")
     p.add_argument("--root_path", default="dataset/", help="folder with the Human3.6M npz files")
-    p.add_argument("--shipped", type=Path, default=ROOT / "checkpoint" / "shipped", help="checkpoint folders")
+    p.add_argument("--shipped", type=Path, default=ROOT / "hot_pose" / "checkpoints", help="checkpoint folders")
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks", help="where the reports go")
     p.add_argument("--batch", type=positive, default=4, help="batch size of the throughput measurement")
     p.add_argument("--repeats", type=positive, default=15, help="alternated timing rounds")
@@ -300,7 +299,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _run(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
     if not args.shipped.is_dir():
-        return fail(f"--shipped {args.shipped} is not a folder of checkpoint folders (default checkpoint/shipped)", 2)
+        return fail(f"--shipped {args.shipped} is not a folder of checkpoint folders (default hot_pose/checkpoints)", 2)
     names = [n for n, _ in SHIPPED if (args.shipped / n / "best.pth").is_file()]
     if not names:
         return fail(f"no shipped checkpoints in {args.shipped}", 2)
@@ -315,7 +314,7 @@ def _run(args: argparse.Namespace, argv: Optional[Sequence[str]]) -> int:
     with tempfile.TemporaryDirectory(prefix="hot_results_") as scratch:
         reports = args.out_dir if args.write else Path(scratch)
         if args.evaluate:
-            from common.engine import USER_ERRORS
+            from hot_pose.training.engine import USER_ERRORS
 
             try:
                 for name in names:
@@ -354,7 +353,7 @@ def _tables(args: argparse.Namespace, argv: Optional[Sequence[str]], names: List
     speed = throughput(nets, args.batch, args.repeats, args.threads)
     for r in rows:
         r["frames_per_s"] = speed[r["name"]]["frames_per_s"]
-    from tools.benchmark import cpu_name
+    from hot_pose.utils.system import cpu_name
 
     env = dict(date=date.today().isoformat(), cpu=cpu_name(), threads=torch.get_num_threads(), batch=args.batch,
                repeats=args.repeats, torch=torch.__version__, python=platform.python_version(),

@@ -12,7 +12,7 @@ zero diagonal):
 1. the real clustering input is captured: each model runs forward on real Human3.6M windows with its TPC
    module's ``select`` wrapped, which records the (B, F, C) features ``z`` it clusters, the tie-break noise
    it uses and the frames it keeps, then stops the forward (nothing after TPC is needed);
-2. for each distance mode, the kept frames of ``z`` (``model.hot.clustering.dpc_knn_score`` +
+2. for each distance mode, the kept frames of ``z`` (``hot_pose.models.hot.clustering.dpc_knn_score`` +
    ``select_tokens`` with the module's ``k``, ``num_tokens``, ``center`` and the captured noise) are
    compared with those of perturbed copies of ``z``:
 
@@ -20,7 +20,7 @@ zero diagonal):
    * ``elementwise``: ``z · (1 + ε·N(0, 1))``, several seeds, each reported;
    * ``scale``: ``z · (1 + ε)``;
    * ``attention``: ``z`` computed by the same model on the same input with SDPA attention vs the explicit
-     softmax attention of the reference (``tools.benchmark.reference_attention``): two arithmetic paths,
+     softmax attention of the reference (``hot_pose.cli.bench.reference_attention``): two arithmetic paths,
      which is what really differs between machines.
 
    The share changed of a clip is |kept_a Δ kept_b| / (2f) (= the fraction of a's kept frames not in b),
@@ -52,21 +52,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.arguments import OneLineArgumentParser
-from common.cli import guarded
-from tools.benchmark import cpu_isa, cpu_name
-from tools.outputs import (OutputError, StagedOutputs, WriteError, check_outputs_in, fail, finite_float,
-                           int_at_least, plain_name)
+from hot_pose.utils.console import OneLineArgumentParser, fail, finite_float, guarded, int_at_least, plain_name
+from hot_pose.utils.outputs import OutputError, StagedOutputs, WriteError, check_outputs_in
+from hot_pose.utils.system import cpu_isa, cpu_name
 
 _logger = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the trained checkpoints of the repository that prune
 DEFAULT_CHECKPOINTS = (
-    "checkpoint/shipped/hot_mixste_27_gt/best.pth",
-    "checkpoint/shipped/hot_mixste_27_n11_gt/best.pth",
-    "checkpoint/shipped/hot_mixste_27_wild/best.pth",
-    "checkpoint/shipped/hot_mixste_27_wild_vc/best.pth",
+    "hot_pose/checkpoints/hot_mixste_27_gt/best.pth",
+    "hot_pose/checkpoints/hot_mixste_27_n11_gt/best.pth",
+    "hot_pose/checkpoints/hot_mixste_27_wild/best.pth",
+    "hot_pose/checkpoints/hot_mixste_27_wild_vc/best.pth",
 )
 #: size overrides of the random-initialised models (``reference``: the variants' own defaults)
 RANDOM_SIZES: Dict[str, Dict[str, int]] = {
@@ -80,7 +78,7 @@ DISTANCE_MODES = (("reference", False), ("exact", True))
 
 def pruning_variants() -> List[str]:
     """Variants of the zoo that prune (``hot_`` or ``tpc_`` in the variant part of the name)."""
-    from model import available_models
+    from hot_pose.models import available_models
 
     return [n for n in available_models() if n.split(".", 1)[1].startswith(("hot_", "tpc_"))]
 
@@ -107,7 +105,7 @@ class Capture:
 
 def tpc_modules(net: nn.Module) -> List[nn.Module]:
     """The ``TokenPruningCluster`` modules of ``net``."""
-    from model.hot import TokenPruningCluster
+    from hot_pose.models.hot import TokenPruningCluster
 
     return [m for m in net.modules() if isinstance(m, TokenPruningCluster)]
 
@@ -116,10 +114,10 @@ def tpc_modules(net: nn.Module) -> List[nn.Module]:
 def capture_tpc(net: nn.Module) -> Iterator[List[Capture]]:
     """Within the block, the first TPC call of a forward records a :class:`Capture` and stops the forward.
 
-    ``model.hot.pruning.dpc_knn_score`` is wrapped to see the noise and settings ``select`` passes, and the
+    ``hot_pose.models.hot.pruning.dpc_knn_score`` is wrapped to see the noise and settings ``select`` passes, and the
     module's ``select`` to see the kept frames; both are restored on exit.
     """
-    import model.hot.pruning as pruning
+    import hot_pose.models.hot.pruning as pruning
 
     modules = tpc_modules(net)
     if not modules:
@@ -160,7 +158,7 @@ def capture_tpc(net: nn.Module) -> Iterator[List[Capture]]:
 @torch.no_grad()
 def capture_batches(net: nn.Module, batches: Sequence[torch.Tensor], explicit: bool = False) -> List[Capture]:
     """One :class:`Capture` per input batch (B, F, J, C_in); ``explicit``: the reference's softmax attention."""
-    from tools.benchmark import reference_attention
+    from hot_pose.cli.bench import reference_attention
 
     out: List[Capture] = []
     attention = reference_attention() if explicit else contextlib.nullcontext()
@@ -183,7 +181,7 @@ def capture_batches(net: nn.Module, batches: Sequence[torch.Tensor], explicit: b
 @torch.no_grad()
 def kept_frames(z: torch.Tensor, cap: Capture, exact: bool) -> torch.Tensor:
     """Frames (B, f) TPC keeps for features ``z`` with ``cap``'s noise and settings, distances ``exact`` or not."""
-    from model.hot.clustering import dpc_knn_score, select_tokens
+    from hot_pose.models.hot.clustering import dpc_knn_score, select_tokens
 
     score = dpc_knn_score(z, k=cap.k, noise=cap.noise, exact_distance=exact)
     return select_tokens(score, cap.num_tokens, center=cap.center)
@@ -262,7 +260,7 @@ def _sizes(net: nn.Module) -> Dict[str, Any]:
 
 def trained_case(checkpoint: str) -> ModelCase:
     """A shipped checkpoint, with the 2-D source recorded in its ``args['keypoints']``."""
-    from model.inference import load_model
+    from hot_pose.models.inference import load_model
 
     path = Path(checkpoint)
     path = path if path.is_absolute() else ROOT / path
@@ -274,7 +272,7 @@ def trained_case(checkpoint: str) -> ModelCase:
 
 def random_case(variant: str, sizes: str, seed: int) -> ModelCase:
     """A random-initialised ``variant`` (``torch.manual_seed(seed)`` before building) fed GT 2-D."""
-    from model import build_model
+    from hot_pose.models import build_model
 
     torch.manual_seed(seed)
     net = build_model(variant, **RANDOM_SIZES[sizes]).eval()
@@ -292,7 +290,7 @@ class Inputs:
 
     def data(self, keypoints: str):
         """``load_h36m`` of ``keypoints`` (16-joint detections get Neck/Nose completed: 17 joints)."""
-        from common.data import load_h36m
+        from hot_pose.data.dataset import load_h36m
 
         if keypoints not in self._data:
             t0 = time.perf_counter()
@@ -303,7 +301,7 @@ class Inputs:
     def windows(self, keypoints: str, frames: int, clips: int) -> Tuple[torch.Tensor, Dict[str, Any]]:
         """``clips`` windows (N, F, J, 2) spread evenly over the test windows (stride F, no flip), and a
         description; windows with edge-replicated frames are left out unless ``include_padded``."""
-        from common.data import PoseWindowDataset
+        from hot_pose.data.dataset import PoseWindowDataset
 
         ds = PoseWindowDataset(self.data(keypoints), self.subjects, frames, frames, train=False,
                                actions=self.actions, test_flip=False)
@@ -378,7 +376,7 @@ def markdown(report: Dict[str, Any]) -> str:
         "(`TokenPruningCluster.exact_distance` False / True). Features captured at the model's TPC module on real "
         f"Human3.6M test windows ({', '.join(report['settings']['subjects'])}, stride F, no flip"
         f"{', padded windows included' if report['settings']['include_padded'] else ', windows without padding'}); "
-        "kept frames recomputed with `model.hot.clustering.dpc_knn_score` + `select_tokens` and the captured "
+        "kept frames recomputed with `hot_pose.models.hot.clustering.dpc_knn_score` + `select_tokens` and the captured "
         "tie-break noise. *elementwise*: z·(1+ε·N(0,1)), mean of "
         f"{len(seeds)} seeds; *scale*: z·(1+ε); *attention*: the same input through SDPA vs the explicit softmax "
         "attention of the reference; *rerun*: the same z again (sanity, must be 0).",
@@ -474,7 +472,7 @@ def _main(args: argparse.Namespace, argv: List[str]) -> int:
         args.subjects, args.actions = "S9", "Walking"
         args.trained_clips, args.random_clips, args.seeds, args.batch_size = 16, 2, 2, 16
         args.random_sizes = "tiny"
-    from common.h36m_dataset import DataError
+    from hot_pose.data.h36m import DataError
 
     try:
         json_path, md_path = check_outputs_in(args.out_dir, [f"{args.name}.json", f"{args.name}.md"], "--out-dir",
@@ -482,7 +480,7 @@ def _main(args: argparse.Namespace, argv: List[str]) -> int:
     except OutputError as exc:
         return fail(exc, 2)
     if not (args.quick or args.system_allocator):
-        from model.inference import tune_allocator
+        from hot_pose.models.inference import tune_allocator
 
         tune_allocator()  # process-wide: no page faults on the large activations; changes no arithmetic
     threads = torch.get_num_threads()

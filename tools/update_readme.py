@@ -4,7 +4,7 @@ Each table sits between ``<!-- BEGIN <name> -->`` and ``<!-- END <name> -->`` ma
 page of docs/,
 so no number in those tables is typed by hand:
 
-* ``profile``: ``python -m model.profile --all --markdown`` (params and FLOPs of the zoo);
+* ``profile``: ``hot-profile --all --markdown`` (params and FLOPs of the zoo);
 * any other name: the markdown file ``benchmarks/<name>.md`` written by the tool that measured it
   (baseline evaluation, benchmark, results of trained checkpoints).
 
@@ -17,17 +17,16 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
-from common.arguments import OneLineArgumentParser
-from common.cli import guarded
-from tools.outputs import WriteError, atomic_write, fail
+from hot_pose.utils.console import OneLineArgumentParser, fail, guarded
+from hot_pose.utils.outputs import WriteError, atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- BEGIN (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END (?P=name) -->)", re.S)
 
 
 def _profile_table() -> str:
-    from model.profile import markdown_table, profile_variant
-    from model import available_models
+    from hot_pose.models import available_models
+    from hot_pose.models.profile import markdown_table, profile_variant
 
     return markdown_table([profile_variant(name, {}) for name in available_models()])
 

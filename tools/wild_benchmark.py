@@ -2,21 +2,21 @@
 
 HoT (Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024,
 arXiv:2311.12028) is trained and scored on Human3.6M; this tool measures the demo's default pipeline
-(MediaPipe 2-D → H36M-17 → the shipped ``hot_mixste_27_wild_vc`` lifter, ``demo.lib.pipeline.run_demo``) on
+(MediaPipe 2-D → H36M-17 → the shipped ``hot_mixste_27_wild_vc`` lifter, ``hot_pose.wild.pipeline.run_demo``) on
 videos it has never seen, against a reference built from other views of the same instant.
 
 Data: the Pose2Sim demo ``Demo_SinglePerson`` (four calibrated 60 fps videos of one person walking and
 their Qualisys calibration) from the PyPI package ``pose2sim==0.10.49`` (BSD-3-Clause, © 2022
-perfanalytics), fetched once into the user cache by ``demo.lib.sample.demo_set``.
+perfanalytics), fetched once into the user cache by ``hot_pose.wild.sample.demo_set``.
 
 Steps:
 
 1. MediaPipe Pose (``model_complexity=1``) on every frame of every camera, inside ``run_demo`` (one pass per
    camera: the detector's ``landmark_sink`` keeps the 33 image landmarks, their visibility and the
    ``pose_world_landmarks`` while the pipeline lifts the same detections);
-2. the calibration (``common.multiview.parse_qca``) is checked by reprojection: the median pixel error of the
+2. the calibration (``hot_pose.data.multiview.parse_qca``) is checked by reprojection: the median pixel error of the
    triangulated points (all views, and the views kept by the outlier rejection);
-3. integer frame offsets that synchronise the views: ``common.multiview.synchronise`` (coordinate descent on
+3. integer frame offsets that synchronise the views: ``hot_pose.data.multiview.synchronise`` (coordinate descent on
    the median reprojection error, offsets in ``[-max_offset, max_offset]``);
 4. the reference skeleton: per frame, DLT triangulation of the undistorted MediaPipe 2-D of all views,
    weighted by the landmark visibility, outlier views dropped above ``--outlier-px``; frames where one
@@ -31,7 +31,7 @@ Joints: the 12 limb joints (shoulders, elbows, wrists, hips, knees, ankles) plus
 side as the hip midpoint (the lifter's own pelvis joint is not used). Metrics, per frame then averaged:
 
 * ``p_mpjpe_mm``: mean joint error after a per-frame similarity Procrustes alignment (rotation, translation,
-  scale; ``common.metrics.procrustes_align``), mm;
+  scale; ``hot_pose.training.metrics.procrustes_align``), mm;
 * ``procrustes_scale``: median over frames of that alignment's scale factor s (prediction × s ≈ reference):
   s < 1 means the prediction is too large;
 * ``mpjpe_mm``: mean joint error after root (pelvis) alignment, in the camera frame, mm;
@@ -69,11 +69,19 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from common.arguments import OneLineArgumentParser
-from common.metrics import procrustes_align
-from common.multiview import (CalibrationError, CameraCalibration, Triangulation, parse_qca, reprojection_errors,
-                              stack_views, synchronise, triangulate_robust)
-from tools.benchmark import cpu_isa, cpu_name
+from hot_pose.data.multiview import (
+    CalibrationError,
+    CameraCalibration,
+    Triangulation,
+    parse_qca,
+    reprojection_errors,
+    stack_views,
+    synchronise,
+    triangulate_robust,
+)
+from hot_pose.training.metrics import procrustes_align
+from hot_pose.utils.console import OneLineArgumentParser
+from hot_pose.utils.system import cpu_isa, cpu_name
 
 _logger = logging.getLogger("tools.wild_benchmark")
 
@@ -308,9 +316,9 @@ def run_camera(name: str, video: Path, checkpoint: Optional[str], max_frames: Op
     Raises:
         BenchmarkError: the lifter has no trained weights, or the landmark stream does not match the frames.
     """
-    from demo.lib.detectors.mediapipe import NUM_LANDMARKS
-    from demo.lib.pipeline import DemoOptions, run_demo
-    from demo.lib.video import probe_video
+    from hot_pose.wild.detectors.mediapipe import NUM_LANDMARKS
+    from hot_pose.wild.pipeline import DemoOptions, run_demo
+    from hot_pose.wild.video import probe_video
 
     frames: List[Any] = []
     opts = DemoOptions(video=str(video), output=str(workdir / name), detector="mediapipe", checkpoint=checkpoint,
@@ -378,7 +386,7 @@ def h36m_mean_pose(path: Path, subjects: Sequence[str] = H36M_TRAIN_SUBJECTS, st
     Raises:
         BenchmarkError: the file is missing or unreadable.
     """
-    from common.h36m_dataset import DataError, Human36mDataset
+    from hot_pose.data.h36m import DataError, Human36mDataset
 
     try:
         data = Human36mDataset(path, subjects=subjects)
@@ -550,7 +558,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     Raises:
         BenchmarkError, CalibrationError, DemoError: user-facing problems (one line).
     """
-    from demo.lib.sample import DEMO_SET_ATTRIBUTION, DEMO_SET_FILES, SAMPLE_PACKAGE, demo_set
+    from hot_pose.wild.sample import DEMO_SET_ATTRIBUTION, DEMO_SET_FILES, SAMPLE_PACKAGE, demo_set
 
     start = time.perf_counter()
     names = parse_cameras(args.cameras)
@@ -657,7 +665,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                        median_limb_length_m=dict(zip(LIMBS, np.median(lengths_m, axis=0).round(4).tolist())),
                        limb_length_cv=dict(zip(LIMBS, limb_cv.round(4).tolist()))),
         methods={m: d for m, d in dict(
-            ours=f"demo pipeline default (demo.lib.pipeline.run_demo, render=False): MediaPipe 2-D → H36M-17 → "
+            ours=f"demo pipeline default (hot_pose.wild.pipeline.run_demo, render=False): MediaPipe 2-D → H36M-17 → "
                  f"{first.model} ({_relative(first.checkpoint)}), flip TTA, constant bone lengths",
             mediapipe_world="MediaPipe pose_world_landmarks of the same camera (metres, hip-centred, used as "
                             "camera-frame axes)",
@@ -814,13 +822,13 @@ def markdown(report: Dict[str, Any]) -> str:
 
 
 def output_paths(out_dir: Path, overwrite: bool = False) -> Tuple[Path, Path]:
-    """``wild_benchmark.json`` and ``.md`` in ``out_dir``, checked before the benchmark runs (``tools.outputs``:
+    """``wild_benchmark.json`` and ``.md`` in ``out_dir``, checked before the benchmark runs (``hot_pose.utils.outputs``:
     a writable folder; outside the project's ``benchmarks/`` existing results are kept unless ``overwrite``).
 
     Raises:
         BenchmarkError: the folder or the files cannot or must not be written.
     """
-    from tools.outputs import OutputError, check_outputs_in
+    from hot_pose.utils.outputs import OutputError, check_outputs_in
 
     try:
         json_path, md_path = check_outputs_in(out_dir, [f"{OUTPUT_STEM}.json", f"{OUTPUT_STEM}.md"], "--out-dir",
@@ -837,7 +845,7 @@ def write_outputs(report: Dict[str, Any], out_dir: Path, overwrite: bool = True)
     Raises:
         BenchmarkError: ``output_paths``' checks failed, or the files could not be written (nothing is left).
     """
-    from tools.outputs import StagedOutputs, WriteError
+    from hot_pose.utils.outputs import StagedOutputs, WriteError
 
     json_path, md_path = output_paths(out_dir, overwrite)
     try:
@@ -859,7 +867,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=None,
                    help="use only the first N frames of every video (default: all, 100)")
     p.add_argument("--checkpoint", default=None,
-                   help="lifter weights to benchmark (default: the demo's, checkpoint/shipped/hot_mixste_27_wild_vc/"
+                   help="lifter weights to benchmark (default: the demo's, hot_pose/checkpoints/hot_mixste_27_wild_vc/"
                         "best.pth); the model is read from the checkpoint")
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks",
                    help="where to write wild_benchmark.json and wild_benchmark.md (default benchmarks/)")
@@ -908,7 +916,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 user error, 1 failed)."""
-    from common.cli import guarded
+    from hot_pose.utils.console import guarded
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -920,7 +928,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from demo.lib.errors import DemoError
+    from hot_pose.wild.errors import DemoError
 
     try:
         _check_args(args)

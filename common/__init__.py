@@ -1,1 +1,0 @@
-"""Shared data, metric, checkpoint and training utilities (never imports ``model``)."""

@@ -1,0 +1,342 @@
+"""HoT from Python: 2-D keypoints (pixels) → 3-D poses, and video → 2-D keypoints.
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). The public API, a thin layer over the library: ``hot_pose.models`` (the zoo, checkpoints),
+``hot_pose.data`` (cameras, skeletons) and ``hot_pose.wild`` (detectors, gap filling, sliding-window lifting,
+streaming); ``import hot_pose`` re-exports these names:
+
+    >>> from hot_pose import PoseLifter, detect_2d
+    >>> lifter = PoseLifter.load()                                   # the shipped in-the-wild model
+    >>> poses = lifter.lift(keypoints_px, image_size=(1920, 1080))   # (T, 17, 3) metres
+
+``lift`` returns root-relative poses in the camera frame (x right, y down, z away from the camera), in
+metres, joints in the Human3.6M-17 order (``JOINT_NAMES``). 17-joint checkpoints and 16-joint ones (trained on
+16-joint detections such as ``--keypoints sh_pt_mpii``) both lift the 17 joints.
+
+Errors: ``ValueError`` for a bad argument (with a message naming it and its range), ``FileNotFoundError`` for a
+missing path; nothing else is raised for bad input.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional, Tuple, Union
+
+from hot_pose.utils.console import quiet_native_logs
+
+quiet_native_logs()  # before cv2/mediapipe are imported: FFmpeg's own lines would clutter a one-line error
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from hot_pose.data.camera import normalize_screen_coordinates  # noqa: E402
+from hot_pose.data.skeleton import H36M_17_NAMES  # noqa: E402
+from hot_pose.models.checkpoint import CheckpointError, find_checkpoint  # noqa: E402
+from hot_pose.models.inference import prepare_for_inference  # noqa: E402
+from hot_pose.utils import paths  # noqa: E402
+from hot_pose.utils.checks import MAX_PERSONS, check_device, check_image_size, check_int  # noqa: E402
+from hot_pose.wild.checks import check_pixel_keypoints, lift_input_bound  # noqa: E402
+from hot_pose.wild.detectors.mediapipe import BLAZEPOSE_TO_COCO  # noqa: E402
+from hot_pose.wild.errors import DemoError  # noqa: E402
+from hot_pose.wild.lift import DEFAULT_CHECKPOINT, Lifter, h36m_sides, load_lifter, sliding_window_lift  # noqa: E402
+from hot_pose.wild.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips  # noqa: E402
+from hot_pose.wild.stream import StreamingLifter  # noqa: E402
+
+__all__ = ["PoseLifter", "detect_2d", "track_2d", "JOINT_NAMES", "LAYOUTS", "SHIPPED"]
+
+_logger = logging.getLogger(__name__)
+
+#: folder of the shipped checkpoints (package data); ``PoseLifter.load("<name>")`` takes a folder name from it
+SHIPPED = paths.SHIPPED
+#: joints of the output, Human3.6M-17 order
+JOINT_NAMES = tuple(H36M_17_NAMES)
+#: input layouts ``lift`` accepts → their joint count
+LAYOUTS = {"h36m": 17, "coco": 17, "mediapipe": 33}
+
+PathLike = Union[str, Path]
+
+
+def _resolve_checkpoint(source: Optional[PathLike]) -> Path:
+    """None → the shipped in-the-wild model; a shipped name; a run folder (its best.pth rule); a .pth file.
+
+    Raises:
+        ValueError: not a path or name (an empty string included: it would pick a file of the current folder), or
+            a folder whose weights file is ambiguous. FileNotFoundError: nothing there, or a folder without one.
+    """
+    if source is None:
+        return DEFAULT_CHECKPOINT
+    if not isinstance(source, (str, os.PathLike)) or not str(source).strip():
+        raise ValueError(f"source must be a .pth file, a run folder or a shipped name (or None for the default "
+                         f"model), got {source!r}")
+    path = Path(source)
+    if path.is_file():
+        return path
+    folder = path if path.is_dir() else SHIPPED / str(source) if (SHIPPED / str(source)).is_dir() else None
+    if folder is not None:
+        try:
+            return find_checkpoint(folder)
+        except CheckpointError:
+            found = sorted(p.name for p in folder.glob("*.pth"))
+            if not found:
+                raise FileNotFoundError(f"no checkpoint in {folder}: it holds no .pth file; give a .pth file, a "
+                                        "training run folder or a shipped name") from None
+            raise ValueError(f"{folder} holds several .pth files ({', '.join(found)}) and no best.pth or last.pth; "
+                             "give the .pth file itself") from None
+    names = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []
+    raise FileNotFoundError(f"no checkpoint '{source}': give a .pth file, a run folder, or a shipped name "
+                            f"({', '.join(names)})")
+
+
+class PoseLifter:
+    """A trained lifting model with the demo's pre-processing: pixels in, metres out.
+
+    Use ``PoseLifter.load``. Attributes: ``name`` (variant), ``frames`` (window length), ``checkpoint``,
+    ``device``, ``dtype``, ``flip`` (test-time flip augmentation, on by default).
+    """
+
+    def __init__(self, lifter: Lifter, device: torch.device, dtype: str = "fp32", flip: bool = True) -> None:
+        self._lifter = lifter
+        self.name, self.frames, self.checkpoint = lifter.name, lifter.frames, lifter.checkpoint
+        self.device, self.dtype, self.flip = device, dtype, flip
+        self._model = prepare_for_inference(lifter.model, dtype=dtype, device=device) if dtype != "fp32" \
+            else lifter.model
+
+    @classmethod
+    def load(cls, source: Optional[PathLike] = None, device: str = "auto", dtype: str = "fp32",
+             flip: bool = True) -> "PoseLifter":
+        """Load a lifter.
+
+        Args:
+            source: None (the shipped in-the-wild checkpoint), a shipped name (e.g. ``"hot_mixste_27_gt"``),
+                a run folder (best.pth, else last.pth, ...) or a ``.pth`` file. Variant and sizes come from the
+                checkpoint.
+            device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``.
+            dtype: ``fp32``, ``bf16`` or ``fp16`` (compute dtype; bf16/fp16 cost a little accuracy).
+            flip: average with the mirrored input (test-time augmentation).
+
+        Raises:
+            FileNotFoundError: no such checkpoint, or a folder without a ``.pth`` file. ValueError: an empty or
+            non-path ``source``, an unknown or absent device, an unknown dtype, or a checkpoint that is unreadable,
+            not a lifting model, or of joints/channels the pre-processing cannot feed (17-joint and 16-joint
+            Human3.6M models with 2 or 3 channels run).
+        """
+        if dtype not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"dtype must be fp32, bf16 or fp16, got {dtype!r}")
+        path = _resolve_checkpoint(source)
+        dev = check_device(device, "device")
+        try:
+            lifter = load_lifter(checkpoint=path, device=dev)
+        except DemoError as exc:
+            raise ValueError(str(exc)) from None
+        return cls(lifter, dev, dtype, flip)
+
+    def __repr__(self) -> str:
+        return (f"PoseLifter({self.name}, {self.frames} frames, {self.dtype} on {self.device}, "
+                f"checkpoint={self.checkpoint})")
+
+    def _prepare(self, keypoints: np.ndarray, image_size: Tuple[int, int], layout: str) -> np.ndarray:
+        """Pixels in any layout (NaN = missing) → gap-free normalised H36M lifter input (T, 17, C)."""
+        if not isinstance(layout, str) or layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+        w, h = check_image_size(image_size, "image_size")
+        try:
+            kp = np.asarray(keypoints, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("keypoints must be an array of numbers (T, J, 2) or (T, J, 3), got "
+                             f"{type(keypoints).__name__}") from None
+        if kp.ndim == 2:
+            kp = kp[None]
+        if kp.ndim != 3 or kp.shape[-1] not in (2, 3) or len(kp) == 0:
+            raise ValueError(f"keypoints must be (T, J, 2) pixels or (T, J, 3) with scores, T >= 1; got shape "
+                             f"{tuple(np.shape(keypoints))}")
+        if kp.shape[1] != LAYOUTS[layout]:
+            guess = [name for name, j in LAYOUTS.items() if j == kp.shape[1]]
+            hint = f" (layout={guess[0]!r}?)" if guess else ""
+            raise ValueError(f"layout {layout!r} has {LAYOUTS[layout]} joints but the keypoints have "
+                             f"{kp.shape[1]}{hint}")
+        xy = kp[..., :2].copy()
+        missing = ~np.isfinite(xy).all(axis=-1)
+        scores = kp[..., 2].copy() if kp.shape[-1] == 3 else np.ones(xy.shape[:2])
+        scores = np.where(missing | ~np.isfinite(scores), 0.0, np.clip(scores, 0.0, 1.0))
+        xy[missing] = np.nan
+        try:
+            check_pixel_keypoints(xy, w, h, "keypoints")
+            if layout == "mediapipe":
+                xy, scores = xy[:, list(BLAZEPOSE_TO_COCO)], scores[:, list(BLAZEPOSE_TO_COCO)]
+            if layout in ("coco", "mediapipe"):
+                xy, scores = coco_to_h36m(xy, scores)
+            found = np.isfinite(xy).all(axis=-1).any(axis=1)
+            if not found.any():
+                raise ValueError("no person was found: every joint of every frame is missing (NaN), nothing to lift")
+            xy, scores = fill_gaps(xy, scores, found)
+            xy, scores, _ = fix_left_right_flips(xy, scores)
+        except DemoError as exc:
+            raise ValueError(str(exc)) from None
+        x = normalize_screen_coordinates(xy.astype(np.float32), w=w, h=h)
+        if self._lifter.in_channels == 3:
+            x = np.concatenate([x, scores[..., None].astype(np.float32)], axis=-1)
+        return x
+
+    def lift(self, keypoints: np.ndarray, image_size: Tuple[int, int], layout: str = "h36m",
+             batch_size: int = 64) -> np.ndarray:
+        """2-D keypoints of one person over T frames → their 3-D poses.
+
+        Args:
+            keypoints: (T, J, 2) pixel coordinates (x right, y down), or (T, J, 3) with per-joint scores in
+                [0, 1]; NaN marks a missing joint or frame (filled by interpolation over time, as the demo
+                does); any T ≥ 1. Not normalised: pixels of the image.
+            image_size: (width, height) of the images in whole pixels (1 to 16384 each).
+            layout: joint order of ``keypoints``: ``h36m`` (17, ``JOINT_NAMES``), ``coco`` (COCO-17) or
+                ``mediapipe`` (BlazePose-33).
+            batch_size: windows per forward pass (>= 1).
+
+        Returns:
+            (T, 17, 3) float32 metres: root-relative (pelvis = 0), camera frame, Human3.6M-17 order.
+
+        Raises:
+            ValueError: wrong shape or layout, already-normalised or out-of-image values, no joint ever seen, a
+            bad ``image_size`` (not whole pixels, 0, negative, NaN, inf) or ``batch_size`` below 1.
+        """
+        batch_size = check_int(batch_size, "batch_size", 1)
+        x = self._prepare(keypoints, image_size, layout)
+        left, right = h36m_sides()
+        w, h = check_image_size(image_size, "image_size")
+        return sliding_window_lift(self._model, x, self.frames, self._lifter.mode, flip=self.flip, joints_left=left,
+                                   joints_right=right, batch_size=batch_size, device=self.device,
+                                   max_abs=lift_input_bound(w, h))
+
+    def lift_stream(self, hop: Optional[int] = None, lookahead: int = 0) -> StreamingLifter:
+        """A fixed-latency streaming lifter over this model (``hot_pose.wild.stream.StreamingLifter``): ``push``
+        one frame of *normalised* H36M keypoints (``hot_pose.data.camera.normalize_screen_coordinates``) at a time,
+        get the poses that are ready back. ``hop``: frames per forward (>= 1, default F/9); latency = lookahead +
+        hop − 1 frames; ``lookahead`` >= 0 with lookahead + hop <= F (seq2seq models).
+
+        Raises:
+            ValueError: ``hop`` below 1, a negative ``lookahead``, or lookahead + hop beyond the window.
+        """
+        left, right = h36m_sides()
+        hop = max(1, self.frames // 9) if hop is None else check_int(hop, "hop", 1)
+        lookahead = check_int(lookahead, "lookahead", 0)
+        return StreamingLifter(self._model, self.frames, self._lifter.mode, lookahead=lookahead, hop=hop,
+                               flip=self.flip, joints_left=left, joints_right=right, device=self.device)
+
+
+def _video_path(video: Any) -> Path:
+    """The video file, or ``FileNotFoundError`` (``ValueError`` for something that is not a path)."""
+    if not isinstance(video, (str, os.PathLike)) or not str(video).strip():
+        raise ValueError(f"video must be a path to a video file, got {video!r}")
+    path = Path(video)
+    if not path.is_file():
+        raise FileNotFoundError(f"video not found: {path}")
+    return path
+
+
+def _video_detector(detector: Any) -> None:
+    """Refuse a detector name that cannot read a video (``ValueError``, listing the ones that can)."""
+    from hot_pose.wild.detectors import DETECTORS
+
+    video_detectors = [name for name in DETECTORS if name != "keypoints"]
+    if detector == "keypoints":
+        raise ValueError("detector 'keypoints' reads 2-D keypoints from a file, not from a video; use "
+                         f"{' or '.join(video_detectors)} (a keypoint file needs no detection: load it with "
+                         "hot_pose.wild.detectors.keypoints_file.load_keypoint_file)")
+    if not isinstance(detector, str) or detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; use {' or '.join(video_detectors)}")
+
+
+def _build(detector: str, options: dict):
+    """``build_detector`` with options it does not take as a ``ValueError`` (not a ``TypeError``)."""
+    from hot_pose.wild.detectors import build_detector
+
+    try:
+        return build_detector(detector, **options)
+    except TypeError as exc:
+        raise ValueError(f"detector {detector!r} does not take these options ({', '.join(map(str, options))}): "
+                         f"{exc}") from None
+
+
+def detect_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[int] = None,
+              **options) -> Tuple[np.ndarray, Tuple[int, int], float]:
+    """2-D keypoints of the person in ``video`` with one of the demo's detectors (offline MediaPipe by default).
+
+    Args:
+        video: the video file.
+        detector: ``mediapipe`` or ``hrnet`` (``hot_pose.wild.detectors``).
+        max_frames: read only the first N frames (>= 1; default all).
+        options: keyword arguments of the detector's constructor (e.g. ``hrnet_weights``).
+
+    Returns:
+        ``(keypoints, (width, height), fps)``: keypoints (T, 17, 3) COCO-17 pixels + score, NaN where nobody was
+        found, ready for ``PoseLifter.lift(keypoints, size, layout="coco")``.
+
+    Raises:
+        FileNotFoundError: no such video. ValueError: an undecodable video, a detector that is not a video
+        detector or cannot run, options it does not take, or ``max_frames`` below 1.
+    """
+    from hot_pose.wild.video import iter_frames, probe_video
+
+    path = _video_path(video)
+    max_frames = None if max_frames is None else check_int(max_frames, "max_frames", 1)
+    _video_detector(detector)
+    try:
+        info = probe_video(path)
+        det = _build(detector, options)
+        try:
+            detection = det(iter_frames(path, max_frames))
+        finally:
+            det.close()
+    except DemoError as exc:
+        raise ValueError(str(exc)) from None
+    if detection.layout != "coco":
+        raise ValueError(f"detector {detector!r} gives {detection.layout} keypoints; use mediapipe or hrnet")
+    kp = np.concatenate([detection.keypoints, detection.scores[..., None]], axis=-1).astype(np.float32)
+    kp[~detection.found] = np.nan
+    return kp, (info.width, info.height), float(info.fps)
+
+
+
+def track_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[int] = None, max_persons: int = 4,
+             min_track_frames: int = 10, **options) -> Tuple[np.ndarray, Tuple[int, int], float]:
+    """2-D keypoints of every person in ``video``, linked into tracks (``demo/vis.py --multi``'s detection and
+    tracking; see ``docs/demo.md``).
+
+    Returns:
+        ``(keypoints, (width, height), fps)``: keypoints (P, T, 17, 3) COCO-17 pixels + score, track ids 0..P-1
+        by first appearance, NaN where the person was not detected. Lift person p over the frames of its life
+        (``first = np.isfinite(kp[p, :, 0, 0]).argmax()`` ... its last finite frame), e.g.
+        ``lifter.lift(kp[p, first:end], size, layout="coco")``.
+
+    Raises:
+        FileNotFoundError: no such video. ValueError: an undecodable video, a detector that cannot run or finds
+        one person only, options it does not take, ``max_persons`` outside 1 to 100, ``min_track_frames`` or
+        ``max_frames`` below 1, or nobody detected for ``min_track_frames`` frames.
+    """
+    from hot_pose.wild.detectors import detector_class
+    from hot_pose.wild.tracks import track_video
+    from hot_pose.wild.video import iter_frames, probe_video
+
+    path = _video_path(video)
+    max_frames = None if max_frames is None else check_int(max_frames, "max_frames", 1)
+    max_persons = check_int(max_persons, "max_persons", 1, MAX_PERSONS)
+    min_track_frames = check_int(min_track_frames, "min_track_frames", 1)
+    _video_detector(detector)
+    if detector == "mediapipe":
+        options = {"multi": True, "max_persons": max_persons, **options}
+    try:
+        if not detector_class(detector).multi_person:
+            raise DemoError(f"detector {detector!r} finds one person per frame; use mediapipe or hrnet")
+        info = probe_video(path)
+        det = _build(detector, options)
+        try:
+            tracks = track_video(det, iter_frames(path, max_frames)).result(min_frames=min_track_frames,
+                                                                           max_persons=max_persons)
+        finally:
+            det.close()
+    except DemoError as exc:
+        raise ValueError(str(exc)) from None
+    if tracks.num_tracks == 0:
+        raise ValueError(f"no person detected in {path} for at least min_track_frames={min_track_frames} frames")
+    kp = np.concatenate([tracks.keypoints, tracks.scores[..., None]], axis=-1).astype(np.float32)
+    kp[~tracks.found] = np.nan
+    return kp, (info.width, info.height), float(info.fps)

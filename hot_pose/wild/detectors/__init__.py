@@ -1,0 +1,46 @@
+"""Pluggable 2-D detectors of the HoT demo (Li et al., CVPR 2024, arXiv:2311.12028).
+
+``DETECTORS`` maps a ``--detector`` name to ``"module:Class"``; the module is imported only when chosen, so
+a missing optional dependency (MediaPipe) matters only to whoever picks that detector.
+
+* ``mediapipe`` (default): BlazePose full via MediaPipe's legacy solution; weights inside the wheel, offline.
+* ``hrnet``: YOLOv3 + HRNet-W48 (384×288) with the public weight files in ``hot_pose/wild/checkpoint/``.
+* ``keypoints``: 2-D keypoints read from an npz/json file (any external detector).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Type
+
+from hot_pose.wild.detectors.base import Detection2D, Detector2D
+from hot_pose.wild.errors import DemoError
+
+DETECTORS = {
+    "mediapipe": "hot_pose.wild.detectors.mediapipe:MediaPipeDetector",
+    "hrnet": "hot_pose.wild.detectors.hrnet:HRNetDetector",
+    "keypoints": "hot_pose.wild.detectors.keypoints_file:KeypointFileDetector",
+}
+DEFAULT_DETECTOR = "mediapipe"
+
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection2D", "Detector2D", "build_detector", "detector_class"]
+
+
+def detector_class(name: str) -> Type[Detector2D]:
+    """The class of detector ``name`` (imported, not constructed).
+
+    Raises:
+        DemoError: unknown name (the message lists the valid ones).
+    """
+    if name not in DETECTORS:
+        raise DemoError(f"unknown detector '{name}'; valid names: {', '.join(DETECTORS)}")
+    module_name, class_name = DETECTORS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def build_detector(name: str, **kwargs: Any) -> Detector2D:
+    """Import and construct detector ``name`` with its keyword arguments.
+
+    Raises:
+        DemoError: unknown name (the message lists the valid ones) or a detector that cannot start.
+    """
+    return detector_class(name)(**kwargs)

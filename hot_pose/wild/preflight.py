@@ -1,0 +1,269 @@
+"""Everything the demo checks before it loads torch, a model or a detector: flags, files, the output folder.
+
+HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Pose Estimation", CVPR 2024
+(arXiv:2311.12028). ``preflight`` (offline demo) and ``stream_preflight`` (``--stream``) refuse, in one line
+(``DemoError``), numbers out of range, device names that are no device, flags that do not go together, a missing
+or undecodable video, an unreadable keypoint file or one that is not pixels of the video, and an output that
+would destroy a file the demo did not write (``hot_pose.wild.outputs``). They import only NumPy, OpenCV and the demo's
+light modules, so a bad command line fails in a fraction of a second; ``run_demo`` and ``stream_main`` run them
+themselves too (cheap), so callers from Python get the same checks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from hot_pose.utils.checks import (
+    FPS_RANGE,
+    MAX_BATCH,
+    MAX_FRAMES_WINDOW,
+    MAX_HEIGHT_RANGE,
+    MAX_PERSONS,
+    MIN_SIDE,
+    check_device_name,
+    check_image_size,
+    check_int,
+    check_number,
+)
+from hot_pose.utils.paths import default_output_root
+from hot_pose.wild.detectors import DEFAULT_DETECTOR, detector_class
+from hot_pose.wild.errors import DemoError
+from hot_pose.wild.outputs import OutputPlan, plan_outputs
+
+__all__ = ["DemoOptions", "Prepared", "preflight", "stream_preflight", "OUTPUT_FILES", "STREAM_FILE",
+           "DEFAULT_OUTPUT_ROOT", "DEFAULT_MAX_PERSONS", "DEFAULT_MIN_TRACK_FRAMES"]
+
+#: where ``<video name>/`` goes without ``--output`` (the checkout's demo/output, else ./hot_pose_output)
+DEFAULT_OUTPUT_ROOT = default_output_root()
+#: the files every run writes (plus ``<video name>.mp4`` unless --no-render)
+OUTPUT_FILES = ("keypoints_2d.npz", "poses_3d.npz", "poses_3d.json")
+#: the file ``--stream --output DIR`` writes
+STREAM_FILE = "poses_3d_stream.npz"
+#: ``--multi`` defaults: most persons kept, fewest detected frames of a kept track
+DEFAULT_MAX_PERSONS, DEFAULT_MIN_TRACK_FRAMES = 4, 10
+
+
+@dataclass
+class DemoOptions:
+    """Everything ``run_demo`` needs (the CLI flags of ``demo/vis.py``).
+
+    Attributes:
+        video: input path; ``None`` or "sample" = the sample clip (with the "keypoints" detector, ``None`` = no
+            video: the keypoints alone, drawn on a blank canvas of ``size``).
+        size: (width, height) in pixels the keypoint file refers to, when there is no video.
+        fps: frame rate of the keypoints when there is no video (default ``video.FALLBACK_FPS``).
+        output: output folder (default ``demo/output/<video stem>/``); never a file of the user is replaced
+            (``hot_pose.wild.outputs``).
+        detector: "mediapipe", "hrnet" or "keypoints".
+        keypoints: keypoint file for the "keypoints" detector.
+        keypoints_layout: "auto", "coco" or "h36m".
+        yolo_weights: YOLOv3 weights for "hrnet" (default in hot_pose/wild/checkpoint/).
+        hrnet_weights: HRNet-W48 weights for "hrnet".
+        model: lifting model variant (default: the checkpoint's, else ``lift.DEFAULT_MODEL``).
+        checkpoint: lifting weights, a ``.pth`` file or a training run folder (default
+            ``lift.DEFAULT_CHECKPOINT``); 17-joint and 16-joint (Human3.6M without Neck/Nose) models run.
+        frames: window length override (1 to ``options.MAX_FRAMES_WINDOW``; must match a given checkpoint's).
+        flip: test-time flip augmentation.
+        fix_flips: undo the 2-D detector's left/right label mix-ups (``fix_left_right_flips``).
+        constant_bones: rescale every bone to its median length over the video (``quality`` then also holds
+            the ``raw_*`` numbers of the model's own output).
+        batch_size: windows per forward pass (1 to ``options.MAX_BATCH``).
+        stride: seq2seq window step, 1 to F (default F, no overlap); smaller = smoother joins, slower.
+        render: write the side-by-side mp4.
+        fix_z: fixed vertical range in the 3-D view.
+        max_height: output video height cap (``options.MAX_HEIGHT_RANGE``).
+        device: "auto", "cpu", "cuda", "cuda:N", "mps".
+        max_frames: process only the first N frames.
+        progress: show tqdm progress bars.
+        detector_options: extra keyword arguments of the detector's constructor (e.g. reduced network
+            widths in tests).
+        multi: detect, track and lift every person (see the module docstring).
+        max_persons: ``multi``: most persons kept (the most detected tracks; default ``DEFAULT_MAX_PERSONS``).
+        min_track_frames: ``multi``: fewest detected frames of a kept track (default ``DEFAULT_MIN_TRACK_FRAMES``).
+        person: ``multi``: keep only this track id (ids as drawn in the video: 0, 1, ... by first appearance).
+    """
+
+    video: Optional[str] = None
+    size: Optional[Tuple[int, int]] = None
+    fps: Optional[float] = None
+    output: Optional[str] = None
+    detector: str = DEFAULT_DETECTOR
+    keypoints: Optional[str] = None
+    keypoints_layout: str = "auto"
+    yolo_weights: Optional[str] = None
+    hrnet_weights: Optional[str] = None
+    model: Optional[str] = None
+    checkpoint: Optional[str] = None
+    frames: Optional[int] = None
+    flip: bool = True
+    fix_flips: bool = True
+    constant_bones: bool = True
+    batch_size: int = 8
+    stride: Optional[int] = None
+    render: bool = True
+    fix_z: bool = False
+    max_height: int = 720
+    device: str = "auto"
+    max_frames: Optional[int] = None
+    progress: bool = True
+    detector_options: Dict[str, Any] = field(default_factory=dict)
+    multi: bool = False
+    max_persons: Optional[int] = None
+    min_track_frames: Optional[int] = None
+    person: Optional[int] = None
+
+
+@dataclass
+class Prepared:
+    """What ``preflight`` found: the checked options and where the run reads and writes.
+
+    Attributes:
+        opts: the options with the ``multi`` defaults filled in.
+        keypoints_only: a keypoint file without a video (drawn on a blank canvas).
+        video: the video file (the sample clip resolved), ``None`` for ``keypoints_only``.
+        info: what the video says of itself (``hot_pose.wild.video.VideoInfo``), ``None`` for ``keypoints_only``.
+        stem: the name of the outputs (the video's, or the keypoint file's).
+        plan: the checked output plan (``hot_pose.wild.outputs.plan_outputs``).
+    """
+
+    opts: DemoOptions
+    keypoints_only: bool
+    video: Optional[Path]
+    info: Any
+    stem: str
+    plan: OutputPlan = field(repr=False)
+
+
+def check_numbers(opts: DemoOptions) -> None:
+    """Refuse out-of-range numbers and a device name that is no device (``DemoOptions`` may come from Python,
+    not only from ``demo/vis.py``'s checked flags).
+
+    Raises:
+        DemoError: one line naming the flag and its range.
+    """
+    checks = [("--size", opts.size, lambda v, n: check_image_size(v, n, MIN_SIDE)),
+              ("--fps", opts.fps, lambda v, n: check_number(v, n, *FPS_RANGE)),
+              ("--max-height", opts.max_height, lambda v, n: check_int(v, n, *MAX_HEIGHT_RANGE)),
+              ("--max-frames", opts.max_frames, lambda v, n: check_int(v, n, 1)),
+              ("--frames", opts.frames, lambda v, n: check_int(v, n, 1, MAX_FRAMES_WINDOW)),
+              ("--batch-size", opts.batch_size, lambda v, n: check_int(v, n, 1, MAX_BATCH)),
+              ("--stride", opts.stride, lambda v, n: check_int(v, n, 1)),
+              ("--device", opts.device, lambda v, n: check_device_name(v, n))]
+    try:
+        for flag, value, check in checks:
+            if value is not None:
+                check(value, flag)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
+
+
+def _file(value: Optional[str]) -> Optional[Path]:
+    """An input file of the run, for the output collision check (``None`` if not given or not a file)."""
+    return Path(value) if value and Path(value).is_file() else None
+
+
+def preflight(opts: DemoOptions) -> Prepared:
+    """Check everything that needs no model, before any work (see the module docstring).
+
+    Raises:
+        DemoError: the first problem, in one line naming it and the fix.
+    """
+    from hot_pose.wild.checks import check_pixel_keypoints
+    from hot_pose.wild.detectors.keypoints_file import load_keypoint_file
+    from hot_pose.wild.sample import resolve_video
+    from hot_pose.wild.video import probe_video
+
+    check_numbers(opts)
+    keypoints_only = opts.video is None and opts.detector == "keypoints"
+    if not keypoints_only and (opts.size is not None or opts.fps is not None):
+        raise DemoError("--size and --fps are for --keypoints without a video; a video gives its own size and fps")
+    if keypoints_only and opts.size is None:
+        raise DemoError("--keypoints without --video needs --size WxH, the image size its pixels refer to "
+                        "(and --fps, default 25), e.g. --size 1920x1080")
+    opts = _check_multi(opts)
+    video = info = None
+    if keypoints_only:
+        stem = Path(opts.keypoints).stem
+    else:
+        video = resolve_video(opts.video)
+        info = probe_video(video)  # a missing or undecodable video fails here
+        stem = video.stem
+    if opts.detector == "keypoints":
+        if not opts.keypoints:
+            raise DemoError("--detector keypoints needs --keypoints FILE (.npz, .npy or .json)")
+        detection = load_keypoint_file(opts.keypoints, opts.keypoints_layout)  # a bad file fails here
+        width, height = opts.size if keypoints_only else (info.width, info.height)
+        check_pixel_keypoints(detection.keypoints, width, height, f"keypoint file {opts.keypoints}")
+    output = Path(opts.output) if opts.output else DEFAULT_OUTPUT_ROOT / stem
+    names = OUTPUT_FILES + ((f"{stem}.mp4",) if opts.render else ())
+    inputs = {"--video": video, "--keypoints": _file(opts.keypoints), "--checkpoint": _file(opts.checkpoint),
+              "--yolo-weights": _file(opts.yolo_weights), "--hrnet-weights": _file(opts.hrnet_weights)}
+    return Prepared(opts, keypoints_only, video, info, stem, plan_outputs(output, names, inputs))
+
+
+def stream_preflight(args: Any) -> Tuple[str, bool, Optional[OutputPlan]]:
+    """``--stream``'s checks before any model loads: numbers, the device name, the video or camera, the output.
+
+    Returns:
+        ``(video, is_camera, plan)``: the video (the sample clip resolved) or camera index, whether it is a
+        camera, and the checked plan of ``poses_3d_stream.npz`` (``None`` without ``--output``).
+
+    Raises:
+        DemoError: one line naming the problem and the fix.
+    """
+    video = getattr(args, "video", None)
+    if video is None or str(video) == "sample":
+        from hot_pose.wild.sample import resolve_video
+
+        video = resolve_video(video)
+    video = str(video)
+    is_camera = video.isdigit()
+    numbers = (("--frames", getattr(args, "frames", None), 1, MAX_FRAMES_WINDOW),
+               ("--hop", getattr(args, "hop", None), 1, None),
+               ("--lookahead", getattr(args, "lookahead", None), 0, None),
+               ("--max-frames", getattr(args, "max_frames", None), 1, None))
+    try:
+        check_device_name(getattr(args, "device", None) or "auto")
+        for flag, value, low, high in numbers:
+            if value is not None:
+                check_int(value, flag, low, high)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
+    if not is_camera:
+        if not Path(video).is_file():
+            raise DemoError(f"video not found: {video} (pass a video file or a camera index such as 0)")
+        from hot_pose.wild.video import probe_video
+
+        probe_video(video)  # a file OpenCV cannot decode fails here
+    output = getattr(args, "output", None)
+    if not output:
+        return video, is_camera, None
+    inputs = {"--video": None if is_camera else Path(video), "--checkpoint": _file(getattr(args, "checkpoint", None))}
+    return video, is_camera, plan_outputs(Path(output), (STREAM_FILE,), inputs)
+
+
+def _check_multi(opts: DemoOptions) -> DemoOptions:
+    """Flags of ``multi`` (checked before anything loads); returns ``opts`` with their defaults filled in."""
+    flags = {"--max-persons": opts.max_persons, "--min-track-frames": opts.min_track_frames}
+    given = [flag for flag, value in flags.items() if value is not None]
+    if not opts.multi:
+        if opts.person is not None:
+            raise DemoError("--person picks one of several tracked persons: add --multi")
+        if given:
+            raise DemoError(f"{given[0]} is for several persons: add --multi (or drop {given[0]})")
+        return replace(opts, max_persons=DEFAULT_MAX_PERSONS, min_track_frames=DEFAULT_MIN_TRACK_FRAMES)
+    if not detector_class(opts.detector).multi_person:
+        raise DemoError(f"--multi needs a detector that finds several persons (mediapipe or hrnet), not "
+                        f"'{opts.detector}' (one person per frame)")
+    opts = replace(opts, max_persons=DEFAULT_MAX_PERSONS if opts.max_persons is None else opts.max_persons,
+                   min_track_frames=DEFAULT_MIN_TRACK_FRAMES if opts.min_track_frames is None
+                   else opts.min_track_frames)
+    try:
+        check_int(opts.max_persons, "--max-persons", 1, MAX_PERSONS)
+        check_int(opts.min_track_frames, "--min-track-frames", 1)
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
+    if opts.person is not None and not (isinstance(opts.person, int) and opts.person >= 0):
+        raise DemoError(f"--person must be a track id >= 0, got {opts.person}")
+    return opts

@@ -1,5 +1,0 @@
-"""MHFormer's building blocks: the MHG encoder and the SHR/CHI hypothesis transformer."""
-from model.mhformer.modules.trans import Transformer
-from model.mhformer.modules.trans_hypothesis import CHIBlock, HypothesisTransformer, SHRBlock
-
-__all__ = ["Transformer", "HypothesisTransformer", "SHRBlock", "CHIBlock"]
