@@ -245,6 +245,21 @@ def _video_detector(detector: Any) -> None:
         raise ValueError(f"unknown detector {detector!r}; use {' or '.join(video_detectors)}")
 
 
+def _with_model_size(detector: str, model_size: Optional[str], options: dict) -> dict:
+    """``options`` with MediaPipe's ``model_size`` ("full" or "heavy"; ``ValueError`` for another detector or
+    size). Heavy is fetched once with npm into the user cache, or taken from ``heavy_model=FILE`` in
+    ``options`` (``hot_pose.wild.sample.heavy_model``)."""
+    from hot_pose.wild.detectors import MEDIAPIPE_MODELS
+
+    if model_size is None:
+        return options
+    if detector != "mediapipe":
+        raise ValueError(f"model_size is for detector 'mediapipe' (BlazePose), not {detector!r}")
+    if not isinstance(model_size, str) or model_size not in MEDIAPIPE_MODELS:
+        raise ValueError(f"model_size must be one of {', '.join(MEDIAPIPE_MODELS)}, got {model_size!r}")
+    return {**options, "model_size": model_size}
+
+
 def _build(detector: str, options: dict):
     """``build_detector`` with options it does not take as a ``ValueError`` (not a ``TypeError``)."""
     from hot_pose.wild.detectors import build_detector
@@ -257,13 +272,16 @@ def _build(detector: str, options: dict):
 
 
 def detect_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[int] = None,
-              **options) -> Tuple[np.ndarray, Tuple[int, int], float]:
-    """2-D keypoints of the person in ``video`` with one of the demo's detectors (offline MediaPipe by default).
+              model_size: Optional[str] = None, **options) -> Tuple[np.ndarray, Tuple[int, int], float]:
+    """2-D keypoints of one person in ``video`` with one of the demo's detectors (offline MediaPipe by default):
+    the same person in every frame, the one seen most when several are there (the demo's rule,
+    ``hot_pose.wild.tracks.follow_one``; ``track_2d`` gives them all).
 
     Args:
         video: the video file.
         detector: ``mediapipe`` or ``hrnet`` (``hot_pose.wild.detectors``).
         max_frames: read only the first N frames (>= 1; default all).
+        model_size: ``mediapipe``'s BlazePose model, "full" (default, in the wheel) or "heavy" (fetched once).
         options: keyword arguments of the detector's constructor (e.g. ``hrnet_weights``).
 
     Returns:
@@ -272,18 +290,37 @@ def detect_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional
 
     Raises:
         FileNotFoundError: no such video. ValueError: an undecodable video, a detector that is not a video
-        detector or cannot run, options it does not take, or ``max_frames`` below 1.
+        detector or cannot run, options it does not take, ``max_frames`` below 1, or an unknown ``model_size``
+        (or BlazePose Heavy neither cached nor fetchable).
     """
+    from hot_pose.wild.detectors import detector_class
+    from hot_pose.wild.preflight import DEFAULT_MAX_PERSONS, DEFAULT_MIN_TRACK_FRAMES
+    from hot_pose.wild.tracks import follow_one, track_video
     from hot_pose.wild.video import iter_frames, probe_video
 
     path = _video_path(video)
     max_frames = None if max_frames is None else check_int(max_frames, "max_frames", 1)
     _video_detector(detector)
+    options = _with_model_size(detector, model_size, options)
+    if detector == "mediapipe":
+        options = {"multi": True, **options}
     try:
         info = probe_video(path)
         det = _build(detector, options)
         try:
-            detection = det(iter_frames(path, max_frames))
+            if detector_class(detector).multi_person:  # every person tracked, one followed
+                tracker = track_video(det, iter_frames(path, max_frames))
+                tracks = tracker.result(min_frames=DEFAULT_MIN_TRACK_FRAMES, max_persons=DEFAULT_MAX_PERSONS)
+                if tracks.num_tracks == 0:  # a short video: persons seen in fewer frames still count
+                    tracks = tracker.result(min_frames=1, max_persons=DEFAULT_MAX_PERSONS)
+                if tracks.num_tracks == 0:
+                    kp = np.full((tracker.frame, 17, 3), np.nan, np.float32)
+                    return kp, (info.width, info.height), float(info.fps)
+                one = follow_one(tracks)
+                det.followed(one.detections)
+                detection = one.detection
+            else:
+                detection = det(iter_frames(path, max_frames))
         finally:
             det.close()
     except DemoError as exc:
@@ -297,9 +334,10 @@ def detect_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional
 
 
 def track_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[int] = None, max_persons: int = 4,
-             min_track_frames: int = 10, **options) -> Tuple[np.ndarray, Tuple[int, int], float]:
+             min_track_frames: int = 10, model_size: Optional[str] = None,
+             **options) -> Tuple[np.ndarray, Tuple[int, int], float]:
     """2-D keypoints of every person in ``video``, linked into tracks (``demo/vis.py --multi``'s detection and
-    tracking; see ``docs/demo.md``).
+    tracking; see ``docs/demo.md``). ``model_size``: as in ``detect_2d``.
 
     Returns:
         ``(keypoints, (width, height), fps)``: keypoints (P, T, 17, 3) COCO-17 pixels + score, track ids 0..P-1
@@ -321,6 +359,7 @@ def track_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[
     max_persons = check_int(max_persons, "max_persons", 1, MAX_PERSONS)
     min_track_frames = check_int(min_track_frames, "min_track_frames", 1)
     _video_detector(detector)
+    options = _with_model_size(detector, model_size, options)
     if detector == "mediapipe":
         options = {"multi": True, "max_persons": max_persons, **options}
     try:

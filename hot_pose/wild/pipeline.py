@@ -49,7 +49,7 @@ from hot_pose.wild.checks import (
     lift_input_bound,
     mask_far_outside,
 )
-from hot_pose.wild.detectors import Detection2D, Detector2D, build_detector
+from hot_pose.wild.detectors import DEFAULT_MEDIAPIPE_MODEL, Detection2D, Detector2D, build_detector
 from hot_pose.wild.errors import DemoError
 from hot_pose.wild.lift import Lifter, h36m_sides, lift_sequences, load_lifter, sliding_window_lift
 from hot_pose.wild.outputs import Staging
@@ -64,9 +64,10 @@ from hot_pose.wild.preflight import (  # noqa: F401
 )
 from hot_pose.wild.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips
 from hot_pose.wild.quality import constant_bone_lengths, pose_quality
-from hot_pose.wild.render import BONES, MultiPersonRenderer, SideBySideRenderer
+from hot_pose.wild.render import BONES, MultiPersonRenderer, SideBySideRenderer, left_panel, left_panel_size
 from hot_pose.wild.sample import ATTRIBUTION, MULTI_SET_ATTRIBUTION, MULTI_SET_DIR, SAMPLE_NAME
-from hot_pose.wild.tracks import PersonTracker, Tracks, track_video
+from hot_pose.wild.stages import FrameStages
+from hot_pose.wild.tracks import PersonTracker, Tracks, follow_one, track_video
 from hot_pose.wild.video import FALLBACK_FPS, VideoInfo, VideoWriter, iter_frames
 
 _logger = logging.getLogger(__name__)
@@ -112,6 +113,9 @@ class DemoResult:
         quality: plausibility numbers of the 3-D sequence (``quality.pose_quality``).
         persons: with ``multi`` and several tracks, all of them (``found``/``poses_3d``/``keypoints_2d``/
             ``quality`` are then track 0's); ``None`` otherwise.
+        steps: seconds each frame step worked (``decode``, ``panel``, ``compose``, ``encode``, in whichever
+            thread ran it) and, as ``wait_<consumer>``, the seconds a consumer waited for frames
+            (``hot_pose.wild.stages.FrameStages``).
     """
 
     output_dir: Path
@@ -125,6 +129,7 @@ class DemoResult:
     trained: bool = False
     quality: Dict[str, float] = field(default_factory=dict)
     persons: Optional[Persons] = None
+    steps: Dict[str, float] = field(default_factory=dict)
 
     @property
     def found_rate(self) -> float:
@@ -143,8 +148,9 @@ def _build_detector(opts: DemoOptions, device) -> Detector2D:
         kwargs = dict(path=opts.keypoints, layout=opts.keypoints_layout)
     elif opts.detector == "hrnet":
         kwargs = dict(yolo_weights=opts.yolo_weights, hrnet_weights=opts.hrnet_weights, device=device)
-    if opts.multi and opts.detector == "mediapipe":
-        kwargs.update(multi=True, max_persons=opts.max_persons)
+    if opts.detector == "mediapipe":  # several persons even for one: the demo keeps one identity (``_detect``)
+        kwargs.update(multi=True, max_persons=opts.max_persons, heavy_model=opts.heavy_model,
+                      model_size=opts.mediapipe_model or DEFAULT_MEDIAPIPE_MODEL)
     kwargs.update(opts.detector_options)
     return build_detector(opts.detector, **kwargs)
 
@@ -187,6 +193,10 @@ def _expected_frames(opts: DemoOptions, info: VideoInfo) -> Optional[int]:
 
 def _detect(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo,
             frames: Callable[[Optional[int]], Iterator]) -> Detection2D:
+    """One person's 2-D over the video: a detector that sees several persons follows one of them
+    (``_follow_one``), the others (a keypoint file, a one-person detector) give one person per frame."""
+    if detector.multi_person:
+        return _follow_one(opts, detector, video, info, frames)
     with _progress_bar(opts.progress, _expected_frames(opts, info), "2D keypoints") as bar:
         detection = detector(frames(opts.max_frames), progress=bar.update)
         bar.total = bar.n  # the container's count may have been wrong
@@ -275,33 +285,71 @@ def _save(stage: Staging, opts: DemoOptions, info: VideoInfo, detection: Detecti
     stage.path("poses_3d.json").write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
 
 
+def _stages(opts: DemoOptions, prepared: Prepared, info: VideoInfo,
+            frames: Callable[[Optional[int]], Iterator]) -> FrameStages:
+    """The run's frames for both passes (``hot_pose.wild.stages``): ``--pipeline``, and the panel cache
+    (``--frame-cache``) when a video is rendered (a blank canvas is cheaper to make again than to keep)."""
+    panel = None
+    if opts.render:  # keypoints are pixels of info's size; a blank canvas may be smaller: both map onto the panel
+        size = left_panel_size((info.width, info.height), opts.max_height)
+        panel = lambda frame: left_panel(frame, size)  # noqa: E731
+    cache = 0 if prepared.keypoints_only else opts.frame_cache * 2 ** 20
+    return FrameStages(frames, overlapped=opts.pipeline == "overlapped", panel=panel, cache_bytes=cache)
+
+
 def _render(stage: Staging, opts: DemoOptions, video: Path, info: VideoInfo, kp: np.ndarray, poses: np.ndarray,
-            found: np.ndarray, lifter: Lifter, frames: Callable[[Optional[int]], Iterator]) -> None:
+            found: np.ndarray, lifter: Lifter, stages: FrameStages) -> None:
     title = f"3D: {lifter.name}" + ("" if lifter.trained else "  [UNTRAINED: random weights]")
     renderer = SideBySideRenderer((info.width, info.height), title, opts.fix_z, opts.max_height)
-    written = 0
     try:
         with VideoWriter(stage.path(f"{video.stem}.mp4"), info.fps, renderer.size) as writer, \
                 _progress_bar(opts.progress, len(poses), "render") as bar:
-            for t, frame in enumerate(frames(len(poses))):
-                scale = frame.shape[0] / info.height  # 1 for a video; a blank canvas may be smaller than --size
-                writer.write(renderer.render(frame, kp[t] * scale, poses[t], bool(found[t]), t))
-                written += 1
-                bar.update(1)
+            written = stages.render(writer, len(poses), lambda t, panel: renderer.compose(
+                panel, kp[t], poses[t], bool(found[t]), t), bar.update)
     finally:
         renderer.close()
     if written != len(poses):
         raise DemoError(f"video {video} decoded {written} frames on the second pass but {len(poses)} on the first")
 
 
+def _follow_one(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo,
+                frames: Callable[[Optional[int]], Iterator]) -> Detection2D:
+    """One person, the same in every frame: every person tracked (``_detect_tracks``, the ids ``--multi`` draws),
+    then one followed (``hot_pose.wild.tracks.follow_one``: ``--person ID``, else the track seen most when persons
+    were there together); one line says so when there were several."""
+    tracks = _detect_tracks(opts, detector, video, info, frames, one=True)
+    one = follow_one(tracks, opts.person)  # --person is a track id here (checked by _detect_tracks)
+    detector.followed(one.detections)
+    frames_ = one.detection.num_frames
+    if one.track is not None and tracks.num_tracks > 1:
+        how = f"--person {opts.person}" if opts.person is not None else "the person seen most"
+        _logger.warning("%d persons in this video: following #%d (%s, detected in %d of %d frames); --person ID "
+                        "follows another (the ids --multi draws), --multi lifts them all", tracks.num_tracks,
+                        one.track, how, int(one.detection.found.sum()), frames_)
+    elif one.track is None:
+        _logger.info("%d person tracks, never two at once: following whoever is there", tracks.num_tracks)
+    source = f"detector '{opts.detector}'"
+    check_finite(one.detection.scores, f"{source}: the scores", "scores must be confidences in [0, 1]")
+    return one.detection
+
+
 def _detect_tracks(opts: DemoOptions, detector: Detector2D, video: Path, info: VideoInfo,
-                   frames: Callable[[Optional[int]], Iterator]) -> Tracks:
-    """Every person of every frame, linked into tracks; guesses far out of view dropped; ``--person`` applied."""
-    with _progress_bar(opts.progress, _expected_frames(opts, info), "2D keypoints (all persons)") as bar:
+                   frames: Callable[[Optional[int]], Iterator], one: bool = False) -> Tracks:
+    """Every person of every frame, linked into tracks; guesses far out of view dropped; ``--person`` applied
+    (``one``: only checked, for ``_follow_one``; and a short video's persons seen in fewer than
+    ``--min-track-frames`` frames still count)."""
+    label = "2D keypoints" if one else "2D keypoints (all persons)"
+    with _progress_bar(opts.progress, _expected_frames(opts, info), label) as bar:
         tracker = track_video(detector, frames(opts.max_frames), PersonTracker(), progress=bar.update)
+        bar.total = bar.n  # the container's count may have been wrong
+        bar.refresh()
     if tracker.frame == 0:
         raise DemoError(f"video {video} has no decodable frame")
     tracks = tracker.result(min_frames=opts.min_track_frames, max_persons=opts.max_persons)
+    if one and tracks.num_tracks == 0:
+        tracks = tracker.result(min_frames=1, max_persons=opts.max_persons)
+    if one and tracks.num_tracks == 0:
+        raise DemoError("no person was found in any frame of the video (try another --detector or video)")
     if tracks.num_tracks == 0:
         raise DemoError(f"no person found in {video} for at least --min-track-frames {opts.min_track_frames} frames "
                         f"({len(tracker.tracks)} shorter detection runs); nothing written")
@@ -311,13 +359,16 @@ def _detect_tracks(opts: DemoOptions, detector: Detector2D, video: Path, info: V
                               info.width, info.height, source)
     kp, sc = kp.reshape(tracks.keypoints.shape), sc.reshape(tracks.scores.shape)
     found = tracks.found & np.isfinite(kp).any(axis=(2, 3))
-    tracks = Tracks(kp, sc, tracks.boxes, found, tracks.layout)
+    tracks = replace(tracks, keypoints=kp, scores=sc, found=found)
     tracks = tracks.select([p for p in range(tracks.num_tracks) if found[p].any()])
+    if one and tracks.num_tracks == 0:
+        raise DemoError("no person was found in any frame of the video (try another --detector or video)")
     if opts.person is not None:
         if opts.person >= tracks.num_tracks:
             raise DemoError(f"--person {opts.person}: no such track; this video has tracks 0 to "
                             f"{tracks.num_tracks - 1}; nothing written")
-        tracks = tracks.select([opts.person])
+        if not one:
+            tracks = tracks.select([opts.person])
     _logger.info("%d person track(s): %s", tracks.num_tracks, ", ".join(
         f"{p}: frames {tracks.span(p)[0]}-{tracks.span(p)[1] - 1}, detected in {int(tracks.found[p].sum())}"
         for p in range(tracks.num_tracks)))
@@ -404,19 +455,16 @@ def _save_persons(stage: Staging, opts: DemoOptions, info: VideoInfo, tracks: Tr
 
 
 def _render_persons(stage: Staging, opts: DemoOptions, video: Path, info: VideoInfo, persons: Persons,
-                    lifter: Lifter, frames: Callable[[Optional[int]], Iterator]) -> None:
+                    lifter: Lifter, stages: FrameStages) -> None:
     title = f"3D: {lifter.name}" + ("" if lifter.trained else "  [UNTRAINED: random weights]")
     renderer = MultiPersonRenderer((info.width, info.height), len(persons.ids), title, opts.max_height)
     count = persons.present.shape[1]
-    written = 0
     try:
         with VideoWriter(stage.path(f"{video.stem}.mp4"), info.fps, renderer.size) as writer, \
                 _progress_bar(opts.progress, count, "render") as bar:
-            for t, frame in enumerate(frames(count)):
-                writer.write(renderer.render(frame, persons.keypoints_2d[:, t], persons.poses_3d[:, t],
-                                             persons.present[:, t], persons.found[:, t], persons.ids, t))
-                written += 1
-                bar.update(1)
+            written = stages.render(writer, count, lambda t, panel: renderer.compose(
+                panel, persons.keypoints_2d[:, t], persons.poses_3d[:, t], persons.present[:, t],
+                persons.found[:, t], persons.ids, t), bar.update)
     finally:
         renderer.close()
     if written != count:
@@ -464,7 +512,9 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
     detector = _build_detector(opts, device)  # a keypoint file is read here: checked before anything is written
     stage = None
     try:
-        video, info, frames = _source(opts, prepared, detector)
+        video, info, source = _source(opts, prepared, detector)
+        stages = _stages(opts, prepared, info, source)
+        frames = stages.frames  # decoded beside the detector with --pipeline overlapped
         stage = Staging(prepared.plan)
         lap("load_models")
         if opts.multi:
@@ -475,7 +525,7 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
                 persons, flips = _lift_persons(opts, lifter, tracks, info)
                 lap("lift_3d")
                 if opts.render:
-                    _render_persons(stage, opts, video, info, persons, lifter, frames)
+                    _render_persons(stage, opts, video, info, persons, lifter, stages)
                     lap("render")
                 _save_persons(stage, opts, info, tracks, persons, lifter, timings, flips)
                 lap("save")
@@ -483,7 +533,7 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
                 _log_timings(timings, persons.present.shape[1], lifter)
                 return DemoResult(prepared.plan.folder, files, int(persons.present.shape[1]), persons.found[0],
                                   persons.poses_3d[0], persons.keypoints_2d[0], timings, lifter.name,
-                                  lifter.trained, persons.quality[0], persons)
+                                  lifter.trained, persons.quality[0], persons, stages.steps())
             detection = tracks.person(0)  # one person: the single-person path and files
         else:
             detection = _detect(opts, detector, video, info, frames)
@@ -504,7 +554,7 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
             check_finite(poses, "the 3-D poses after the bone-length step", "pass --raw-bones to skip that step")
             quality = {**pose_quality(poses, info.fps, BONES), **raw}
         if opts.render:
-            _render(stage, opts, video, info, kp, poses, detection.found, lifter, frames)
+            _render(stage, opts, video, info, kp, poses, detection.found, lifter, stages)
             lap("render")
         _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality, flips)
         lap("save")
@@ -529,4 +579,4 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
                      quality["raw_bone_length_cv_median"], quality["raw_left_right_swaps"],
                      quality["raw_acceleration_mean_m_s2"])
     return DemoResult(prepared.plan.folder, files, len(poses), detection.found, poses, kp, timings, lifter.name,
-                      lifter.trained, quality)
+                      lifter.trained, quality, steps=stages.steps())

@@ -27,9 +27,10 @@ from hot_pose.utils.checks import (
     check_number,
 )
 from hot_pose.utils.paths import default_output_root
-from hot_pose.wild.detectors import DEFAULT_DETECTOR, detector_class
+from hot_pose.wild.detectors import DEFAULT_DETECTOR, MEDIAPIPE_MODELS, detector_class
 from hot_pose.wild.errors import DemoError
 from hot_pose.wild.outputs import OutputPlan, plan_outputs
+from hot_pose.wild.stages import DEFAULT_CACHE_MB, MAX_CACHE_MB, PIPELINES
 
 __all__ = ["DemoOptions", "Prepared", "preflight", "stream_preflight", "OUTPUT_FILES", "STREAM_FILE",
            "DEFAULT_OUTPUT_ROOT", "DEFAULT_MAX_PERSONS", "DEFAULT_MIN_TRACK_FRAMES"]
@@ -81,7 +82,17 @@ class DemoOptions:
         multi: detect, track and lift every person (see the module docstring).
         max_persons: ``multi``: most persons kept (the most detected tracks; default ``DEFAULT_MAX_PERSONS``).
         min_track_frames: ``multi``: fewest detected frames of a kept track (default ``DEFAULT_MIN_TRACK_FRAMES``).
-        person: ``multi``: keep only this track id (ids as drawn in the video: 0, 1, ... by first appearance).
+        person: keep only this track id (ids as drawn by ``multi``: 0, 1, ... by first appearance); without
+            ``multi`` the single-person output follows it (default: the person seen most, ``tracks.follow_one``).
+        mediapipe_model: BlazePose landmark model of the mediapipe detector, "full" or "heavy" (``None``: the
+            default, ``detectors.DEFAULT_MEDIAPIPE_MODEL``).
+        heavy_model: the BlazePose Heavy file (``.tflite`` or the npm ``.tgz``) for ``mediapipe_model="heavy"``;
+            default: the cached copy, fetched with npm once (``hot_pose.wild.sample.heavy_model``); ``preflight``
+            replaces it by the checked cached file.
+        pipeline: "overlapped" (decoding beside the detector, rendering beside the encoder, on worker threads) or
+            "sequential" (one stage after another); same outputs (``hot_pose.wild.stages``).
+        frame_cache: MiB of shrunk frames kept from the detection pass for the render pass (``overlapped``; 0 =
+            decode the video again).
     """
 
     video: Optional[str] = None
@@ -112,6 +123,10 @@ class DemoOptions:
     max_persons: Optional[int] = None
     min_track_frames: Optional[int] = None
     person: Optional[int] = None
+    mediapipe_model: Optional[str] = None
+    heavy_model: Optional[str] = None
+    pipeline: str = "overlapped"
+    frame_cache: int = DEFAULT_CACHE_MB
 
 
 @dataclass
@@ -149,6 +164,7 @@ def check_numbers(opts: DemoOptions) -> None:
               ("--frames", opts.frames, lambda v, n: check_int(v, n, 1, MAX_FRAMES_WINDOW)),
               ("--batch-size", opts.batch_size, lambda v, n: check_int(v, n, 1, MAX_BATCH)),
               ("--stride", opts.stride, lambda v, n: check_int(v, n, 1)),
+              ("--frame-cache", opts.frame_cache, lambda v, n: check_int(v, n, 0, MAX_CACHE_MB)),
               ("--device", opts.device, lambda v, n: check_device_name(v, n))]
     try:
         for flag, value, check in checks:
@@ -156,6 +172,8 @@ def check_numbers(opts: DemoOptions) -> None:
                 check(value, flag)
     except ValueError as exc:
         raise DemoError(str(exc)) from None
+    if opts.pipeline not in PIPELINES:
+        raise DemoError(f"--pipeline must be one of {', '.join(PIPELINES)}, got {opts.pipeline!r}")
 
 
 def _file(value: Optional[str]) -> Optional[Path]:
@@ -182,6 +200,7 @@ def preflight(opts: DemoOptions) -> Prepared:
         raise DemoError("--keypoints without --video needs --size WxH, the image size its pixels refer to "
                         "(and --fps, default 25), e.g. --size 1920x1080")
     opts = _check_multi(opts)
+    _check_mediapipe_model(opts)
     video = info = None
     if keypoints_only:
         stem = Path(opts.keypoints).stem
@@ -198,8 +217,11 @@ def preflight(opts: DemoOptions) -> Prepared:
     output = Path(opts.output) if opts.output else DEFAULT_OUTPUT_ROOT / stem
     names = OUTPUT_FILES + ((f"{stem}.mp4",) if opts.render else ())
     inputs = {"--video": video, "--keypoints": _file(opts.keypoints), "--checkpoint": _file(opts.checkpoint),
-              "--yolo-weights": _file(opts.yolo_weights), "--hrnet-weights": _file(opts.hrnet_weights)}
-    return Prepared(opts, keypoints_only, video, info, stem, plan_outputs(output, names, inputs))
+              "--yolo-weights": _file(opts.yolo_weights), "--hrnet-weights": _file(opts.hrnet_weights),
+              "--heavy-model": _file(opts.heavy_model)}
+    plan = plan_outputs(output, names, inputs)
+    opts = _heavy_model(opts)  # may fetch (npm): after every cheaper check
+    return Prepared(opts, keypoints_only, video, info, stem, plan)
 
 
 def stream_preflight(args: Any) -> Tuple[str, bool, Optional[OutputPlan]]:
@@ -247,9 +269,12 @@ def _check_multi(opts: DemoOptions) -> DemoOptions:
     """Flags of ``multi`` (checked before anything loads); returns ``opts`` with their defaults filled in."""
     flags = {"--max-persons": opts.max_persons, "--min-track-frames": opts.min_track_frames}
     given = [flag for flag, value in flags.items() if value is not None]
+    if opts.person is not None and not (isinstance(opts.person, int) and opts.person >= 0):
+        raise DemoError(f"--person must be a track id >= 0, got {opts.person}")
     if not opts.multi:
-        if opts.person is not None:
-            raise DemoError("--person picks one of several tracked persons: add --multi")
+        if opts.person is not None and not detector_class(opts.detector).multi_person:
+            raise DemoError(f"--person picks one of several tracked persons; '{opts.detector}' gives one person per "
+                            "frame: drop --person (or use --detector mediapipe or hrnet)")
         if given:
             raise DemoError(f"{given[0]} is for several persons: add --multi (or drop {given[0]})")
         return replace(opts, max_persons=DEFAULT_MAX_PERSONS, min_track_frames=DEFAULT_MIN_TRACK_FRAMES)
@@ -264,6 +289,28 @@ def _check_multi(opts: DemoOptions) -> DemoOptions:
         check_int(opts.min_track_frames, "--min-track-frames", 1)
     except ValueError as exc:
         raise DemoError(str(exc)) from None
-    if opts.person is not None and not (isinstance(opts.person, int) and opts.person >= 0):
-        raise DemoError(f"--person must be a track id >= 0, got {opts.person}")
     return opts
+
+
+def _check_mediapipe_model(opts: DemoOptions) -> None:
+    """``--mediapipe-model`` and ``--heavy-model``: a known size, for the mediapipe detector."""
+    if opts.mediapipe_model is None and opts.heavy_model is None:
+        return
+    if opts.detector != "mediapipe":
+        flag = "--mediapipe-model" if opts.mediapipe_model is not None else "--heavy-model"
+        raise DemoError(f"{flag} is for --detector mediapipe, not '{opts.detector}'; drop {flag}")
+    if opts.mediapipe_model is not None and opts.mediapipe_model not in MEDIAPIPE_MODELS:
+        raise DemoError(f"--mediapipe-model must be one of {', '.join(MEDIAPIPE_MODELS)}, got {opts.mediapipe_model!r}")
+    if opts.heavy_model is not None and opts.mediapipe_model != "heavy":
+        raise DemoError("--heavy-model is the BlazePose Heavy file of --mediapipe-model heavy: add --mediapipe-model "
+                        "heavy (or drop --heavy-model)")
+
+
+def _heavy_model(opts: DemoOptions) -> DemoOptions:
+    """With ``--mediapipe-model heavy``: BlazePose Heavy checked (taken from ``--heavy-model`` or the cache,
+    else fetched once with npm) before anything loads; ``opts`` with ``heavy_model`` the checked cached file."""
+    if opts.detector != "mediapipe" or opts.mediapipe_model != "heavy":
+        return opts
+    from hot_pose.wild.sample import heavy_model
+
+    return replace(opts, heavy_model=str(heavy_model(opts.heavy_model)))

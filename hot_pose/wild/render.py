@@ -2,8 +2,17 @@
 
 HoT: Li et al., CVPR 2024 (arXiv:2311.12028). The 3-D view follows the reference demo:
 the camera-frame pose is rotated by the Human3.6M S1 camera orientation, lifted so its lowest joint touches
-the ground, and shown at elevation 15°, azimuth 70°, ±0.72 m around the root. Unlike the reference, one
-matplotlib figure (Agg, no pyplot) is reused for every frame and closed at the end, so memory stays flat.
+the ground, and shown at elevation 15°, azimuth 70°, ±0.72 m around the root.
+
+Speed (the demo renders as fast as its detector detects, ``docs/demo.md``): the reference drew every frame with
+matplotlib (~30 ms per frame here). Now matplotlib (Agg, no pyplot) draws the view's static part once — panes,
+grid, title — and hands over its own projection (``Axes3D.get_proj`` and the axes' pixel transform); each frame
+copies that background and draws the bones with OpenCV (anti-aliased, round caps, in matplotlib's drawing order)
+at the pixels matplotlib would use, in well under a millisecond. The root is kept at the centre of fixed axis
+limits (the reference moved the limits with the root instead: the skeleton lands on the same pixels, but the
+reference's grid lines slid with the pelvis height while these stay put). The frame side is shrunk to the output
+height first (``left_panel``: the part of the output that depends on the frame alone, which
+``hot_pose.wild.stages`` prepares while the detector runs) and the 2-D skeleton is drawn on the shrunk panel.
 """
 from __future__ import annotations
 
@@ -23,6 +32,12 @@ VIEW_ROTATION = np.array([0.1407056450843811, -0.1500701755285263, -0.7552407979
 #: BGR colours of left, right and centre bones in the 2-D overlay (the reference's tuples)
 COLOURS_BGR = {"left": (138, 201, 38), "right": (25, 130, 196), "centre": (255, 202, 58)}
 RADIUS = 0.72  # metres shown around the root
+#: the 3-D view's camera (degrees), as the reference demo
+ELEVATION, AZIMUTH = 15.0, 70.0
+#: dots per inch of the 3-D view's figure (line widths in points → pixels)
+DPI = 100
+#: sub-pixel bits of the OpenCV drawing (coordinates in 1/16 px)
+_SHIFT = 4
 
 
 def bones_and_sides() -> Tuple[Tuple[Tuple[int, int], ...], Tuple[str, ...]]:
@@ -41,17 +56,24 @@ def bones_and_sides() -> Tuple[Tuple[Tuple[int, int], ...], Tuple[str, ...]]:
 BONES, BONE_SIDES = bones_and_sides()
 
 
+def _points(points: np.ndarray) -> list:
+    """(N, 2) pixel positions (x, y) → OpenCV's fixed-point integer pairs (``_SHIFT`` fractional bits), clipped far
+    outside the image."""
+    fixed = np.clip(np.nan_to_num(np.asarray(points, np.float64)) * (1 << _SHIFT), -(1 << 26), 1 << 26)
+    return [tuple(p) for p in np.rint(fixed).astype(np.int64).tolist()]
+
+
 def draw_skeleton_2d(frame: np.ndarray, keypoints: np.ndarray, detected: bool = True) -> np.ndarray:
     """Draw H36M-17 keypoints (17, 2) pixels on a copy of a BGR frame; grey and labelled when interpolated."""
     out = frame.copy()
     thickness = max(2, int(round(frame.shape[0] / 300)))
+    points = _points(keypoints)
     for (a, b), side in zip(BONES, BONE_SIDES):
         colour = COLOURS_BGR[side] if detected else (160, 160, 160)
-        pa, pb = tuple(int(v) for v in keypoints[a]), tuple(int(v) for v in keypoints[b])
-        cv2.line(out, pa, pb, colour, thickness, cv2.LINE_AA)
-    for point in keypoints:
-        cv2.circle(out, tuple(int(v) for v in point), thickness + 1, (0, 0, 255) if detected else (160, 160, 160),
-                   -1, cv2.LINE_AA)
+        cv2.line(out, points[a], points[b], colour, thickness, cv2.LINE_AA, _SHIFT)
+    for point in points:
+        cv2.circle(out, point, (thickness + 1) << _SHIFT, (0, 0, 255) if detected else (160, 160, 160), -1,
+                   cv2.LINE_AA, _SHIFT)
     if not detected:
         _label(out, "no detection: interpolated", (10, out.shape[0] - 15), (0, 0, 255))
     return out
@@ -65,8 +87,83 @@ def _label(image: np.ndarray, text: str, origin: Tuple[int, int], colour=(0, 0, 
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
 
 
+def line_pixels(points: float) -> int:
+    """A matplotlib line width in points → OpenCV thickness in pixels at ``DPI`` (at least 1)."""
+    return max(1, int(round(points * DPI / 72)))
+
+
+class SkeletonCanvas3D:
+    """A fixed 3-D view: matplotlib (Agg) renders its static part once, OpenCV draws skeletons into copies of it.
+
+    The figure is the reference demo's (square, axes at (0, 0, 1, 0.94), elevation ``ELEVATION``, azimuth
+    ``AZIMUTH``, cube box, white panes, grid without tick labels, the title above). After the one
+    ``canvas.draw()`` its projection (``Axes3D.get_proj()``, 4 × 4, world → projection plane) and the axes' affine
+    pixel transform are kept; ``project`` applies both, so a bone lands where matplotlib would draw it.
+
+    Args:
+        size: image side in pixels (square).
+        title: text drawn above the view.
+        limits: ((x0, x1), (y0, y1), (z0, z1)) world metres shown.
+    """
+
+    def __init__(self, size: int, title: str, limits: Sequence[Tuple[float, float]]) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.size = int(size)
+        figure = Figure(figsize=(self.size / DPI, self.size / DPI), dpi=DPI)
+        canvas = FigureCanvasAgg(figure)
+        ax = figure.add_axes((0, 0, 1, 0.94), projection="3d")
+        ax.view_init(elev=ELEVATION, azim=AZIMUTH)
+        ax.set_box_aspect((1, 1, 1))
+        for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+            axis.set_ticklabels([])
+            axis.set_pane_color((1.0, 1.0, 1.0, 1.0))
+        figure.suptitle(title, fontsize=11, y=0.99)
+        (x0, x1), (y0, y1), (z0, z1) = limits
+        ax.set_xlim3d(x0, x1)
+        ax.set_ylim3d(y0, y1)
+        ax.set_zlim3d(z0, z1)
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba())
+        if rgba.shape[:2] != (self.size, self.size):
+            raise ValueError(f"the 3-D view rendered {rgba.shape[1]}x{rgba.shape[0]} pixels, expected {self.size}")
+        self.background = cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)  # (size, size, 3) uint8
+        self.background.flags.writeable = False
+        self.projection = np.array(ax.get_proj(), np.float64)  # (4, 4) homogeneous world → projection plane
+        to_display = ax.transData
+        if not to_display.is_affine:
+            raise ValueError("the 3-D axes' pixel transform is not affine")
+        self.to_display = np.array(to_display.get_matrix(), np.float64)  # (3, 3) plane → display pixels
+        figure.clear()
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) world metres → (N, 2) image pixels (x right, y down; pixel centres at integers)."""
+        points = np.asarray(points, np.float64)
+        homogeneous = np.concatenate([points, np.ones((len(points), 1))], axis=1) @ self.projection.T
+        plane = homogeneous[:, :2] / homogeneous[:, 3:4]
+        display = np.concatenate([plane, np.ones((len(plane), 1))], axis=1) @ self.to_display.T
+        # display pixels count from the bottom-left corner of the image; OpenCV's from the top-left pixel's centre
+        return np.stack([display[:, 0] - 0.5, self.size - display[:, 1] - 0.5], axis=1)
+
+    def draw(self, image: np.ndarray, world: np.ndarray, colours: Sequence[Tuple[int, int, int]],
+             thickness: int) -> None:
+        """Draw the 16 bones of one (17, 3) world-metre skeleton into ``image`` (in place), in ``BONES`` order
+        (matplotlib draws lines of one z-order in the order they were added)."""
+        points = _points(self.project(world))
+        for (a, b), colour in zip(BONES, colours):
+            cv2.line(image, points[a], points[b], colour, thickness, cv2.LINE_AA, _SHIFT)
+
+
+def view_world(pose: np.ndarray) -> np.ndarray:
+    """(17, 3) root-relative camera-frame metres → the 3-D view's world frame, lowest joint at height 0."""
+    world = camera_to_world(np.asarray(pose, np.float64), VIEW_ROTATION, np.zeros(3))
+    world[:, 2] -= world[:, 2].min()
+    return world
+
+
 class Pose3DView:
-    """A reusable matplotlib (Agg) 3-D skeleton view rendered to BGR images.
+    """The single-person 3-D skeleton view rendered to BGR images (see the module docstring).
 
     Args:
         size: output image side in pixels (square).
@@ -74,43 +171,30 @@ class Pose3DView:
         fix_z: fixed vertical range [0, 1.5] m instead of ±``RADIUS`` around the root.
     """
 
-    def __init__(self, size: int = 540, title: str = "", fix_z: bool = False) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+    #: bone width in points (the reference's ``lw=3``)
+    LINE_WIDTH = 3.0
 
-        dpi = 100
+    def __init__(self, size: int = 540, title: str = "", fix_z: bool = False) -> None:
         self.size = int(size)
         self.fix_z = fix_z
-        self.figure = Figure(figsize=(self.size / dpi, self.size / dpi), dpi=dpi)
-        self.canvas = FigureCanvasAgg(self.figure)
-        self.ax = self.figure.add_axes((0, 0, 1, 0.94), projection="3d")
-        self.ax.view_init(elev=15.0, azim=70.0)
-        rgb = {k: tuple(c / 255 for c in v[::-1]) for k, v in COLOURS_BGR.items()}
-        self.lines = [self.ax.plot([0, 0], [0, 0], [0, 0], lw=3, color=rgb[s], solid_capstyle="round")[0]
-                      for s in BONE_SIDES]
-        self.ax.set_box_aspect((1, 1, 1))
-        for axis in (self.ax.xaxis, self.ax.yaxis, self.ax.zaxis):
-            axis.set_ticklabels([])
-            axis.set_pane_color((1.0, 1.0, 1.0, 1.0))
-        self.figure.suptitle(title, fontsize=11, y=0.99)
+        z = (0.0, 1.5) if fix_z else (-RADIUS, RADIUS)
+        self.canvas: Optional[SkeletonCanvas3D] = SkeletonCanvas3D(self.size, title, ((-RADIUS, RADIUS),
+                                                                                     (-RADIUS, RADIUS), z))
+        self.colours = [COLOURS_BGR[s] for s in BONE_SIDES]
+        self.thickness = line_pixels(self.LINE_WIDTH)
 
     def render(self, pose: np.ndarray) -> np.ndarray:
         """(17, 3) root-relative camera-frame pose in metres → (size, size, 3) BGR uint8 image."""
-        world = camera_to_world(np.asarray(pose, np.float64), VIEW_ROTATION, np.zeros(3))
-        world[:, 2] -= world[:, 2].min()
-        for line, (a, b) in zip(self.lines, BONES):
-            line.set_data_3d([world[a, 0], world[b, 0]], [world[a, 1], world[b, 1]], [world[a, 2], world[b, 2]])
-        root = world[0]
-        self.ax.set_xlim3d(root[0] - RADIUS, root[0] + RADIUS)
-        self.ax.set_ylim3d(root[1] - RADIUS, root[1] + RADIUS)
-        self.ax.set_zlim3d(*((0.0, 1.5) if self.fix_z else (root[2] - RADIUS, root[2] + RADIUS)))
-        self.canvas.draw()
-        rgba = np.asarray(self.canvas.buffer_rgba())
-        return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)
+        world = view_world(pose)
+        world[:, :2] -= world[0, :2]  # the root at the centre (the reference's limits: root ± RADIUS)
+        if not self.fix_z:
+            world[:, 2] -= world[0, 2]
+        image = self.canvas.background.copy()
+        self.canvas.draw(image, world, self.colours, self.thickness)
+        return image
 
     def close(self) -> None:
-        """Release the figure."""
-        self.figure.clear()
+        """Release the background."""
         self.canvas = None
 
 
@@ -119,11 +203,38 @@ def panel_height(frame_height: int, max_height: int = 720) -> int:
     return int(min(frame_height, max_height)) // 2 * 2
 
 
+def left_panel_size(frame_size: Tuple[int, int], max_height: int = 720) -> Tuple[int, int]:
+    """(width, height) of the output's frame side for input frames of ``frame_size`` (width, height)."""
+    width, height = frame_size
+    panel = panel_height(height, max_height)
+    return max(2, int(round(width * panel / height)) // 2 * 2), panel
+
+
+def left_panel(frame: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """A BGR frame shrunk (or stretched) to the output's frame side ``size`` (width, height); the frame itself
+    when it has that size already (callers draw on copies).
+
+    Shrinking halves the frame with ``INTER_AREA``'s exact 2 × 2 average (its fast path) while it is still at least
+    twice the size, then finishes the last factor (below 2) bilinearly. On the 1088 × 1920 walkway frames this
+    differs from one ``INTER_AREA`` step by 0.8 grey levels on average (sharp edges more) and takes 3.5 ms instead
+    of 27 ms (one thread, loaded machine): ``INTER_AREA``'s general path for a fractional factor is slow.
+    """
+    width, height = size
+    if (frame.shape[1], frame.shape[0]) == (width, height):
+        return frame
+    while frame.shape[0] >= 2 * height and frame.shape[1] >= 2 * width:
+        frame = cv2.resize(frame, (frame.shape[1] // 2, frame.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 class SideBySideRenderer:
     """Input with 2-D skeleton | 3-D view, one output frame per input frame.
 
+    ``render(frame, ...)`` is ``compose(panel(frame), ...)``: ``panel`` depends on the frame alone (the part that
+    ``hot_pose.wild.stages`` prepares while the detector runs), ``compose`` draws the skeletons.
+
     Args:
-        frame_size: input (width, height).
+        frame_size: input (width, height); keypoints are pixels of it.
         title: 3-D view title (model name, warnings).
         fix_z: see ``Pose3DView``.
         max_height: output height cap (input frames are scaled down to it).
@@ -131,9 +242,9 @@ class SideBySideRenderer:
 
     def __init__(self, frame_size: Tuple[int, int], title: str = "", fix_z: bool = False,
                  max_height: int = 720) -> None:
-        width, height = frame_size
-        self.height = panel_height(height, max_height)
-        self.left_width = max(2, int(round(width * self.height / height)) // 2 * 2)
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.left_width, self.height = left_panel_size(self.frame_size, max_height)
+        self.scale = np.array([self.left_width / self.frame_size[0], self.height / self.frame_size[1]])
         self.view = Pose3DView(self.height, title, fix_z)
 
     @property
@@ -141,17 +252,25 @@ class SideBySideRenderer:
         """Output (width, height)."""
         return self.left_width + self.height, self.height
 
-    def render(self, frame: np.ndarray, keypoints_2d: np.ndarray, pose_3d: np.ndarray, detected: bool,
-               index: Optional[int] = None) -> np.ndarray:
-        """One output frame (BGR) from an input frame, its H36M 2-D keypoints (pixels) and 3-D pose."""
-        left = draw_skeleton_2d(frame, keypoints_2d, detected)
-        left = cv2.resize(left, (self.left_width, self.height), interpolation=cv2.INTER_AREA)
+    def panel(self, frame: np.ndarray) -> np.ndarray:
+        """The frame side of the output before drawing: the frame at (``left_width``, ``height``)."""
+        return left_panel(frame, (self.left_width, self.height))
+
+    def compose(self, panel: np.ndarray, keypoints_2d: np.ndarray, pose_3d: np.ndarray, detected: bool,
+                index: Optional[int] = None) -> np.ndarray:
+        """One output frame (BGR) from a ``panel``, the frame's H36M 2-D keypoints (input pixels) and 3-D pose."""
+        left = draw_skeleton_2d(panel, np.asarray(keypoints_2d, np.float64) * self.scale, detected)
         if index is not None:
             _label(left, f"frame {index}", (10, 30))
         return np.concatenate([left, self.view.render(pose_3d)], axis=1)
 
+    def render(self, frame: np.ndarray, keypoints_2d: np.ndarray, pose_3d: np.ndarray, detected: bool,
+               index: Optional[int] = None) -> np.ndarray:
+        """One output frame (BGR) from an input frame, its H36M 2-D keypoints (pixels) and 3-D pose."""
+        return self.compose(self.panel(frame), keypoints_2d, pose_3d, detected, index)
+
     def close(self) -> None:
-        """Close the 3-D figure."""
+        """Release the 3-D view."""
         self.view.close()
 
 
@@ -173,9 +292,9 @@ def draw_person_2d(image: np.ndarray, keypoints: np.ndarray, track_id: int, dete
     colour = track_colour(track_id)
     light = tuple(min(255, int(c * 0.5 + 128)) for c in colour)
     thickness = max(2, int(round(image.shape[0] / 300))) if detected else max(1, int(round(image.shape[0] / 600)))
+    points = _points(keypoints)
     for (a, b), side in zip(BONES, BONE_SIDES):
-        pa, pb = tuple(int(v) for v in keypoints[a]), tuple(int(v) for v in keypoints[b])
-        cv2.line(image, pa, pb, light if side == "left" else colour, thickness, cv2.LINE_AA)
+        cv2.line(image, points[a], points[b], light if side == "left" else colour, thickness, cv2.LINE_AA, _SHIFT)
     top = keypoints[np.argmin(keypoints[:, 1])]
     _label(image, f"#{track_id}" + ("" if detected else " (gap)"), (int(top[0]) - 20, max(int(top[1]) - 15, 20)),
            colour)
@@ -189,35 +308,24 @@ class MultiPersonRenderer:
     gives no distance between persons, so their 3-D placement is not their true relative position.
 
     Args:
-        frame_size: input (width, height).
+        frame_size: input (width, height); keypoints are pixels of it.
         num_tracks: P.
         title: 3-D view title.
         max_height: output height cap.
     """
 
-    def __init__(self, frame_size: Tuple[int, int], num_tracks: int, title: str = "", max_height: int = 720) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+    #: bone width in points (the reference's ``lw=2.5``)
+    LINE_WIDTH = 2.5
 
-        width, height = frame_size
-        self.height = panel_height(height, max_height)
-        self.left_width = max(2, int(round(width * self.height / height)) // 2 * 2)
+    def __init__(self, frame_size: Tuple[int, int], num_tracks: int, title: str = "", max_height: int = 720) -> None:
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.left_width, self.height = left_panel_size(self.frame_size, max_height)
+        self.scale = np.array([self.left_width / self.frame_size[0], self.height / self.frame_size[1]])
         self.num_tracks = int(num_tracks)
-        dpi = 100
-        self.figure = Figure(figsize=(self.height / dpi, self.height / dpi), dpi=dpi)
-        self.canvas = FigureCanvasAgg(self.figure)
-        self.ax = self.figure.add_axes((0, 0, 1, 0.94), projection="3d")
-        self.ax.view_init(elev=15.0, azim=70.0)
-        self.lines = []
-        for p in range(self.num_tracks):
-            rgb = tuple(c / 255 for c in track_colour(p)[::-1])
-            self.lines.append([self.ax.plot([0, 0], [0, 0], [0, 0], lw=2.5, color=rgb)[0] for _ in BONES])
-        self.ax.set_box_aspect((1, 1, 1))
-        for axis in (self.ax.xaxis, self.ax.yaxis, self.ax.zaxis):
-            axis.set_ticklabels([])
-            axis.set_pane_color((1.0, 1.0, 1.0, 1.0))
-        self.figure.suptitle(title, fontsize=11, y=0.99)
         self.half = RADIUS + PERSON_SPACING * (self.num_tracks - 1) / 2
+        limits = ((-self.half, self.half), (-self.half, self.half), (0.0, 2 * self.half))
+        self.canvas: Optional[SkeletonCanvas3D] = SkeletonCanvas3D(self.height, title, limits)
+        self.thickness = line_pixels(self.LINE_WIDTH)
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -229,40 +337,37 @@ class MultiPersonRenderer:
         across = (p - (self.num_tracks - 1) / 2) * PERSON_SPACING
         return np.array([-across * np.cos(np.radians(-20.0)), -across * np.sin(np.radians(-20.0)), 0.0])
 
-    def render(self, frame: np.ndarray, keypoints_2d: np.ndarray, poses_3d: np.ndarray, present: np.ndarray,
-               found: np.ndarray, ids: Sequence[int], index: Optional[int] = None) -> np.ndarray:
-        """One output frame from an input frame and every track's (P, 17, 2) pixels, (P, 17, 3) poses, (P,)
+    def panel(self, frame: np.ndarray) -> np.ndarray:
+        """The frame side of the output before drawing: the frame at (``left_width``, ``height``)."""
+        return left_panel(frame, (self.left_width, self.height))
+
+    def compose(self, panel: np.ndarray, keypoints_2d: np.ndarray, poses_3d: np.ndarray, present: np.ndarray,
+                found: np.ndarray, ids: Sequence[int], index: Optional[int] = None) -> np.ndarray:
+        """One output frame from a ``panel`` and every track's (P, 17, 2) input pixels, (P, 17, 3) poses, (P,)
         presence and detection flags."""
-        left = frame.copy()
+        left = panel.copy()
         for p in range(self.num_tracks):
             if present[p]:
-                draw_person_2d(left, keypoints_2d[p], int(ids[p]), bool(found[p]))
-        left = cv2.resize(left, (self.left_width, self.height), interpolation=cv2.INTER_AREA)
+                draw_person_2d(left, np.asarray(keypoints_2d[p], np.float64) * self.scale, int(ids[p]),
+                               bool(found[p]))
         if index is not None:
             _label(left, f"frame {index}   persons {int(np.sum(present))}", (10, 30))
+        view = self.canvas.background.copy()
         for p in range(self.num_tracks):
-            world = None
             if present[p]:
-                world = camera_to_world(np.asarray(poses_3d[p], np.float64), VIEW_ROTATION, np.zeros(3))
-                world[:, 2] -= world[:, 2].min()
+                world = view_world(poses_3d[p])
                 world[:, :2] -= world[0, :2]
                 world += self._slot(p)
-            for line, (a, b) in zip(self.lines[p], BONES):
-                if world is None:
-                    line.set_data_3d([], [], [])
-                else:
-                    line.set_data_3d([world[a, 0], world[b, 0]], [world[a, 1], world[b, 1]],
-                                     [world[a, 2], world[b, 2]])
-        self.ax.set_xlim3d(-self.half, self.half)
-        self.ax.set_ylim3d(-self.half, self.half)
-        self.ax.set_zlim3d(0.0, 2 * self.half)
-        self.canvas.draw()
-        view = cv2.cvtColor(np.asarray(self.canvas.buffer_rgba()), cv2.COLOR_RGBA2BGR)
+                self.canvas.draw(view, world, [track_colour(p)] * len(BONES), self.thickness)
         return np.concatenate([left, view], axis=1)
 
+    def render(self, frame: np.ndarray, keypoints_2d: np.ndarray, poses_3d: np.ndarray, present: np.ndarray,
+               found: np.ndarray, ids: Sequence[int], index: Optional[int] = None) -> np.ndarray:
+        """One output frame from an input frame (see ``compose``)."""
+        return self.compose(self.panel(frame), keypoints_2d, poses_3d, present, found, ids, index)
+
     def close(self) -> None:
-        """Release the figure."""
-        self.figure.clear()
+        """Release the 3-D view."""
         self.canvas = None
 
 

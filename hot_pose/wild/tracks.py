@@ -10,6 +10,11 @@ An unmatched detection opens a track (a person entering); a track unmatched for 
 ends (a person leaving; one who comes back later gets a new id). Inside a track's life, frames without a
 detection are gaps that the pipeline fills as in the single-person path; outside it the person is absent,
 and nothing is invented there.
+
+One person (``follow_one``, the demo without ``--multi``): the output follows one track, so it never jumps
+from one person to another. The rule: ``--person ID`` if given; else, when two tracks are ever detected in the
+same frame, the track detected in the most frames (ties: the taller median box, then the earlier); else (one
+person at a time) every track, each in its own frames.
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from scipy.optimize import linear_sum_assignment
 
 from hot_pose.wild.detectors.base import Detection2D, Detector2D, PersonDetection
 
-__all__ = ["PersonDetection", "Tracks", "PersonTracker", "box_iou", "track_video"]
+__all__ = ["PersonDetection", "Tracks", "PersonTracker", "OnePerson", "box_iou", "follow_one", "main_track",
+           "track_video"]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -48,6 +54,8 @@ class Tracks:
         boxes: (P, T, 4) float32 boxes x1, y1, x2, y2; NaN where not detected.
         found: (P, T) bool, detected in the frame.
         layout: "coco" (COCO-17 order).
+        detections: (P, T) object array of the ``PersonDetection`` behind each detected frame (``None``
+            elsewhere), or ``None``.
     """
 
     keypoints: np.ndarray
@@ -55,6 +63,7 @@ class Tracks:
     boxes: np.ndarray
     found: np.ndarray
     layout: str = "coco"
+    detections: Optional[np.ndarray] = field(default=None, repr=False)
 
     @property
     def num_tracks(self) -> int:
@@ -89,7 +98,8 @@ class Tracks:
     def select(self, tracks: Sequence[int]) -> "Tracks":
         """The listed tracks only (in that order)."""
         index = list(tracks)
-        return Tracks(self.keypoints[index], self.scores[index], self.boxes[index], self.found[index], self.layout)
+        return Tracks(self.keypoints[index], self.scores[index], self.boxes[index], self.found[index], self.layout,
+                      None if self.detections is None else self.detections[index])
 
 
 @dataclass(eq=False)
@@ -163,13 +173,15 @@ class PersonTracker:
         scores = np.zeros(shape + (num_joints,), np.float32)
         boxes = np.full(shape + (4,), np.nan, np.float32)
         found = np.zeros(shape, bool)
+        detections = np.full(shape, None, object)
         for p, i in enumerate(kept):
             for t, det in self.tracks[i].detections.items():
                 keypoints[p, t] = det.keypoints
                 scores[p, t] = det.scores
                 boxes[p, t] = det.box
                 found[p, t] = True
-        return Tracks(keypoints, scores, boxes, found)
+                detections[p, t] = det
+        return Tracks(keypoints, scores, boxes, found, detections=detections)
 
 
 def track_video(detector: Detector2D, frames: Iterable[np.ndarray], tracker: Optional[PersonTracker] = None,
@@ -182,3 +194,65 @@ def track_video(detector: Detector2D, frames: Iterable[np.ndarray], tracker: Opt
         if progress is not None:
             progress(1)
     return tracker
+
+
+@dataclass
+class OnePerson:
+    """The person the single-person output follows (``follow_one``).
+
+    Attributes:
+        detection: that person's 2-D over the whole video (NaN and ``found`` False where not detected).
+        track: the followed track id; ``None`` when every track was taken (one person at a time).
+        at_once: most tracks detected in one frame (> 1: several persons were there together).
+        detections: per frame, the ``PersonDetection`` taken (``None`` where none), for ``Detector2D.followed``.
+    """
+
+    detection: Detection2D
+    track: Optional[int]
+    at_once: int
+    detections: List[Optional[PersonDetection]]
+
+
+def main_track(tracks: Tracks) -> int:
+    """The track seen most: detected in the most frames; ties: the taller median box, then the earlier start."""
+    if tracks.num_tracks == 0:
+        raise ValueError("no track to choose from")
+    counts = tracks.found.sum(axis=1)
+    heights = np.array([np.median(tracks.boxes[p, tracks.found[p], 3] - tracks.boxes[p, tracks.found[p], 1])
+                        if tracks.found[p].any() else 0.0 for p in range(tracks.num_tracks)])
+    heights = np.nan_to_num(heights, nan=0.0)
+    return min(range(tracks.num_tracks), key=lambda p: (-int(counts[p]), -float(heights[p]), tracks.span(p)[0], p))
+
+
+def follow_one(tracks: Tracks, person: Optional[int] = None) -> OnePerson:
+    """One person's 2-D out of ``tracks`` by the rule of the module docstring.
+
+    Args:
+        tracks: every tracked person (P >= 1 tracks, each detected at least once).
+        person: follow this track id (0 to P - 1) instead of the rule's choice.
+
+    Raises:
+        ValueError: no track, or ``person`` is not a track id.
+    """
+    count, frames = tracks.found.shape
+    if count == 0:
+        raise ValueError("no track to follow")
+    if person is not None and not (isinstance(person, (int, np.integer)) and 0 <= person < count):
+        raise ValueError(f"person {person!r} is not a track id (0 to {count - 1})")
+    at_once = int(tracks.found.sum(axis=0).max()) if frames else 0
+    if person is None and at_once <= 1:
+        source = np.where(tracks.found.any(axis=0), tracks.found.argmax(axis=0), -1)  # one person at a time
+        track = None if count > 1 else 0
+    else:
+        track = main_track(tracks) if person is None else int(person)
+        source = np.where(tracks.found[track], track, -1)
+    taken = source >= 0
+    rows = np.where(taken, source, 0)
+    cols = np.arange(frames)
+    keypoints = np.where(taken[:, None, None], tracks.keypoints[rows, cols], np.nan).astype(np.float32)
+    scores = np.where(taken[:, None], tracks.scores[rows, cols], 0.0).astype(np.float32)
+    boxes = np.where(taken[:, None], tracks.boxes[rows, cols], np.nan).astype(np.float32)
+    detections: List[Optional[PersonDetection]] = [
+        tracks.detections[source[t], t] if taken[t] and tracks.detections is not None else None
+        for t in range(frames)]
+    return OnePerson(Detection2D(keypoints, scores, taken.copy(), boxes, tracks.layout), track, at_once, detections)

@@ -3,7 +3,8 @@
 ``DETECTORS`` maps a ``--detector`` name to ``"module:Class"``; the module is imported only when chosen, so
 a missing optional dependency (MediaPipe) matters only to whoever picks that detector.
 
-* ``mediapipe`` (default): BlazePose full via MediaPipe's legacy solution; weights inside the wheel, offline.
+* ``mediapipe`` (default): BlazePose via MediaPipe's legacy solution, offline; ``MEDIAPIPE_MODELS`` sizes: full
+  (weights inside the wheel) or heavy (fetched once, ``hot_pose.wild.sample.heavy_model``).
 * ``hrnet``: YOLOv3 + HRNet-W48 (384×288) with the public weight files in ``hot_pose/wild/checkpoint/``.
 * ``keypoints``: 2-D keypoints read from an npz/json file (any external detector).
 """
@@ -21,8 +22,12 @@ DETECTORS = {
     "keypoints": "hot_pose.wild.detectors.keypoints_file:KeypointFileDetector",
 }
 DEFAULT_DETECTOR = "mediapipe"
+#: BlazePose landmark model sizes of ``mediapipe`` (``--mediapipe-model``) and the default (TO BE MEASURED)
+MEDIAPIPE_MODELS = ("full", "heavy")
+DEFAULT_MEDIAPIPE_MODEL = "full"
 
-__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "Detection2D", "Detector2D", "build_detector", "detector_class"]
+__all__ = ["DETECTORS", "DEFAULT_DETECTOR", "DEFAULT_MEDIAPIPE_MODEL", "MEDIAPIPE_MODELS", "Detection2D", "Detector2D",
+           "build_detector", "detector_class"]
 
 
 def detector_class(name: str) -> Type[Detector2D]:

@@ -3,13 +3,15 @@
 A detector turns a stream of BGR frames into COCO-17 keypoints of one person per frame. Subclasses
 implement ``detect_frame``; ``__call__`` runs it over the whole stream and stacks the results, so frames
 are never held in memory. Detectors that find several persons per frame (``multi_person``) also implement
-``detect_persons``, which ``hot_pose.wild.tracks`` links into tracks.
+``detect_persons``, which ``hot_pose.wild.tracks`` links into tracks; the demo then follows one track even for
+one person (``hot_pose.wild.tracks.follow_one``), so its identity is kept, and ``followed`` tells the detector
+which.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,11 +30,14 @@ class PersonDetection:
         keypoints: (17, 2) float32 pixels (x right, y down), COCO-17 order.
         scores: (17,) float32 confidences in [0, 1].
         box: (4,) float32 person box x1, y1, x2, y2 in pixels.
+        extra: whatever else the detector found for this person (MediaPipe: its ``PoseLandmarks``), handed back
+            through ``Detector2D.followed`` for the person the single-person output follows.
     """
 
     keypoints: np.ndarray
     scores: np.ndarray
     box: np.ndarray
+    extra: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -76,6 +81,10 @@ class Detector2D:
     def detect_frame(self, frame: np.ndarray) -> FrameResult:
         """Keypoints of the person in one BGR frame (H, W, 3) uint8, or ``None`` if nobody is found."""
         raise NotImplementedError
+
+    def followed(self, detections: Sequence[Optional[PersonDetection]]) -> None:
+        """Told, after ``detect_persons`` ran over a video, which person the single-person output follows: its
+        detection in every frame (``None`` where it was not detected). Default: nothing to do."""
 
     def close(self) -> None:
         """Release resources (native graphs, files)."""
