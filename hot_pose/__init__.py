@@ -7,9 +7,11 @@ console commands start fast:
     >>> from hot_pose import PoseLifter, detect_2d
     >>> keypoints, size, fps = detect_2d("my_video.mp4")               # (T, 17, 3) COCO-17 pixels + scores
     >>> poses = PoseLifter.load().lift(keypoints, size, layout="coco")  # (T, 17, 3) metres, camera frame
+    >>> from hot_pose import capture
+    >>> capture("my_video.mp4", height=1.80).to_bvh("me.bvh")           # metric motion capture → BVH
 
 The layers, bottom to top (imports run downwards only; ``docs/architecture.md``): ``utils`` → ``data``, ``models``
-→ ``training``, ``export`` → ``wild`` (video → 2-D → 3-D) → ``api`` → ``cli`` (the console commands).
+→ ``training``, ``export`` → ``mocap`` → ``wild`` (video → 2-D → 3-D) → ``api`` → ``cli`` (the console commands).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ _PUBLIC = {
     "PoseLifter": "hot_pose.api",
     "detect_2d": "hot_pose.api",
     "track_2d": "hot_pose.api",
+    "capture": "hot_pose.api",
     "JOINT_NAMES": "hot_pose.api",
     "LAYOUTS": "hot_pose.api",
     "SHIPPED": "hot_pose.api",

@@ -8,6 +8,9 @@ streaming); ``import hot_pose`` re-exports these names:
     >>> from hot_pose import PoseLifter, detect_2d
     >>> lifter = PoseLifter.load()                                   # the shipped in-the-wild model
     >>> poses = lifter.lift(keypoints_px, image_size=(1920, 1080))   # (T, 17, 3) metres
+    >>> from hot_pose import capture                                 # video → metric motion capture
+    >>> mc = capture("my_video.mp4", height=1.80)                    # hot_pose.mocap.MotionCapture
+    >>> mc.to_bvh("me.bvh"); mc.trajectory[0]                        # (T, 3) pelvis, camera frame, metres
 
 ``lift`` returns root-relative poses in the camera frame (x right, y down, z away from the camera), in
 metres, joints in the Human3.6M-17 order (``JOINT_NAMES``). 17-joint checkpoints and 16-joint ones (trained on
@@ -32,6 +35,7 @@ import torch  # noqa: E402
 
 from hot_pose.data.camera import normalize_screen_coordinates  # noqa: E402
 from hot_pose.data.skeleton import H36M_17_NAMES  # noqa: E402
+from hot_pose.mocap import Intrinsics, MotionCapture, reconstruct  # noqa: E402
 from hot_pose.models.checkpoint import CheckpointError, find_checkpoint  # noqa: E402
 from hot_pose.models.inference import prepare_for_inference  # noqa: E402
 from hot_pose.utils import paths  # noqa: E402
@@ -43,7 +47,7 @@ from hot_pose.wild.lift import DEFAULT_CHECKPOINT, Lifter, h36m_sides, load_lift
 from hot_pose.wild.preprocess import coco_to_h36m, fill_gaps, fix_left_right_flips  # noqa: E402
 from hot_pose.wild.stream import StreamingLifter  # noqa: E402
 
-__all__ = ["PoseLifter", "detect_2d", "track_2d", "JOINT_NAMES", "LAYOUTS", "SHIPPED"]
+__all__ = ["PoseLifter", "detect_2d", "track_2d", "capture", "JOINT_NAMES", "LAYOUTS", "SHIPPED"]
 
 _logger = logging.getLogger(__name__)
 
@@ -137,6 +141,12 @@ class PoseLifter:
 
     def _prepare(self, keypoints: np.ndarray, image_size: Tuple[int, int], layout: str) -> np.ndarray:
         """Pixels in any layout (NaN = missing) → gap-free normalised H36M lifter input (T, 17, C)."""
+        return self._pixels_and_input(keypoints, image_size, layout)[2]
+
+    def _pixels_and_input(self, keypoints: np.ndarray, image_size: Tuple[int, int], layout: str
+                          ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pixels in any layout (NaN = missing) → gap-free H36M pixels (T, 17, 2), their scores (T, 17; 0 where
+        filled) and the normalised lifter input (T, 17, C)."""
         if not isinstance(layout, str) or layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         w, h = check_image_size(image_size, "image_size")
@@ -176,7 +186,7 @@ class PoseLifter:
         x = normalize_screen_coordinates(xy.astype(np.float32), w=w, h=h)
         if self._lifter.in_channels == 3:
             x = np.concatenate([x, scores[..., None].astype(np.float32)], axis=-1)
-        return x
+        return xy, scores, x
 
     def lift(self, keypoints: np.ndarray, image_size: Tuple[int, int], layout: str = "h36m",
              batch_size: int = 64) -> np.ndarray:
@@ -200,11 +210,48 @@ class PoseLifter:
         """
         batch_size = check_int(batch_size, "batch_size", 1)
         x = self._prepare(keypoints, image_size, layout)
+        return self._lift_input(x, image_size, batch_size)
+
+    def _lift_input(self, x: np.ndarray, image_size: Tuple[int, int], batch_size: int) -> np.ndarray:
         left, right = h36m_sides()
         w, h = check_image_size(image_size, "image_size")
         return sliding_window_lift(self._model, x, self.frames, self._lifter.mode, flip=self.flip, joints_left=left,
                                    joints_right=right, batch_size=batch_size, device=self.device,
                                    max_abs=lift_input_bound(w, h))
+
+    def capture(self, keypoints: np.ndarray, image_size: Tuple[int, int], fps: float, layout: str = "h36m",
+                focal_px: Optional[float] = None, fov_deg: Optional[float] = None,
+                calibration: Optional[PathLike] = None, camera: Optional[str] = None,
+                height: Optional[float] = None, foot_lock: bool = True, batch_size: int = 64) -> MotionCapture:
+        """2-D keypoints of one person → metric motion capture: ``lift``, then ``hot_pose.mocap.reconstruct``
+        (the root trajectory in the camera frame, the world frame with the floor at z = 0, foot contacts; see
+        ``docs/mocap.md``).
+
+        Args:
+            keypoints, image_size, layout, batch_size: as ``lift`` (NaN = missing; filled frames get no weight in
+                the trajectory fit).
+            fps: frame rate of the keypoints (0.1 to 1000).
+            focal_px, fov_deg, calibration, camera: the camera (at most one of the first three; none: a 65° field
+                of view across the longer side; ``hot_pose.mocap.Intrinsics.resolve``). Depth scales with it.
+            height: the person's standing height in metres (0.5 to 2.5; default 1.70). Depth scales with it.
+            foot_lock: lock planted feet in ``joints_world`` (``hot_pose.mocap.lock_feet``).
+
+        Returns:
+            ``hot_pose.mocap.MotionCapture`` with one person (index ``[0]``); ``.to_bvh(path)``, ``.to_trc(path)``,
+            ``.to_c3d(path)`` write its world joints.
+
+        Raises:
+            ValueError: a bad argument (as ``lift``; the camera, height or fps out of range). FileNotFoundError: no
+            such calibration file.
+        """
+        batch_size = check_int(batch_size, "batch_size", 1)
+        if not isinstance(foot_lock, bool):
+            raise ValueError(f"foot_lock must be True or False, got {foot_lock!r}")
+        xy, scores, x = self._pixels_and_input(keypoints, image_size, layout)
+        w, h = check_image_size(image_size, "image_size")
+        cam = Intrinsics.resolve(w, h, focal_px=focal_px, fov_deg=fov_deg, calibration=calibration, camera=camera)
+        poses = self._lift_input(x, image_size, batch_size)
+        return reconstruct(xy, poses, cam, fps, scores=scores, heights=height, foot_lock=foot_lock)
 
     def lift_stream(self, hop: Optional[int] = None, lookahead: int = 0) -> StreamingLifter:
         """A fixed-latency streaming lifter over this model (``hot_pose.wild.stream.StreamingLifter``): ``push``
@@ -379,3 +426,46 @@ def track_2d(video: PathLike, detector: str = "mediapipe", max_frames: Optional[
     kp = np.concatenate([tracks.keypoints, tracks.scores[..., None]], axis=-1).astype(np.float32)
     kp[~tracks.found] = np.nan
     return kp, (info.width, info.height), float(info.fps)
+
+
+def capture(video: PathLike, source: Optional[PathLike] = None, detector: str = "mediapipe",
+            max_frames: Optional[int] = None, device: str = "auto", focal_px: Optional[float] = None,
+            fov_deg: Optional[float] = None, calibration: Optional[PathLike] = None, camera: Optional[str] = None,
+            height: Optional[float] = None, foot_lock: bool = True) -> MotionCapture:
+    """One video → metric motion capture of its person (the one seen most): ``detect_2d``, ``PoseLifter.load``
+    (``source``, ``device``) and ``PoseLifter.capture`` (the camera, ``height``, ``foot_lock``). The demo's
+    ``--export`` writes the same files from the command line (``hot-demo --video my.mp4 --export bvh``).
+
+    Example::
+
+        mc = hot_pose.capture("walk.mp4", height=1.80)
+        mc.to_bvh("walk.bvh"); mc.to_trc("walk.trc"); mc.to_c3d("walk.c3d")
+
+    Raises:
+        FileNotFoundError: no such video, checkpoint or calibration file. ValueError: a bad argument, an
+        undecodable video, or nobody found in it.
+    """
+    from hot_pose.mocap import check_height
+    from hot_pose.mocap.intrinsics import check_focal, check_fov
+
+    path = _video_path(video)  # every argument checked before the slow detection
+    given = [n for n, v in (("focal_px", focal_px), ("fov_deg", fov_deg), ("calibration", calibration))
+             if v is not None]
+    if len(given) > 1:
+        raise ValueError(f"give at most one of focal_px, fov_deg and calibration, got {' and '.join(given)}")
+    if focal_px is not None:
+        check_focal(focal_px)
+    if fov_deg is not None:
+        check_fov(fov_deg)
+    if camera is not None and calibration is None:
+        raise ValueError("camera selects a camera of a calibration file: give calibration too")
+    if calibration is not None and not Path(calibration).is_file():
+        raise FileNotFoundError(f"calibration file not found: {calibration}")
+    if height is not None:
+        check_height(height, "height")
+    if not isinstance(foot_lock, bool):
+        raise ValueError(f"foot_lock must be True or False, got {foot_lock!r}")
+    lifter = PoseLifter.load(source, device=device)
+    keypoints, size, fps = detect_2d(path, detector=detector, max_frames=max_frames)
+    return lifter.capture(keypoints, size, fps, layout="coco", focal_px=focal_px, fov_deg=fov_deg,
+                          calibration=calibration, camera=camera, height=height, foot_lock=foot_lock)

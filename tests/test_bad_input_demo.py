@@ -166,6 +166,17 @@ def case_list(inputs: Inputs) -> List[Case]:
              "--frames 1 is shorter than the 81 frames", gone=[new], exit_code=1),
         Case("demo: unknown --model", demo("--model", "resnet", "--output", str(new)), "unknown model 'resnet'",
              gone=[new], exit_code=1),
+        # motion capture flags (checked before anything loads; docs/mocap.md)
+        Case("demo: --focal 0", demo("--focal", "0", "--output", str(new)), "--focal must be a finite focal length > 0",
+             gone=[new], exit_code=1),
+        Case("demo: --fov 200", demo("--fov", "200", "--output", str(new)), "--fov must be a field of view in (0, 180)",
+             gone=[new], exit_code=1),
+        Case("demo: --height -1", demo("--height", "-1", "--output", str(new)), "--height must be", gone=[new],
+             exit_code=1),
+        Case("demo: --export fbx", demo("--export", "fbx", "--output", str(new)),
+             "unknown format 'fbx'; give a comma list of bvh, trc, c3d", gone=[new], exit_code=1),
+        Case("demo: --focal with --fov", demo("--focal", "1500", "--fov", "60", "--output", str(new)),
+             "--focal and --fov both set", gone=[new], exit_code=1),
         # videos
         Case("demo: missing video", vis("--video", str(tmp / "no.mp4"), "--no-render", "--output", str(out)),
              "no.mp4", [out], exit_code=1),
@@ -255,8 +266,8 @@ def case_list(inputs: Inputs) -> List[Case]:
              "--min-track-frames must be >= 1", gone=[new], exit_code=1),
         Case("demo: --person -1", demo("--multi", "--person", "-1", "--output", str(new)),
              "--person must be a track id >= 0", gone=[new], exit_code=1),
-        Case("demo: --person without --multi", demo("--person", "0", "--output", str(new)), "add --multi",
-             gone=[new], exit_code=1),
+        Case("demo: --person with a one-person source", demo(*good, "--person", "0", "--output", str(new)),
+             "drop --person", gone=[new], exit_code=1),
         Case("demo: non-numeric --max-frames", demo("--max-frames", "ten"), "--max-frames", [out], exit_code=2),
         # --stream
         Case("stream: --lookahead -1", vis(*stream, "--lookahead", "-1"), "argument --lookahead: must be >= 0",

@@ -8,10 +8,13 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
     hot-demo --video my.mp4 --checkpoint checkpoint/run/best.pth
     hot-demo --video my.mp4 --detector keypoints --keypoints my_2d.npz --no-render
     hot-demo --keypoints my_2d.npz --size 1920x1080 --fps 30   # no video: drawn on a blank canvas
+    hot-demo --video my.mp4 --export bvh,trc,c3d --height 1.80   # motion capture files (docs/mocap.md)
 
 Outputs go to ``<output root>/<video name>/`` (or ``--output``; the root is the checkout's ``demo/output`` or
-``./hot_pose_output``): ``<name>.mp4``, ``keypoints_2d.npz``, ``poses_3d.npz`` and ``poses_3d.json``; units and
-layouts in docs/demo.md. The demo never deletes or replaces a file it did not write (``hot_pose.wild.outputs``):
+``./hot_pose_output``): ``<name>.mp4``, ``keypoints_2d.npz``, ``poses_3d.npz`` and ``poses_3d.json`` (with the
+metric trajectory, world-frame joints, foot contacts and camera of ``hot_pose.mocap``), and with ``--export`` the
+``<name>.bvh``/``.trc``/``.c3d`` files; units and layouts in docs/demo.md and docs/mocap.md. The demo never
+deletes or replaces a file it did not write (``hot_pose.wild.outputs``):
 an output that would replace an input or a file of the user is refused in one line before any work.
 """
 from __future__ import annotations
@@ -159,6 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--person", type=int, default=None, metavar="ID",
                    help="follow this track id (as drawn with --multi), with the single-person files (default "
                         "without --multi: the person seen most; the demo says so when there are several)")
+    g = p.add_argument_group("motion capture: metric trajectory, world frame, BVH/TRC/C3D (see docs/mocap.md)")
+    g.add_argument("--focal", type=float, default=None, metavar="PX",
+                   help="the camera's focal length in pixels (> 0); depth scales with it (default: a 65° field of "
+                        "view across the longer side); one of --focal, --fov, --calibration")
+    g.add_argument("--fov", type=float, default=None, metavar="DEG",
+                   help="the camera's field of view across the longer image side, degrees (0 < fov < 180)")
+    g.add_argument("--calibration", default=None, metavar="FILE",
+                   help="camera calibration file: JSON (K or fx/fy/cx/cy), Pose2Sim TOML or Qualisys .qca.txt")
+    g.add_argument("--camera", default=None, metavar="NAME",
+                   help="--calibration with several cameras: which one (TOML section or name, QCA serial)")
+    g.add_argument("--height", default=None, metavar="M",
+                   help="the person's standing height in metres, 0.5 to 2.5 (default 1.70); depth scales with it; "
+                        "with --multi one value for all or a comma list per track id, e.g. 1.80,1.65")
+    g.add_argument("--export", default="", metavar="FORMATS",
+                   help="also write motion-capture files, a comma list of bvh, trc, c3d: <video name>.bvh ... "
+                        "(with --multi and several persons <video name>_p<id>.bvh ..., one shared world frame)")
+    g.add_argument("--no-foot-lock", dest="foot_lock", action="store_false",
+                   help="keep the feet as reconstructed (default: planted feet locked to the floor by a smooth "
+                        "horizontal shift of the whole skeleton, so they do not skate)")
     g = p.add_argument_group("speed (see docs/demo.md, 'Speed per stage')")
     g.add_argument("--pipeline", choices=PIPELINES, default=PIPELINES[0],
                    help="overlapped (default): decode the video beside the 2-D detector and compose the video beside "
@@ -211,7 +233,11 @@ def _stream_conflicts(args: argparse.Namespace) -> Optional[str]:
                         ("--mediapipe-model", args.mediapipe_model is not None),
                         ("--heavy-model", args.heavy_model is not None), ("--person", args.person is not None),
                         ("--pipeline", args.pipeline != PIPELINES[0]),
-                        ("--frame-cache", args.frame_cache != DEFAULT_CACHE_MB)):
+                        ("--frame-cache", args.frame_cache != DEFAULT_CACHE_MB),
+                        ("--export", bool(args.export)), ("--height", args.height is not None),
+                        ("--focal", args.focal is not None), ("--fov", args.fov is not None),
+                        ("--calibration", args.calibration is not None), ("--camera", args.camera is not None),
+                        ("--no-foot-lock", not args.foot_lock)):
         if given:
             return f"--stream detects 2-D with {DEFAULT_DETECTOR} on --video (a file or a camera); {flag} works " \
                    f"without --stream only"

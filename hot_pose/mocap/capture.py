@@ -134,6 +134,51 @@ class MotionCapture:
         """(..., 3) camera-frame points → (..., 3) world points."""
         return np.asarray(points_camera, np.float64) @ self.camera_rotation.T + self.camera_position
 
+    def _person(self, person: int) -> int:
+        if isinstance(person, bool) or not isinstance(person, numbers.Integral) or not 0 <= person < self.num_persons:
+            raise ValueError(f"person must be an index 0 to {self.num_persons - 1}, got {person!r}")
+        return int(person)
+
+    def to_bvh(self, path: Any, person: int = 0, units: str = "cm", rotation_order: str = "ZXY") -> np.ndarray:
+        """Write one person's ``joints_world`` as an animated BVH skeleton (``hot_pose.export.bvh.write_bvh``: y up,
+        ``units`` cm by default; frames where the person is not ``present`` are interpolated, BVH cannot mark them).
+
+        Returns:
+            (T, 17, 3) the world joints (metres, z up) the file encodes.
+
+        Raises:
+            ValueError: a bad ``person``, ``units`` or ``rotation_order``. OSError: the file cannot be written.
+        """
+        from hot_pose.export.bvh import write_bvh
+
+        p = self._person(person)
+        return write_bvh(path, self.joints_world[p], self.fps, valid=self.present[p], units=units,
+                         rotation_order=rotation_order)
+
+    def to_trc(self, path: Any, person: int = 0, units: str = "mm") -> None:
+        """Write one person's ``joints_world`` as OpenSim TRC markers (``hot_pose.export.trc.write_trc``: y up,
+        ``units`` mm or m; frames where the person is not ``present`` are written NaN).
+
+        Raises:
+            ValueError: a bad ``person`` or ``units``. OSError: the file cannot be written.
+        """
+        from hot_pose.export.trc import write_trc
+
+        p = self._person(person)
+        write_trc(path, self.joints_world[p], self.fps, units, valid=self.present[p])
+
+    def to_c3d(self, path: Any, person: int = 0, units: str = "mm") -> None:
+        """Write one person's ``joints_world`` as C3D points (``hot_pose.export.c3d.write_c3d``: z up, ``units`` mm
+        or m; frames where the person is not ``present`` are flagged missing). Needs ezc3d.
+
+        Raises:
+            ValueError: a bad ``person`` or ``units``. ImportError: no ezc3d. OSError: the file cannot be written.
+        """
+        from hot_pose.export.c3d import write_c3d
+
+        p = self._person(person)
+        write_c3d(path, self.joints_world[p], self.fps, units, valid=self.present[p])
+
     def to_dict(self, json_safe: bool = False) -> Dict[str, Any]:
         """Every field plus ``joint_names``, ``camera_axes``, ``world_axes`` and ``units``.
 

@@ -21,6 +21,12 @@ tracks with shared forward passes → the files get a person axis (``docs/demo.m
 life are absent (``present`` is False, zeros in the arrays), never invented. With one track the files are the
 single-person ones.
 
+Motion capture (``hot_pose.mocap``, every run; cheap): the 2-D keypoints, the lifted poses and the camera
+(``--focal``/``--fov``/``--calibration``, default a 65° field of view) give each person's metric root trajectory
+in the camera frame, one gravity-aligned world frame with the floor at z = 0 shared by everybody, foot contacts
+and the camera's height, pitch and roll (``poses_3d.npz``/``.json`` gain them; ``--export`` writes BVH, TRC and
+C3D files of the world joints; ``docs/mocap.md``).
+
 Fixes of the reference demo: no ``sys.argv`` re-parsing, no crash when the first frame has
 no person, no dropped frames, figures closed, output fps = input fps, any model variant (seq2seq or
 seq2frame), any device.
@@ -38,6 +44,7 @@ import numpy as np
 
 from hot_pose.data.camera import normalize_screen_coordinates
 from hot_pose.data.skeleton import H36M_17_NAMES, h36m_skeleton
+from hot_pose.mocap import MotionCapture, reconstruct
 from hot_pose.utils.checks import check_device
 from hot_pose.utils.console import describe_os_error
 from hot_pose.utils.runtime import progress_bar
@@ -86,6 +93,8 @@ class Persons:
         present: (P, T) bool, inside the track's life (first to last detection).
         found: (P, T) bool, detected in the frame.
         quality: per person, the plausibility numbers of its 3-D sequence.
+        scores_2d: (P, T, 17) float32 H36M 2-D confidences after gap filling (0 for filled joints and where not
+            ``present``).
     """
 
     ids: np.ndarray
@@ -94,6 +103,7 @@ class Persons:
     present: np.ndarray
     found: np.ndarray
     quality: List[Dict[str, float]] = field(default_factory=list)
+    scores_2d: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -116,6 +126,8 @@ class DemoResult:
         steps: seconds each frame step worked (``decode``, ``panel``, ``compose``, ``encode``, in whichever
             thread ran it) and, as ``wait_<consumer>``, the seconds a consumer waited for frames
             (``hot_pose.wild.stages.FrameStages``).
+        mocap: the motion capture of every person (``hot_pose.mocap.MotionCapture``, person axis first: P = 1
+            for one person), ``None`` when it could not be made (a warning says why).
     """
 
     output_dir: Path
@@ -130,6 +142,7 @@ class DemoResult:
     quality: Dict[str, float] = field(default_factory=dict)
     persons: Optional[Persons] = None
     steps: Dict[str, float] = field(default_factory=dict)
+    mocap: Optional[MotionCapture] = None
 
     @property
     def found_rate(self) -> float:
@@ -251,7 +264,7 @@ def _lift(opts: DemoOptions, lifter: Lifter, kp: np.ndarray, scores: np.ndarray,
 
 def _save(stage: Staging, opts: DemoOptions, info: VideoInfo, detection: Detection2D, kp: np.ndarray,
           scores: np.ndarray, poses: np.ndarray, lifter: Lifter, timings: Dict[str, float],
-          quality: Dict[str, float], flips: int) -> None:
+          quality: Dict[str, float], flips: int, mocap: Optional[MotionCapture] = None) -> None:
     skeleton = h36m_skeleton()
     meta = dict(video=str(info.path), width=info.width, height=info.height, fps=info.fps,
                 num_frames=int(len(poses)), detector=opts.detector, model=lifter.name,
@@ -259,6 +272,8 @@ def _save(stage: Staging, opts: DemoOptions, info: VideoInfo, detection: Detecti
                 window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip,
                 constant_bones=opts.constant_bones,
                 person_found_rate=float(detection.found.mean()), left_right_fixes_2d=int(flips), quality=quality)
+    if mocap is not None:
+        meta["mocap_summary"] = mocap_summary(mocap, opts)
     if info.path.name == SAMPLE_NAME:
         meta["attribution"] = ATTRIBUTION
     # last guard: NaN may appear only as the documented "missing" marker of the raw detections and boxes
@@ -277,12 +292,163 @@ def _save(stage: Staging, opts: DemoOptions, info: VideoInfo, detection: Detecti
         stage.path("poses_3d.npz"), poses_3d=poses.astype(np.float32), found=detection.found,
         joint_names=np.array(H36M_17_NAMES), parents=np.array(skeleton.parents), fps=info.fps,
         units=np.array("metres"), coordinates=np.array(COORDINATES), meta=np.array(json.dumps(meta)),
+        **mocap_arrays(mocap, single=True),
     )
     doc = dict(meta, units="metres", coordinates=COORDINATES, joint_names=list(H36M_17_NAMES),
                parents=list(skeleton.parents), timings_s={k: round(v, 3) for k, v in timings.items()},
                frames=[dict(index=t, detected=bool(detection.found[t]), joints=np.round(poses[t], 5).tolist())
                        for t in range(len(poses))])
+    if mocap is not None:
+        doc["mocap"] = mocap_json(mocap, single=True)
     stage.path("poses_3d.json").write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
+
+
+#: ``MotionCapture`` fields with a person axis (squeezed in the single-person files)
+_PER_PERSON = ("trajectory", "confidence", "trajectory_std", "joints_camera", "joints_world", "lock_shift", "contacts",
+               "present", "height_m")
+#: ``MotionCapture.to_dict`` entries the pose files hold already (same meaning) and do not repeat
+_SKIP = ("joint_names", "units", "fps", "present")
+
+
+class _HeldLogs(logging.Handler):
+    """Collects log records to be logged later (``_capture``: the motion capture's warnings are shown once the
+    outputs are in place, so a run that fails afterwards still prints its one ``error:`` line alone)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: List[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def replay(self) -> None:
+        """Log the held records through their own loggers (at the levels enabled now)."""
+        for record in self.records:
+            logger = logging.getLogger(record.name)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+        self.records = []
+
+
+def _capture(opts: DemoOptions, prepared: Prepared, info: VideoInfo, keypoints: np.ndarray, scores: np.ndarray,
+             poses: np.ndarray, present: Optional[np.ndarray] = None, held: Optional[_HeldLogs] = None
+             ) -> Optional[MotionCapture]:
+    """The motion capture (``hot_pose.mocap.reconstruct``) of one person ((T, 17, ·) arrays) or several
+    ((P, T, 17, ·) and ``present`` (P, T)); ``None`` with a warning when it cannot be made and nothing needs it
+    (no ``--export``). The warnings of ``hot_pose.mocap`` (e.g. no floor from foot contacts) and that one go to
+    ``held`` when given (logged by the caller after the outputs are written).
+
+    Raises:
+        DemoError: a ``--height`` list that does not match the persons tracked, or a failure with ``--export``.
+    """
+    persons = 1 if keypoints.ndim == 3 else keypoints.shape[0]
+    heights = opts.height
+    if heights is not None and len(heights) > 1 and len(heights) != persons:
+        raise DemoError(f"--height got {len(heights)} values but {persons} person(s) were tracked (ids 0 to "
+                        f"{persons - 1}): give one height or {persons}; nothing written")
+    given = None if heights is None else heights[0] if len(heights) == 1 else list(heights)
+    mocap_logger = logging.getLogger("hot_pose.mocap")
+    propagate = mocap_logger.propagate
+    if held is not None:
+        mocap_logger.addHandler(held)
+        mocap_logger.propagate = False
+    try:
+        mocap = reconstruct(keypoints, poses, prepared.intrinsics, info.fps, scores=scores, present=present,
+                            heights=given, foot_lock=opts.foot_lock)
+    except ValueError as exc:
+        if opts.export:
+            raise DemoError(f"the motion capture for --export failed: {exc}; nothing written") from None
+        (mocap_logger.getChild("demo") if held is not None else _logger).warning(
+            "no motion capture (trajectory, world frame) in the files: %s", exc)
+        return None
+    finally:
+        if held is not None:
+            mocap_logger.removeHandler(held)
+            mocap_logger.propagate = propagate
+    summary = mocap_summary(mocap, opts)
+    heights_text = ", ".join(f"{h:.2f}" for h in summary["height_m"])
+    focal = (f"{summary['focal_px']:.0f} px" + (f" (default: {summary['fov_deg']:.0f}° field of view)"
+                                                 if summary["focal_default"] else f" ({mocap.intrinsics_source})"))
+    floor = {"contacts": "foot contacts"}.get(mocap.floor_method, mocap.floor_method.replace("_", " "))
+    _logger.info("motion capture: camera %.2f m above the floor, pitch %.1f° %s, roll %.1f°; focal %s; "
+                 "height %s m%s; floor from %s", mocap.camera_height_m, abs(mocap.pitch_deg),
+                 "down" if mocap.pitch_deg >= 0 else "up", mocap.roll_deg, focal, heights_text,
+                 " (default)" if summary["height_default"] else "", floor)
+    return mocap
+
+
+def mocap_summary(mocap: MotionCapture, opts: DemoOptions) -> Dict[str, object]:
+    """The run's camera and scale in plain numbers (``meta["mocap_summary"]`` of the files): camera height (m),
+    pitch and roll (degrees), focal length (px) and whether it is the default guess, the field of view it makes, the
+    height(s) used and whether they are the default, foot locking, how the floor was found, the exports."""
+    width = float(mocap.image_size[0])
+    height = float(mocap.image_size[1])
+    focal = float(mocap.K[0, 0])
+    fov = float(np.degrees(2 * np.arctan(max(width, height) / 2 / focal)))
+    return dict(camera_height_m=round(float(mocap.camera_height_m), 4), pitch_deg=round(float(mocap.pitch_deg), 3),
+                roll_deg=round(float(mocap.roll_deg), 3), focal_px=round(focal, 3), fov_deg=round(fov, 3),
+                intrinsics_source=mocap.intrinsics_source, focal_default=mocap.intrinsics_source == "default",
+                height_m=[round(float(h), 4) for h in mocap.height_m], height_default=opts.height is None,
+                foot_locked=bool(mocap.foot_locked), floor_method=mocap.floor_method,
+                exports=list(opts.export))
+
+
+def mocap_arrays(mocap: Optional[MotionCapture], single: bool) -> Dict[str, np.ndarray]:
+    """``poses_3d.npz``'s motion-capture entries (``MotionCapture.to_dict`` without the ones the file has):
+    ``trajectory`` (T, 3) camera frame, ``joints_world`` (T, 17, 3) ... for one person (``single``: the person
+    axis dropped), (P, T, ...) for several; NaN where a person is not present."""
+    if mocap is None:
+        return {}
+    out = {}
+    for name, value in mocap.to_dict().items():
+        if name in _SKIP:
+            continue
+        if single and name in _PER_PERSON:
+            value = value[0]
+        out[name] = np.asarray(value)
+    return out
+
+
+def mocap_json(mocap: MotionCapture, single: bool) -> Dict[str, object]:
+    """``poses_3d.json``'s ``mocap`` entry: as ``mocap_arrays``, numbers rounded to 0.01 mm (angles, matrices 1e-6),
+    NaN written null."""
+    out: Dict[str, object] = {}
+    for name, value in mocap.to_dict().items():
+        if name in _SKIP:
+            continue
+        if isinstance(value, np.ndarray):
+            if single and name in _PER_PERSON:
+                value = value[0]
+            if value.dtype.kind == "f":
+                value = np.round(value, 6 if name in ("camera_rotation", "up_camera") else 5)
+                value = np.where(np.isfinite(value), value, None)
+            value = value.tolist()
+        out[name] = value
+    return out
+
+
+def _export(stage: Staging, opts: DemoOptions, stem: str, mocap: Optional[MotionCapture],
+            ids: Optional[np.ndarray] = None) -> None:
+    """``--export``: ``<stem>.<ext>`` (one person) or ``<stem>_p<id>.<ext>`` per person (``ids``) into the staging
+    folder, every person in the one shared world frame. The writers' own "wrote <staging path>" lines are left out
+    (the demo lists the files once they are in place)."""
+    if not opts.export or mocap is None:
+        return
+    writers = logging.getLogger("hot_pose.export")
+    level = writers.level
+    writers.setLevel(max(logging.WARNING, writers.getEffectiveLevel()))
+    try:
+        for p in range(mocap.num_persons):
+            name = stem if ids is None else f"{stem}_p{int(ids[p])}"
+            for ext in opts.export:
+                try:
+                    getattr(mocap, f"to_{ext}")(stage.path(f"{name}.{ext}"), person=p)
+                except ValueError as exc:
+                    raise DemoError(f"--export {ext}: {exc}; nothing written") from None
+    finally:
+        writers.setLevel(level)
+    _logger.info("exported %s for %d person(s), in one world frame (docs/mocap.md)", ", ".join(opts.export),
+                 mocap.num_persons)
 
 
 def _stages(opts: DemoOptions, prepared: Prepared, info: VideoInfo,
@@ -379,7 +545,7 @@ def _lift_persons(opts: DemoOptions, lifter: Lifter, tracks: Tracks, info: Video
     """Map, fill and normalise every track over its life; lift all of them together; the bone-length step and
     the plausibility numbers per person. Returns the persons and the number of left/right label fixes."""
     spans = [tracks.span(p) for p in range(tracks.num_tracks)]
-    mapped, inputs, flips = [], [], 0
+    mapped, confidences, inputs, flips = [], [], [], 0
     bound = lift_input_bound(info.width, info.height)
     for p, (first, end) in enumerate(spans):
         kp, sc, fixed = _to_h36m(tracks.person(p, first, end), opts.fix_flips)
@@ -392,6 +558,7 @@ def _lift_persons(opts: DemoOptions, lifter: Lifter, tracks: Tracks, info: Video
         except ValueError as exc:
             raise DemoError(f"the normalised lifter input of person {p} is invalid: {exc}") from None
         mapped.append(kp)
+        confidences.append(sc)
         inputs.append(x)
     left, right = h36m_sides()
     device = next(lifter.model.parameters()).device
@@ -402,9 +569,10 @@ def _lift_persons(opts: DemoOptions, lifter: Lifter, tracks: Tracks, info: Video
     shape = tracks.found.shape
     poses = np.zeros(shape + (17, 3), np.float32)
     keypoints = np.zeros(shape + (17, 2), np.float32)
+    scores = np.zeros(shape + (17,), np.float32)
     present = np.zeros(shape, bool)
     quality = []
-    for p, ((first, end), pose, kp) in enumerate(zip(spans, lifted, mapped)):
+    for p, ((first, end), pose, kp, sc) in enumerate(zip(spans, lifted, mapped, confidences)):
         check_lifted_poses(pose, lifter.checkpoint)
         raw = {f"raw_{k}": v for k, v in pose_quality(pose, info.fps, BONES).items()}
         if opts.constant_bones:
@@ -413,11 +581,14 @@ def _lift_persons(opts: DemoOptions, lifter: Lifter, tracks: Tracks, info: Video
                          "pass --raw-bones to skip that step")
         quality.append({**pose_quality(pose, info.fps, BONES), **(raw if opts.constant_bones else {})})
         poses[p, first:end], keypoints[p, first:end], present[p, first:end] = pose, kp, True
-    return Persons(np.arange(tracks.num_tracks), poses, keypoints, present, tracks.found.copy(), quality), flips
+        scores[p, first:end] = sc
+    return Persons(np.arange(tracks.num_tracks), poses, keypoints, present, tracks.found.copy(), quality,
+                   scores), flips
 
 
 def _save_persons(stage: Staging, opts: DemoOptions, info: VideoInfo, tracks: Tracks, persons: Persons,
-                  lifter: Lifter, timings: Dict[str, float], flips: int) -> None:
+                  lifter: Lifter, timings: Dict[str, float], flips: int,
+                  mocap: Optional[MotionCapture] = None) -> None:
     """The files of several persons: the single-person ones with a person axis first (see ``docs/demo.md``)."""
     skeleton = h36m_skeleton()
     summary = [dict(id=int(i), first_frame=int(np.flatnonzero(persons.present[p])[0]),
@@ -429,6 +600,8 @@ def _save_persons(stage: Staging, opts: DemoOptions, info: VideoInfo, tracks: Tr
                 model=lifter.name, checkpoint=str(lifter.checkpoint) if lifter.checkpoint else None,
                 trained=lifter.trained, window_frames=lifter.frames, lift_mode=lifter.mode, flip_test=opts.flip,
                 constant_bones=opts.constant_bones, left_right_fixes_2d=int(flips), persons=summary)
+    if mocap is not None:
+        meta["mocap_summary"] = mocap_summary(mocap, opts)
     if MULTI_SET_DIR in str(info.path):
         meta["attribution"] = MULTI_SET_ATTRIBUTION
     for name, values in (("poses_3d", persons.poses_3d), ("keypoints_h36m", persons.keypoints_2d),
@@ -444,6 +617,7 @@ def _save_persons(stage: Staging, opts: DemoOptions, info: VideoInfo, tracks: Tr
         stage.path("poses_3d.npz"), poses_3d=persons.poses_3d, present=persons.present, found=persons.found,
         track_ids=persons.ids, joint_names=np.array(H36M_17_NAMES), parents=np.array(skeleton.parents), fps=info.fps,
         units=np.array("metres"), coordinates=np.array(COORDINATES), meta=np.array(json.dumps(meta)),
+        **mocap_arrays(mocap, single=False),
     )
     doc = dict(meta, units="metres", coordinates=COORDINATES, joint_names=list(H36M_17_NAMES),
                parents=list(skeleton.parents), timings_s={k: round(v, 3) for k, v in timings.items()},
@@ -451,13 +625,17 @@ def _save_persons(stage: Staging, opts: DemoOptions, info: VideoInfo, tracks: Tr
                                                     joints=np.round(persons.poses_3d[p, t], 5).tolist())
                                                for t in np.flatnonzero(persons.present[p])])
                        for p, i in enumerate(persons.ids)])
+    if mocap is not None:
+        doc["mocap"] = mocap_json(mocap, single=False)
     stage.path("poses_3d.json").write_text(json.dumps(doc, separators=(",", ":"), allow_nan=False))
 
 
 def _render_persons(stage: Staging, opts: DemoOptions, video: Path, info: VideoInfo, persons: Persons,
-                    lifter: Lifter, stages: FrameStages) -> None:
+                    lifter: Lifter, stages: FrameStages, mocap: Optional[MotionCapture] = None) -> None:
     title = f"3D: {lifter.name}" + ("" if lifter.trained else "  [UNTRAINED: random weights]")
-    renderer = MultiPersonRenderer((info.width, info.height), len(persons.ids), title, opts.max_height)
+    world = None if mocap is None else mocap.joints_world  # everybody where they are, on one floor
+    renderer = MultiPersonRenderer((info.width, info.height), len(persons.ids), title, opts.max_height, world=world,
+                                   fps=info.fps)
     count = persons.present.shape[1]
     try:
         with VideoWriter(stage.path(f"{video.stem}.mp4"), info.fps, renderer.size) as writer, \
@@ -511,6 +689,7 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
                         f"the frames between two windows would get no pose; use --stride 1 to {lifter.frames}")
     detector = _build_detector(opts, device)  # a keypoint file is read here: checked before anything is written
     stage = None
+    held = _HeldLogs()  # the motion capture's warnings, shown once the outputs are in place
     try:
         video, info, source = _source(opts, prepared, detector)
         stages = _stages(opts, prepared, info, source)
@@ -524,16 +703,21 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
             if tracks.num_tracks > 1:
                 persons, flips = _lift_persons(opts, lifter, tracks, info)
                 lap("lift_3d")
+                mocap = _capture(opts, prepared, info, persons.keypoints_2d, persons.scores_2d, persons.poses_3d,
+                                 persons.present, held)
+                lap("mocap")
                 if opts.render:
-                    _render_persons(stage, opts, video, info, persons, lifter, stages)
+                    _render_persons(stage, opts, video, info, persons, lifter, stages, mocap)
                     lap("render")
-                _save_persons(stage, opts, info, tracks, persons, lifter, timings, flips)
+                _save_persons(stage, opts, info, tracks, persons, lifter, timings, flips, mocap)
+                _export(stage, opts, prepared.stem, mocap, persons.ids)
                 lap("save")
                 files = stage.commit()
+                held.replay()
                 _log_timings(timings, persons.present.shape[1], lifter)
                 return DemoResult(prepared.plan.folder, files, int(persons.present.shape[1]), persons.found[0],
                                   persons.poses_3d[0], persons.keypoints_2d[0], timings, lifter.name,
-                                  lifter.trained, persons.quality[0], persons, stages.steps())
+                                  lifter.trained, persons.quality[0], persons, stages.steps(), mocap)
             detection = tracks.person(0)  # one person: the single-person path and files
         else:
             detection = _detect(opts, detector, video, info, frames)
@@ -553,10 +737,13 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
             poses = constant_bone_lengths(poses, h36m_skeleton().parents)
             check_finite(poses, "the 3-D poses after the bone-length step", "pass --raw-bones to skip that step")
             quality = {**pose_quality(poses, info.fps, BONES), **raw}
+        mocap = _capture(opts, prepared, info, kp, scores * detection.found[:, None], poses, held=held)
+        lap("mocap")
         if opts.render:
             _render(stage, opts, video, info, kp, poses, detection.found, lifter, stages)
             lap("render")
-        _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality, flips)
+        _save(stage, opts, info, detection, kp, scores, poses, lifter, timings, quality, flips, mocap)
+        _export(stage, opts, prepared.stem, mocap)
         lap("save")
         files = stage.commit()
     except OSError as exc:  # writing the outputs (disk full, folder removed or made read-only during the run)
@@ -570,6 +757,7 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
         raise
     finally:
         detector.close()
+    held.replay()
     _log_timings(timings, len(poses), lifter)
     _logger.info("3-D plausibility: bone-length CV max %.3f, left/right swaps %d, mean acceleration %.2f m/s²",
                  quality["bone_length_cv_max"], quality["left_right_swaps"], quality["acceleration_mean_m_s2"])
@@ -579,4 +767,4 @@ def run_demo(opts: DemoOptions, prepared: Optional[Prepared] = None) -> DemoResu
                      quality["raw_bone_length_cv_median"], quality["raw_left_right_swaps"],
                      quality["raw_acceleration_mean_m_s2"])
     return DemoResult(prepared.plan.folder, files, len(poses), detection.found, poses, kp, timings, lifter.name,
-                      lifter.trained, quality, steps=stages.steps())
+                      lifter.trained, quality, steps=stages.steps(), mocap=mocap)

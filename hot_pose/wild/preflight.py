@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from hot_pose.utils.checks import (
     FPS_RANGE,
@@ -33,7 +33,8 @@ from hot_pose.wild.outputs import OutputPlan, plan_outputs
 from hot_pose.wild.stages import DEFAULT_CACHE_MB, MAX_CACHE_MB, PIPELINES
 
 __all__ = ["DemoOptions", "Prepared", "preflight", "stream_preflight", "OUTPUT_FILES", "STREAM_FILE",
-           "DEFAULT_OUTPUT_ROOT", "DEFAULT_MAX_PERSONS", "DEFAULT_MIN_TRACK_FRAMES"]
+           "DEFAULT_OUTPUT_ROOT", "DEFAULT_MAX_PERSONS", "DEFAULT_MIN_TRACK_FRAMES", "EXPORT_FORMATS", "export_names",
+           "parse_export", "parse_heights"]
 
 #: where ``<video name>/`` goes without ``--output`` (the checkout's demo/output, else ./hot_pose_output)
 DEFAULT_OUTPUT_ROOT = default_output_root()
@@ -43,6 +44,71 @@ OUTPUT_FILES = ("keypoints_2d.npz", "poses_3d.npz", "poses_3d.json")
 STREAM_FILE = "poses_3d_stream.npz"
 #: ``--multi`` defaults: most persons kept, fewest detected frames of a kept track
 DEFAULT_MAX_PERSONS, DEFAULT_MIN_TRACK_FRAMES = 4, 10
+#: motion-capture file formats of ``--export`` (``hot_pose.export``): file extension → what it is
+EXPORT_FORMATS = {"bvh": "BVH animated skeleton (Blender, Maya, MotionBuilder)", "trc": "OpenSim TRC markers",
+                  "c3d": "C3D points (needs ezc3d)"}
+
+
+def parse_export(text: Any) -> Tuple[str, ...]:
+    """``--export``: a comma list (or a sequence) of ``EXPORT_FORMATS`` → the formats, in order, without repeats.
+
+    Raises:
+        DemoError: an unknown or empty format (one line naming the valid ones).
+    """
+    items = text.split(",") if isinstance(text, str) else list(text or ())
+    formats = []
+    for item in (i for i in items if str(i).strip()):  # "" (the default): no export
+        name = str(item).strip().lower().lstrip(".")
+        if name not in EXPORT_FORMATS:
+            raise DemoError(f"--export: unknown format {str(item).strip()!r}; give a comma list of "
+                            f"{', '.join(EXPORT_FORMATS)}, e.g. --export bvh,trc")
+        if name not in formats:
+            formats.append(name)
+    return tuple(formats)
+
+
+def parse_heights(text: Any) -> Optional[Tuple[float, ...]]:
+    """``--height``: metres, one value or a comma list (one per tracked person, ``--multi``) → floats in
+    ``hot_pose.mocap.MIN_HEIGHT_M`` to ``MAX_HEIGHT_M``; ``None`` stays ``None`` (the default height).
+
+    Raises:
+        DemoError: not numbers, or outside the range (one line).
+    """
+    from hot_pose.mocap.height import check_height
+
+    if text is None:
+        return None
+    items = text.split(",") if isinstance(text, str) else list(text) if isinstance(text, (list, tuple)) else [text]
+    heights = []
+    for item in items:
+        try:
+            value = float(item.strip()) if isinstance(item, str) else item
+            heights.append(check_height(value, "--height"))
+        except ValueError as exc:
+            msg = str(exc) if not isinstance(item, str) or _is_float(item) else \
+                f"--height must be metres (e.g. 1.75, or 1.80,1.65 per person with --multi), got {item.strip()!r}"
+            raise DemoError(msg) from None
+    if not heights:
+        raise DemoError("--height needs a value in metres, e.g. 1.75")
+    return tuple(heights)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def export_names(stem: str, formats: Sequence[str], multi: bool, max_persons: int) -> Tuple[str, ...]:
+    """The files of ``--export``: ``<stem>.<ext>`` per format (one person), and with ``multi`` also
+    ``<stem>_p<id>.<ext>`` for the track ids 0 to ``max_persons`` - 1 (which of them a run writes depends on the
+    persons it tracks; all are planned so none replaces a file of the user)."""
+    names = [f"{stem}.{ext}" for ext in formats]
+    if multi:
+        names += [f"{stem}_p{i}.{ext}" for i in range(max_persons) for ext in formats]
+    return tuple(names)
 
 
 @dataclass
@@ -93,6 +159,16 @@ class DemoOptions:
             "sequential" (one stage after another); same outputs (``hot_pose.wild.stages``).
         frame_cache: MiB of shrunk frames kept from the detection pass for the render pass (``overlapped``; 0 =
             decode the video again).
+        focal: the camera's focal length in pixels (``hot_pose.mocap.Intrinsics``); at most one of ``focal``,
+            ``fov`` and ``calibration``; none: ``hot_pose.mocap.DEFAULT_FOV_DEG`` (65°) across the longer side.
+        fov: the camera's field of view across the longer image side, degrees, in (0, 180).
+        calibration: a calibration file (JSON, Pose2Sim TOML, Qualisys QCA; ``hot_pose.mocap.load_calibration``).
+        camera: the camera of a ``calibration`` file with several.
+        height: standing height(s) in metres, one for everybody or one per tracked person (``multi``), each
+            ``hot_pose.mocap.MIN_HEIGHT_M`` to ``MAX_HEIGHT_M``; ``None``: ``hot_pose.mocap.DEFAULT_HEIGHT_M``
+            (1.70 m). A comma string ("1.8,1.65") is accepted too.
+        export: motion-capture files to write beside the others (``EXPORT_FORMATS``; a comma string or a sequence).
+        foot_lock: foot-lock the world-frame joints (``hot_pose.mocap.lock_feet``; the exports use them).
     """
 
     video: Optional[str] = None
@@ -127,6 +203,13 @@ class DemoOptions:
     heavy_model: Optional[str] = None
     pipeline: str = "overlapped"
     frame_cache: int = DEFAULT_CACHE_MB
+    focal: Optional[float] = None
+    fov: Optional[float] = None
+    calibration: Optional[str] = None
+    camera: Optional[str] = None
+    height: Any = None
+    export: Any = ()
+    foot_lock: bool = True
 
 
 @dataclass
@@ -140,6 +223,8 @@ class Prepared:
         info: what the video says of itself (``hot_pose.wild.video.VideoInfo``), ``None`` for ``keypoints_only``.
         stem: the name of the outputs (the video's, or the keypoint file's).
         plan: the checked output plan (``hot_pose.wild.outputs.plan_outputs``).
+        intrinsics: the camera (``hot_pose.mocap.Intrinsics``) resolved from ``focal``/``fov``/``calibration``
+            or the default field of view, for the video's (or ``size``'s) pixels.
     """
 
     opts: DemoOptions
@@ -148,6 +233,7 @@ class Prepared:
     info: Any
     stem: str
     plan: OutputPlan = field(repr=False)
+    intrinsics: Any = None
 
 
 def check_numbers(opts: DemoOptions) -> None:
@@ -176,6 +262,60 @@ def check_numbers(opts: DemoOptions) -> None:
         raise DemoError(f"--pipeline must be one of {', '.join(PIPELINES)}, got {opts.pipeline!r}")
 
 
+def check_mocap(opts: DemoOptions) -> DemoOptions:
+    """The camera, height and export flags of the motion capture (``hot_pose.mocap``); returns ``opts`` with
+    ``height`` and ``export`` parsed to tuples.
+
+    Raises:
+        DemoError: one line naming the flag and the fix.
+    """
+    from hot_pose.mocap.intrinsics import check_focal, check_fov
+
+    given = [flag for flag, value in (("--focal", opts.focal), ("--fov", opts.fov),
+                                      ("--calibration", opts.calibration)) if value is not None]
+    if len(given) > 1:
+        raise DemoError(f"{given[0]} and {given[1]} both set the camera's focal length: give one of --focal, --fov "
+                        "and --calibration")
+    try:
+        if opts.focal is not None:
+            check_focal(opts.focal, "--focal")
+        if opts.fov is not None:
+            check_fov(opts.fov, "--fov")
+    except ValueError as exc:
+        raise DemoError(str(exc)) from None
+    if opts.camera is not None and opts.calibration is None:
+        raise DemoError("--camera picks a camera of a --calibration file: add --calibration FILE (or drop --camera)")
+    if opts.calibration is not None and not Path(opts.calibration).is_file():
+        raise DemoError(f"calibration file not found: {opts.calibration} (pass --calibration FILE: .json, .toml or "
+                        ".qca.txt)")
+    heights = parse_heights(opts.height)
+    if heights is not None and len(heights) > 1 and not opts.multi:
+        raise DemoError(f"--height got {len(heights)} values: one per person works with --multi only; give one "
+                        "height")
+    formats = parse_export(opts.export)
+    if "c3d" in formats:
+        import importlib.util
+
+        if importlib.util.find_spec("ezc3d") is None:
+            from hot_pose.export.c3d import EZC3D_VERSION
+
+            raise DemoError(f"--export c3d needs ezc3d: pip install ezc3d=={EZC3D_VERSION} (or drop c3d)")
+    return replace(opts, height=heights, export=formats, foot_lock=bool(opts.foot_lock))
+
+
+def _intrinsics(opts: DemoOptions, width: int, height: int) -> Any:
+    """The camera for images of ``width`` × ``height`` pixels (a calibration file is read and checked here)."""
+    from hot_pose.mocap.intrinsics import Intrinsics
+    from hot_pose.utils.console import first_line
+
+    try:
+        return Intrinsics.resolve(width, height, focal_px=opts.focal, fov_deg=opts.fov, calibration=opts.calibration,
+                                  camera=opts.camera)
+    except (ValueError, FileNotFoundError) as exc:
+        flag = "--calibration" if opts.calibration is not None else "--focal" if opts.focal is not None else "--fov"
+        raise DemoError(f"{flag}: {first_line(exc)}") from None
+
+
 def _file(value: Optional[str]) -> Optional[Path]:
     """An input file of the run, for the output collision check (``None`` if not given or not a file)."""
     return Path(value) if value and Path(value).is_file() else None
@@ -200,6 +340,7 @@ def preflight(opts: DemoOptions) -> Prepared:
         raise DemoError("--keypoints without --video needs --size WxH, the image size its pixels refer to "
                         "(and --fps, default 25), e.g. --size 1920x1080")
     opts = _check_multi(opts)
+    opts = check_mocap(opts)
     _check_mediapipe_model(opts)
     video = info = None
     if keypoints_only:
@@ -214,14 +355,17 @@ def preflight(opts: DemoOptions) -> Prepared:
         detection = load_keypoint_file(opts.keypoints, opts.keypoints_layout)  # a bad file fails here
         width, height = opts.size if keypoints_only else (info.width, info.height)
         check_pixel_keypoints(detection.keypoints, width, height, f"keypoint file {opts.keypoints}")
+    width, height = opts.size if keypoints_only else (info.width, info.height)
+    intrinsics = _intrinsics(opts, width, height)
     output = Path(opts.output) if opts.output else DEFAULT_OUTPUT_ROOT / stem
-    names = OUTPUT_FILES + ((f"{stem}.mp4",) if opts.render else ())
+    names = OUTPUT_FILES + ((f"{stem}.mp4",) if opts.render else ()) + export_names(
+        stem, opts.export, opts.multi, opts.max_persons)
     inputs = {"--video": video, "--keypoints": _file(opts.keypoints), "--checkpoint": _file(opts.checkpoint),
               "--yolo-weights": _file(opts.yolo_weights), "--hrnet-weights": _file(opts.hrnet_weights),
-              "--heavy-model": _file(opts.heavy_model)}
+              "--heavy-model": _file(opts.heavy_model), "--calibration": _file(opts.calibration)}
     plan = plan_outputs(output, names, inputs)
     opts = _heavy_model(opts)  # may fetch (npm): after every cheaper check
-    return Prepared(opts, keypoints_only, video, info, stem, plan)
+    return Prepared(opts, keypoints_only, video, info, stem, plan, intrinsics)
 
 
 def stream_preflight(args: Any) -> Tuple[str, bool, Optional[OutputPlan]]:

@@ -13,6 +13,10 @@ limits (the reference moved the limits with the root instead: the skeleton lands
 reference's grid lines slid with the pelvis height while these stay put). The frame side is shrunk to the output
 height first (``left_panel``: the part of the output that depends on the frame alone, which
 ``hot_pose.wild.stages`` prepares while the detector runs) and the 2-D skeleton is drawn on the shrunk panel.
+
+Several persons with their motion capture (``hot_pose.mocap``: one world frame, z up, floor at z = 0): the view
+shows everybody where they are on one floor grid (1 m squares, seen from behind the camera), each with a trail
+of its last ``TRAIL_SECONDS`` of root positions on the floor; every frame's pixels are projected once up front.
 """
 from __future__ import annotations
 
@@ -38,6 +42,12 @@ ELEVATION, AZIMUTH = 15.0, 70.0
 DPI = 100
 #: sub-pixel bits of the OpenCV drawing (coordinates in 1/16 px)
 _SHIFT = 4
+#: the world view's camera (degrees): from behind and above the filming camera, a little to its left
+WORLD_ELEVATION, WORLD_AZIMUTH = 28.0, -110.0
+#: seconds of root positions drawn as a trail on the floor of the world view
+TRAIL_SECONDS = 2.0
+#: grey of the floor pane in the world view (RGB, 0-1)
+FLOOR_RGB = (0.90, 0.90, 0.90)
 
 
 def bones_and_sides() -> Tuple[Tuple[Tuple[int, int], ...], Tuple[str, ...]]:
@@ -104,9 +114,14 @@ class SkeletonCanvas3D:
         size: image side in pixels (square).
         title: text drawn above the view.
         limits: ((x0, x1), (y0, y1), (z0, z1)) world metres shown.
+        elevation, azimuth: the view's camera in degrees (default the reference's ``ELEVATION``, ``AZIMUTH``).
+        grid_step: metres between the grid lines (default: matplotlib's ticks).
+        floor_rgb: colour of the bottom (z = z0) pane, the floor (default white as the others).
     """
 
-    def __init__(self, size: int, title: str, limits: Sequence[Tuple[float, float]]) -> None:
+    def __init__(self, size: int, title: str, limits: Sequence[Tuple[float, float]], elevation: float = ELEVATION,
+                 azimuth: float = AZIMUTH, grid_step: Optional[float] = None,
+                 floor_rgb: Optional[Tuple[float, float, float]] = None) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -114,13 +129,18 @@ class SkeletonCanvas3D:
         figure = Figure(figsize=(self.size / DPI, self.size / DPI), dpi=DPI)
         canvas = FigureCanvasAgg(figure)
         ax = figure.add_axes((0, 0, 1, 0.94), projection="3d")
-        ax.view_init(elev=ELEVATION, azim=AZIMUTH)
+        ax.view_init(elev=elevation, azim=azimuth)
         ax.set_box_aspect((1, 1, 1))
+        (x0, x1), (y0, y1), (z0, z1) = limits
+        if grid_step:
+            for setter, (lo, hi) in ((ax.set_xticks, (x0, x1)), (ax.set_yticks, (y0, y1)), (ax.set_zticks, (z0, z1))):
+                setter(np.arange(np.ceil(lo / grid_step), np.floor(hi / grid_step) + 1) * grid_step)
         for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
             axis.set_ticklabels([])
             axis.set_pane_color((1.0, 1.0, 1.0, 1.0))
+        if floor_rgb is not None:
+            ax.zaxis.set_pane_color((*floor_rgb, 1.0))  # the pane of the z axis is the x-y plane: the floor
         figure.suptitle(title, fontsize=11, y=0.99)
-        (x0, x1), (y0, y1), (z0, z1) = limits
         ax.set_xlim3d(x0, x1)
         ax.set_ylim3d(y0, y1)
         ax.set_zlim3d(z0, z1)
@@ -150,7 +170,13 @@ class SkeletonCanvas3D:
              thickness: int) -> None:
         """Draw the 16 bones of one (17, 3) world-metre skeleton into ``image`` (in place), in ``BONES`` order
         (matplotlib draws lines of one z-order in the order they were added)."""
-        points = _points(self.project(world))
+        self.draw_pixels(image, self.project(world), colours, thickness)
+
+    @staticmethod
+    def draw_pixels(image: np.ndarray, pixels: np.ndarray, colours: Sequence[Tuple[int, int, int]],
+                    thickness: int) -> None:
+        """``draw`` for a skeleton projected already: (17, 2) image pixels (``project``)."""
+        points = _points(pixels)
         for (a, b), colour in zip(BONES, colours):
             cv2.line(image, points[a], points[b], colour, thickness, cv2.LINE_AA, _SHIFT)
 
@@ -303,29 +329,63 @@ def draw_person_2d(image: np.ndarray, keypoints: np.ndarray, track_id: int, dete
 class MultiPersonRenderer:
     """Input with every person's 2-D skeleton (a colour and id per track) | 3-D view of all persons.
 
-    In the 3-D view each person is shown root-relative, placed side by side at a fixed slot per track id
-    (``PERSON_SPACING`` metres apart, id 0 leftmost), so a person keeps its place when people cross; the lifter
-    gives no distance between persons, so their 3-D placement is not their true relative position.
+    With ``world`` (the motion capture's world joints, ``hot_pose.mocap``) the 3-D view shows everybody where they
+    are: one floor (z = 0, a 1 m grid) in the persons' shared world frame, seen from behind the filming camera, with
+    each person's last ``TRAIL_SECONDS`` of root positions drawn on the floor; the view's limits hold every joint of
+    the video. Without it, each person is shown root-relative at a fixed slot per track id (``PERSON_SPACING``
+    metres apart, id 0 leftmost), which is not their true relative position.
 
     Args:
         frame_size: input (width, height); keypoints are pixels of it.
         num_tracks: P.
         title: 3-D view title.
         max_height: output height cap.
+        world: optional (P, T, 17, 3) world joints in metres, z up, floor z = 0 (NaN where a person is absent);
+            ``compose`` then takes the frame index.
+        fps: frame rate (the trail's length in frames).
     """
 
     #: bone width in points (the reference's ``lw=2.5``)
     LINE_WIDTH = 2.5
+    #: trail width in points
+    TRAIL_WIDTH = 1.5
 
-    def __init__(self, frame_size: Tuple[int, int], num_tracks: int, title: str = "", max_height: int = 720) -> None:
+    def __init__(self, frame_size: Tuple[int, int], num_tracks: int, title: str = "", max_height: int = 720,
+                 world: Optional[np.ndarray] = None, fps: float = 25.0) -> None:
         self.frame_size = (int(frame_size[0]), int(frame_size[1]))
         self.left_width, self.height = left_panel_size(self.frame_size, max_height)
         self.scale = np.array([self.left_width / self.frame_size[0], self.height / self.frame_size[1]])
         self.num_tracks = int(num_tracks)
-        self.half = RADIUS + PERSON_SPACING * (self.num_tracks - 1) / 2
-        limits = ((-self.half, self.half), (-self.half, self.half), (0.0, 2 * self.half))
-        self.canvas: Optional[SkeletonCanvas3D] = SkeletonCanvas3D(self.height, title, limits)
         self.thickness = line_pixels(self.LINE_WIDTH)
+        self.pixels: Optional[np.ndarray] = None  # (P, T, 17, 2) every world joint's view pixels
+        self.trail_pixels: Optional[np.ndarray] = None  # (P, T, 2) every root's floor point's view pixels
+        finite = None
+        if world is not None:
+            world = np.asarray(world, np.float64)
+            if world.ndim != 4 or world.shape[0] != self.num_tracks or world.shape[2:] != (17, 3):
+                raise ValueError(f"world must be ({self.num_tracks}, T, 17, 3), got shape {world.shape}")
+            finite = world[np.isfinite(world).all(axis=-1)]
+        if finite is not None and len(finite):
+            low, high = finite.min(axis=0), finite.max(axis=0)
+            centre = (low[:2] + high[:2]) / 2
+            self.half = float(max((high[:2] - low[:2]).max() / 2, high[2] / 2, 1.0)) + 0.3
+            limits = ((centre[0] - self.half, centre[0] + self.half), (centre[1] - self.half, centre[1] + self.half),
+                      (0.0, 2 * self.half))
+            self.canvas: Optional[SkeletonCanvas3D] = SkeletonCanvas3D(
+                self.height, title, limits, WORLD_ELEVATION, WORLD_AZIMUTH, grid_step=1.0, floor_rgb=FLOOR_RGB)
+            P, T = world.shape[:2]
+            self.pixels = self.canvas.project(world.reshape(-1, 3)).reshape(P, T, 17, 2)
+            floor = world[:, :, 0].copy()
+            floor[..., 2] = 0.0
+            self.trail_pixels = self.canvas.project(floor.reshape(-1, 3)).reshape(P, T, 2)
+            self.depth = np.nanmean(world[:, :, 0, 1], axis=1) if np.isfinite(world[:, :, 0, 1]).any(axis=1).all() \
+                else np.zeros(P)  # distance along the view: the far ones are drawn first
+            self.trail = max(1, int(round(TRAIL_SECONDS * float(fps))))
+            self.trail_thickness = line_pixels(self.TRAIL_WIDTH)
+        else:
+            self.half = RADIUS + PERSON_SPACING * (self.num_tracks - 1) / 2
+            limits = ((-self.half, self.half), (-self.half, self.half), (0.0, 2 * self.half))
+            self.canvas = SkeletonCanvas3D(self.height, title, limits)
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -353,6 +413,9 @@ class MultiPersonRenderer:
         if index is not None:
             _label(left, f"frame {index}   persons {int(np.sum(present))}", (10, 30))
         view = self.canvas.background.copy()
+        if self.pixels is not None and index is not None:
+            self._draw_world(view, int(index), present)
+            return np.concatenate([left, view], axis=1)
         for p in range(self.num_tracks):
             if present[p]:
                 world = view_world(poses_3d[p])
@@ -360,6 +423,20 @@ class MultiPersonRenderer:
                 world += self._slot(p)
                 self.canvas.draw(view, world, [track_colour(p)] * len(BONES), self.thickness)
         return np.concatenate([left, view], axis=1)
+
+    def _draw_world(self, view: np.ndarray, t: int, present: np.ndarray) -> None:
+        """Every present person's trail (the floor points of its root over the last ``trail`` frames) and
+        skeleton at frame ``t`` in the world view, the farthest first."""
+        for p in np.argsort(-self.depth, kind="stable"):
+            colour = track_colour(p)
+            trail = self.trail_pixels[p, max(0, t - self.trail):t + 1]
+            ok = np.isfinite(trail).all(axis=1)
+            points = _points(trail)
+            for i in range(1, len(trail)):
+                if ok[i] and ok[i - 1]:
+                    cv2.line(view, points[i - 1], points[i], colour, self.trail_thickness, cv2.LINE_AA, _SHIFT)
+            if present[p] and np.isfinite(self.pixels[p, t]).all():
+                SkeletonCanvas3D.draw_pixels(view, self.pixels[p, t], [colour] * len(BONES), self.thickness)
 
     def render(self, frame: np.ndarray, keypoints_2d: np.ndarray, poses_3d: np.ndarray, present: np.ndarray,
                found: np.ndarray, ids: Sequence[int], index: Optional[int] = None) -> np.ndarray:
