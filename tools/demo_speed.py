@@ -4,10 +4,12 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
 (arXiv:2311.12028). For each clip, each repeat runs, one after another in this process: the 2-D detector alone
 (the demo's own 2-D stage with nothing after it: ``--no-render --pipeline sequential``, its ``detect_2d`` time:
 decoding + MediaPipe + following the persons, frame by frame in one thread), then the whole demo (``run_demo``,
-default model and flags, rendering on) with ``--pipeline sequential`` and with ``--pipeline overlapped``. End to end = detection pass + lifting + render
-pass + saving (model loading excluded, as the detector's own figure excludes building it); the ratio is the
-overlapped demo's end-to-end frames/s over the detector's frames/s of the same repeat. Figures are medians over the
-repeats. Writes ``benchmarks/demo_speed.{json,md}``:
+default model and flags, rendering on) with ``--pipeline sequential`` and with ``--pipeline overlapped``. End to
+end = detection pass + lifting + render pass + saving (model loading excluded, as the detector's own figure
+excludes building it); the ratio is the overlapped demo's end-to-end frames/s over the detector's frames/s of the
+same repeat. Figures are medians over the repeats; "best" is the fastest demo repeat over the fastest detector
+repeat, and "cores" the process's CPU seconds over the wall seconds of a demo run (whether the threads found a
+second core). Writes ``benchmarks/demo_speed.{json,md}``:
 
     python -m tools.demo_speed                      # walkway (the sample clip), skating, sample-multi; 3 repeats
     python -m tools.demo_speed --clips walkway --repeats 5
@@ -26,6 +28,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from statistics import median
 from typing import Any, Dict, List, Optional, Sequence
@@ -78,13 +81,17 @@ def demo_run(video: Path, multi: bool, mode: Optional[str], folder: Path, max_fr
     extra = {} if mode is None else dict(pipeline=mode)
     opts = DemoOptions(video=str(video), output=str(folder), multi=multi, progress=False, max_frames=max_frames,
                        **extra)
+    before, wall = os.times(), time.perf_counter()
     result = run_demo(opts)
+    after, wall = os.times(), time.perf_counter() - wall
+    cores = (after.user - before.user + after.system - before.system) / wall
     frames = result.num_frames
     stages = {k: 1000 * v / frames for k, v in result.timings.items()}
     end_to_end = sum(v for k, v in result.timings.items() if k != "load_models")
     steps = {k: 1000 * v / frames for k, v in getattr(result, "steps", {}).items()}
     return dict(frames=frames, stages_ms=stages, steps_ms=steps, end_to_end_s=end_to_end, fps=frames / end_to_end,
-                whole_s=sum(result.timings.values()), persons=0 if result.persons is None else len(result.persons.ids))
+                whole_s=sum(result.timings.values()), persons=0 if result.persons is None else len(result.persons.ids),
+                cores=cores)
 
 
 def _modes() -> List[Optional[str]]:
@@ -114,7 +121,8 @@ def measure_clip(name: str, video: Path, repeats: int, work: Path, max_frames: O
         fps = row["detector"]["fps"]
         row["ratio"] = {label: run["fps"] / fps for label, run in row["runs"].items()}
         _logger.info("%s repeat %d (load %.2f): detector %.1f frames/s; %s", name, r + 1, load, fps, "; ".join(
-            f"{label} {run['fps']:.1f} frames/s (ratio {row['ratio'][label]:.2f})" for label, run in row["runs"].items()))
+            f"{label} {run['fps']:.1f} frames/s (ratio {row['ratio'][label]:.2f})"
+            for label, run in row["runs"].items()))
         rounds.append(row)
     first = rounds[0]
 
@@ -133,9 +141,10 @@ def measure_clip(name: str, video: Path, repeats: int, work: Path, max_frames: O
             fps=med(x["fps"] for x in runs), whole_s=med(x["whole_s"] for x in runs),
             stages_ms={k: med(x["stages_ms"].get(k, 0.0) for x in runs) for k in runs[0]["stages_ms"]},
             steps_ms={k: med(x["steps_ms"].get(k, 0.0) for x in runs) for k in runs[0]["steps_ms"]},
-            persons=runs[0]["persons"])
+            persons=runs[0]["persons"], cores=med(x.get("cores", float("nan")) for x in runs))
         summary["ratio"][label] = dict(median=med(r["ratio"][label] for r in rounds),
-                                       min=min(r["ratio"][label] for r in rounds))
+                                       min=min(r["ratio"][label] for r in rounds),
+                                       best=max(x["fps"] for x in runs) / max(r["detector"]["fps"] for r in rounds))
     return dict(clip=name, video=str(video), multi=multi, repeats=rounds, summary=summary)
 
 
@@ -153,9 +162,12 @@ def markdown(report: Dict[str, Any]) -> str:
              "(`hot_mixste_27_wild_vc`, flip test), MediaPipe BlazePose full, 720-px output; medians of "
              f"{head['repeats']} repeats. ms are per frame. *End to end* = 2-D pass + lifting + render pass + saving "
              "(model loading excluded, as from the detector's own figure); *ratio* = the demo's end-to-end frames/s "
-             "over the detector's frames/s in the same repeat (median, and the lowest repeat).", "",
+             "over the detector's frames/s in the same repeat (median, and the lowest repeat); *best* = the fastest "
+             "demo repeat over the fastest detector repeat (what the least disturbed runs reach); *cores* = the "
+             "process's CPU "
+             "seconds over the wall seconds of a demo run (2 would be both cores busy).", "",
              "| clip | frames | detector alone: decode + 2-D ms | detector frames/s | demo | end-to-end frames/s | "
-             "ratio (lowest) |", "|---|---:|---:|---:|---|---:|---:|"]
+             "ratio (lowest) | best | cores |", "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
     for clip in report["clips"]:
         s = clip["summary"]
         d = s["detector"]
@@ -164,7 +176,9 @@ def markdown(report: Dict[str, Any]) -> str:
             split = (f"{d['detect_ms']:.1f}" if d["decode_ms"] is None else
                      f"{d['decode_ms']:.1f} + {d['detect_ms']:.1f}")
             first = f"| {_clip_title(clip)} | {s['frames']} | {split} | {d['fps']:.1f} |" if i == 0 else "| | | | |"
-            lines.append(f"{first} {label} | {run['fps']:.1f} | **{ratio['median']:.2f}** ({ratio['min']:.2f}) |")
+            best = ratio.get("best")
+            lines.append(f"{first} {label} | {run['fps']:.1f} | **{ratio['median']:.2f}** ({ratio['min']:.2f}) | "
+                         f"{'–' if best is None else f'{best:.2f}'} | {run.get('cores', float('nan')):.2f} |")
     lines += ["", "Per stage (wall ms per frame) and, for the frame steps, the ms each worked (whichever thread ran "
               "it; in the overlapped demo they run beside the detector or the encoder):", "",
               "| clip | demo | load | 2-D pass | lifting | render pass | save | end to end | decode | shrink | "

@@ -34,17 +34,22 @@ MediaPipe model size (the demo's ``--mediapipe-model``) and times the 2-D detect
 
     python -m tools.multi_benchmark                  # → benchmarks/multi_benchmark.{json,md}
     python -m tools.multi_benchmark --sizes full,heavy   # → benchmarks/detector_size.{json,md}
+    python -m tools.multi_benchmark --keep-runs /tmp/runs  # keeps the demo runs; a second call only re-scores
+
+The single-person and identity counts are also what ``tests/test_identity.py`` checks on every view without the
+reference (the single-person 2-D is one ``--multi`` track in every frame).
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import itertools
 import logging
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -69,6 +74,9 @@ COCO_12 = tuple(range(5, 17))
 #: the two reference persons, by stature
 PERSONS = ("A", "B")
 RUNS = ("multi_before", "multi_after", "single_before", "single_after")
+#: ``--sizes``: a slower model size is the better default only if it lowers both P-MPJPE and MPJPE by this share
+#: against every size's reference (a 2-3x slower detector must buy a clear accuracy gain)
+MIN_GAIN_FOR_SLOWER = 0.10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +139,29 @@ def run_plain_single(video: Path, max_frames: Optional[int]) -> ViewRun:
         det = Detector2D.__call__(detector, iter_frames(video, max_frames))
     return ViewRun(det.keypoints[None].astype(np.float64), det.scores[None].astype(np.float64), det.found[None],
                    np.ones_like(det.found[None]), None, time.perf_counter() - start)
+
+
+def save_run(path: Path, run: ViewRun) -> None:
+    """``run`` into an npz (``--keep-runs``), written atomically."""
+    import io
+
+    from hot_pose.utils.outputs import atomic_write
+
+    buf = io.BytesIO()
+    arrays = dict(keypoints=run.keypoints, scores=run.scores, found=run.found, present=run.present,
+                  seconds=np.array(run.seconds))
+    if run.poses is not None:
+        arrays["poses"] = run.poses
+    np.savez_compressed(buf, **arrays)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, buf.getvalue())
+
+
+def load_run(path: Path) -> ViewRun:
+    """A run saved by ``save_run``."""
+    with np.load(path) as f:
+        return ViewRun(f["keypoints"], f["scores"], f["found"], f["present"],
+                       f["poses"] if "poses" in f.files else None, float(f["seconds"]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,3 +364,408 @@ def _stature(world: np.ndarray) -> float:
     values = (left + right) / 2
     values = values[np.isfinite(values)]
     return float(np.median(values)) if values.size else math.nan
+
+
+# ---------------------------------------------------------------------------------------------
+# labelling the tracks with the reference persons, counting, scoring
+# ---------------------------------------------------------------------------------------------
+def label_run(run: ViewRun, camera: CameraCalibration, ref: Reference, offset: int, label_frac: float
+              ) -> np.ndarray:
+    """Per track and frame, the reference person whose projection the detected 2-D lies on (see the module
+    docstring, step 3).
+
+    Returns:
+        (P, T) int: person index (``PERSONS``), -1 detected but on nobody, -2 not detected or no reference then.
+    """
+    P, T = run.found.shape
+    labels = np.full((P, T), -2, int)
+    K = ref.world.shape[0]
+    projected = camera.project(ref.world[:, :, 1:], distort=True)  # (K, N, 12, 2) detected-pixel space
+    index = {int(f) + offset: i for i, f in enumerate(ref.frames)}
+    for t in range(T):
+        i = index.get(t)
+        if i is None:
+            continue
+        for p in np.flatnonzero(run.found[:, t]):
+            best, best_d = -1, math.inf
+            for k in range(K):
+                proj = projected[k, i]
+                if not np.isfinite(proj).all():
+                    continue
+                height = float(proj[:, 1].max() - proj[:, 1].min())
+                with _quiet_nan_warnings():
+                    d = float(np.nanmedian(np.linalg.norm(run.keypoints[p, t, list(COCO_12)] - proj, axis=-1)))
+                if math.isfinite(d) and d < label_frac * height and d < best_d:
+                    best, best_d = k, d
+            labels[p, t] = best
+    return labels
+
+
+def majority(labels: np.ndarray) -> int:
+    """The most frequent person label (>= 0) of one track; -1 if it never sat on anybody."""
+    values = labels[labels >= 0]
+    return int(np.bincount(values).argmax()) if values.size else -1
+
+
+def count_run(run: ViewRun, labels: np.ndarray) -> Dict[str, Any]:
+    """Detected / gap-filled frames per track, identity switches, two-tracks-on-one-person frames."""
+    tracks = []
+    for p in range(run.found.shape[0]):
+        m = majority(labels[p])
+        tracks.append(dict(
+            track=p, person=PERSONS[m] if m >= 0 else None,
+            detected=int(run.found[p].sum()), gap_filled=int((run.present[p] & ~run.found[p]).sum()),
+            off_person=int(((labels[p] >= 0) & (labels[p] != m)).sum()),
+            on_nobody=int((labels[p] == -1).sum()),
+            persons_seen={PERSONS[k]: int((labels[p] == k).sum()) for k in range(len(PERSONS))
+                          if (labels[p] == k).any()}))
+    two_on_one = 0
+    for t in range(labels.shape[1]):
+        here = labels[:, t][labels[:, t] >= 0]
+        two_on_one += int(len(here) != len(set(here.tolist())))
+    return dict(tracks=tracks, two_tracks_on_one_person_frames=two_on_one,
+                identity_switch_frames=int(sum(t["off_person"] for t in tracks)))
+
+
+def score_track(run: ViewRun, p: int, frames_mask: np.ndarray, ref_cam: np.ndarray, idx: np.ndarray,
+                fps: float, sigma: float) -> Optional[Dict[str, float]]:
+    """``score_camera`` of track ``p``'s lifted poses on the timeline frames ``frames_mask`` (None if empty)."""
+    from tools.wild_benchmark import from_h36m, score_camera
+
+    if run.poses is None:
+        return None
+    inside = (idx >= 0) & (idx < run.poses.shape[1])
+    pred = np.full(ref_cam.shape, np.nan)
+    pred[inside] = from_h36m(run.poses[p, idx[inside]])
+    valid = frames_mask & inside & np.isfinite(ref_cam).all(axis=(1, 2)) & np.isfinite(pred).all(axis=(1, 2))
+    if valid.sum() < 1:
+        return None
+    return score_camera(pred, ref_cam, valid, fps, sigma)
+
+
+def view_scores(name: str, camera: CameraCalibration, ref: Reference, runs: Dict[str, ViewRun],
+                labels: Dict[str, np.ndarray], fps: float, sigma: float) -> Dict[str, Any]:
+    """Per reference person: its track in each lifted run, scored on its detected frames, its gap-filled frames,
+    and the frames gap-filled "before" (``multi_before``), for the before and the after track."""
+    idx = ref.frames + ref.offsets[name]
+    out: Dict[str, Any] = {}
+    for k, person in enumerate(PERSONS):
+        ref_cam = camera.world_to_camera(ref.world[k])
+        entry: Dict[str, Any] = {}
+        tracks = {}
+        for key in ("multi_before", "multi_after", "single_after"):
+            run, lab = runs[key], labels[key]
+            owners = [p for p in range(run.found.shape[0]) if majority(lab[p]) == k]
+            if not owners:
+                continue
+            p = max(owners, key=lambda q: int(run.found[q].sum()))
+            tracks[key] = p
+            inside = (idx >= 0) & (idx < run.found.shape[1])
+            found = np.zeros(len(idx), bool)
+            gap = np.zeros(len(idx), bool)
+            found[inside] = run.found[p, idx[inside]]
+            gap[inside] = run.present[p, idx[inside]] & ~run.found[p, idx[inside]]
+            entry[key] = dict(track=p, detected=score_track(run, p, found, ref_cam, idx, fps, sigma),
+                              gap_filled=score_track(run, p, gap, ref_cam, idx, fps, sigma))
+        if "multi_before" in tracks and "multi_after" in tracks:
+            before, after = runs["multi_before"], runs["multi_after"]
+            pb, pa = tracks["multi_before"], tracks["multi_after"]
+            inside = (idx >= 0) & (idx < before.found.shape[1])
+            was_gap = np.zeros(len(idx), bool)
+            now_found = np.zeros(len(idx), bool)
+            was_gap[inside] = before.present[pb, idx[inside]] & ~before.found[pb, idx[inside]]
+            now_found[inside] = after.found[pa, idx[inside]]
+            entry["formerly_gap_filled"] = dict(
+                frames=int(was_gap.sum()), now_detected=int((was_gap & now_found).sum()),
+                before=score_track(before, pb, was_gap, ref_cam, idx, fps, sigma),
+                after=score_track(after, pa, was_gap, ref_cam, idx, fps, sigma))
+        out[person] = entry
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the two modes
+# ---------------------------------------------------------------------------------------------
+def command_line(argv: Sequence[str]) -> str:
+    """The command that reproduces a report."""
+    return " ".join(["python -m tools.multi_benchmark", *argv])
+
+
+def run_identity(args) -> Dict[str, Any]:
+    """Default mode: every view through the demo (before/after, multi/single), the reference, the counts."""
+    import tempfile
+
+    from hot_pose.data.multiview import parse_qca
+    from hot_pose.wild.sample import MULTI_SET_ATTRIBUTION, demo_set
+    from hot_pose.wild.video import probe_video
+    from tools.wild_benchmark import CALIBRATION_NAME, CAMERAS, environment
+
+    start = time.perf_counter()
+    folder = demo_set(args.cache_dir, which="multiperson")
+    cameras = parse_qca(folder / CALIBRATION_NAME)
+    names = list(CAMERAS)
+    runs: Dict[str, Dict[str, ViewRun]] = {}
+    keep = Path(args.keep_runs) if args.keep_runs else None
+    with tempfile.TemporaryDirectory(prefix="hot-multi-benchmark-") as tmp:
+        for name in names:
+            video = folder / f"{name}.mp4"
+            runs[name] = {}
+            for key, multi, recover in (("multi_before", True, False), ("multi_after", True, True),
+                                        ("single_after", False, True), ("single_before", False, False)):
+                kept = None if keep is None else keep / f"{name}_{key}.npz"
+                if kept is not None and kept.is_file():
+                    runs[name][key] = load_run(kept)
+                    continue
+                _logger.info("%s: %s", name, key)
+                if key == "single_before":  # MediaPipe's one-person graph
+                    runs[name][key] = run_plain_single(video, args.max_frames)
+                else:
+                    runs[name][key] = run_view(video, Path(tmp) / f"{name}_{key}", multi, recover, args.max_frames,
+                                               args.device)
+                if kept is not None:
+                    save_run(kept, runs[name][key])
+    fps = float(probe_video(folder / f"{names[0]}.mp4").fps)
+    multi_runs = {n: runs[n]["multi_after"] for n in names}
+    offsets, sync_px = sync_offsets(names, cameras, multi_runs, names[0], args.max_offset)
+    _logger.info("sync offsets: %s (%.2f px)", offsets, sync_px)
+    ref = build_reference(names, cameras, {n: list(runs[n].values()) for n in names}, offsets, args.match_px,
+                          args.outlier_px)
+    views: Dict[str, Any] = {}
+    for n in names:
+        labels = {key: label_run(run, cameras[n], ref, offsets[n], args.label_frac) for key, run in runs[n].items()}
+        views[n] = dict(counts={key: count_run(runs[n][key], labels[key]) for key in RUNS},
+                        seconds={key: round(runs[n][key].seconds, 1) for key in RUNS},
+                        scores=view_scores(n, cameras[n], ref, runs[n], labels, fps, args.smooth_sigma))
+    return dict(
+        tool="tools.multi_benchmark", mode="identity",
+        paper="HoT: Li et al., CVPR 2024, arXiv:2311.12028",
+        command=command_line(args.argv), environment=environment(),
+        data=dict(attribution=MULTI_SET_ATTRIBUTION, folder="Demo_MultiPerson", fps=fps,
+                  frames={n: int(runs[n]["multi_after"].found.shape[1]) for n in names}),
+        settings=dict(max_frames=args.max_frames, match_px=args.match_px, outlier_px=args.outlier_px,
+                      label_frac=args.label_frac, max_offset=args.max_offset, smooth_sigma=args.smooth_sigma),
+        reference=dict(frames=int(len(ref.frames)), offsets=offsets, sync_px=sync_px,
+                       reprojection_px=ref.reprojection_px, stature_m=ref.stature_m.round(3).tolist(),
+                       frames_with_person={p: int((ref.views[k] > 0).sum()) for k, p in enumerate(PERSONS)}),
+        views=views, wall_s=round(time.perf_counter() - start, 1))
+
+
+def run_sizes(args) -> Dict[str, Any]:
+    """``--sizes``: ``tools.wild_benchmark`` once per model size, plus the 2-D stage's own speed."""
+    from tools import wild_benchmark as wb
+    from tools.wild_benchmark import environment
+
+    start = time.perf_counter()
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    results: Dict[str, Any] = {}
+    kept: Dict[str, Dict[str, Any]] = {}
+    for size in sizes:
+        frames = [] if args.max_frames is None else ["--max-frames", str(args.max_frames)]
+        wargs = wb.build_parser().parse_args(["--mean-pose", "reference", *frames])
+        wargs.argv, wargs.mediapipe_model, wargs.keep = [], size, {}
+        wargs.device, wargs.cache_dir = args.device, args.cache_dir
+        _logger.info("model size %s: tools.wild_benchmark", size)
+        report = wb.run_benchmark(wargs)
+        kept[size] = wargs.keep
+        detect = report["detector_timings"]
+        frames = sum(d["frames"] for d in detect.values())
+        seconds = sum(d["detect_2d_s"] for d in detect.values())
+        results[size] = dict(results=report["results"], person_found=report["data"]["person_found"],
+                             calibration_px=report["calibration"]["check"]["median_reprojection_px"],
+                             detector=dict(frames=frames, seconds=round(seconds, 2), fps=frames / seconds,
+                                           per_view=detect))
+    # every size's lifted poses against every size's reference: a reference triangulated from one size's 2-D
+    # favours that size, so a size counts as better only if it is better against the others' references too
+    for size in sizes:
+        cross = {}
+        for ref_size in sizes:
+            k, r = kept[ref_size], kept[size]
+            scores = wb.score_views(k["names"], k["cameras"], r["runs"], k["reference_world"], k["common"],
+                                    k["offsets"], ["ours"], None, k["fps"], args.smooth_sigma)
+            cross[ref_size] = scores["mean"]["ours"]
+        results[size]["against_reference_of"] = cross
+    fastest = max(sizes, key=lambda z: results[z]["detector"]["fps"])
+    default = fastest
+    for size in sizes:
+        if size == fastest:
+            continue
+        gain = min(1 - results[size]["against_reference_of"][r][m] / results[fastest]["against_reference_of"][r][m]
+                   for r in sizes for m in ("p_mpjpe_mm", "mpjpe_mm"))
+        results[size]["smallest_gain_over_fastest"] = gain
+        if gain >= MIN_GAIN_FOR_SLOWER and default == fastest:
+            default = size
+    rule = (f"the fastest size ({fastest}) unless a slower one lowers both P-MPJPE and MPJPE by at least "
+            f"{100 * MIN_GAIN_FOR_SLOWER:.0f} % against every size's reference (smallest gain: " +
+            ", ".join(f"{z} {100 * results[z]['smallest_gain_over_fastest']:.1f} %" for z in sizes if z != fastest)
+            + ")")
+    return dict(tool="tools.multi_benchmark", mode="sizes", paper="HoT: Li et al., CVPR 2024, arXiv:2311.12028",
+                command=command_line(args.argv), environment=environment(), load_average=list(os.getloadavg()),
+                sizes=sizes, results=results, default=default, default_rule=rule,
+                wall_s=round(time.perf_counter() - start, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# reports
+# ---------------------------------------------------------------------------------------------
+def _fmt(value: Optional[float], digits: int = 1) -> str:
+    return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def markdown_identity(report: Dict[str, Any]) -> str:
+    ref = report["reference"]
+    lines = [
+        "# Several persons: identity and occlusion recovery (Pose2Sim Demo_MultiPerson)",
+        "",
+        f"{report['data']['attribution']} Four views, {min(report['data']['frames'].values())} frames each at "
+        f"{report['data']['fps']:g} fps. Reference: per frame, all runs' detections matched across views by "
+        f"geometry alone (every view within {report['settings']['match_px']:g} px), triangulated robustly "
+        f"({ref['frames']} timeline frames; person A (taller, {ref['stature_m'][0]} m ankle→shoulder) in "
+        f"{ref['frames_with_person']['A']}, B ({ref['stature_m'][1]} m) in {ref['frames_with_person']['B']}; "
+        f"median reprojection {ref['reprojection_px']:.1f} px; sync offsets "
+        + ", ".join(f"{k} {v:+d}" for k, v in ref["offsets"].items()) + "). A detection is on a person when its "
+        f"median limb-joint distance to the person's projection is under {report['settings']['label_frac']:g} × "
+        "the projected height.",
+        "",
+        "\"before\": `--multi` without occlusion recovery (`recover=False`); single-person before = MediaPipe's "
+        "own one-person graph on every frame (the demo's earlier single-person 2-D). \"after\": the demo now.",
+        "",
+        "## Detected frames per track, identity",
+        "",
+        "| View | Run | Tracks: person detected / gap-filled | Off-person frames | Two tracks on one person | "
+        "Persons sat on |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for n, v in report["views"].items():
+        for key in RUNS:
+            c = v["counts"][key]
+            tracks = "; ".join(f"#{t['track']} {t['person'] or '?'} {t['detected']}/{t['gap_filled']}"
+                               for t in c["tracks"])
+            seen = "; ".join(f"#{t['track']}: " + ", ".join(f"{p} {m}" for p, m in t["persons_seen"].items())
+                             for t in c["tracks"])
+            lines.append(f"| {n} | {key.replace('_', ' ')} | {tracks} | {c['identity_switch_frames']} | "
+                         f"{c['two_tracks_on_one_person_frames']} | {seen} |")
+    lines += ["", "## 3-D accuracy per person (camera frame; P-MPJPE / MPJPE mm, frames)", "",
+              "| View | Person | multi before: detected | multi before: gap-filled | multi after: detected | "
+              "multi after: gap-filled | formerly gap-filled: frames (now detected) | before | after |",
+              "|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(s):
+        return "–" if not s else f"{_fmt(s['p_mpjpe_mm'])} / {_fmt(s['mpjpe_mm'])} ({s['frames']})"
+
+    for n, v in report["views"].items():
+        for person, e in v["scores"].items():
+            mb, ma, fg = e.get("multi_before", {}), e.get("multi_after", {}), e.get("formerly_gap_filled", {})
+            lines.append(f"| {n} | {person} | {cell(mb.get('detected'))} | {cell(mb.get('gap_filled'))} | "
+                         f"{cell(ma.get('detected'))} | {cell(ma.get('gap_filled'))} | "
+                         f"{fg.get('frames', 0)} ({fg.get('now_detected', 0)}) | {cell(fg.get('before'))} | "
+                         f"{cell(fg.get('after'))} |")
+    lines += ["", f"Command: `{report['command']}` ({report['wall_s']:.0f} s).", ""]
+    return "\n".join(lines)
+
+
+def markdown_sizes(report: Dict[str, Any]) -> str:
+    lines = [
+        "# MediaPipe BlazePose full vs heavy in the demo",
+        "",
+        "3-D: `tools.wild_benchmark` (Pose2Sim Demo_SinglePerson, 4 views, reference = multi-view triangulation of "
+        "that size's own 2-D), mean over the views. 2-D speed: the demo's `detect_2d` stage (decoding + BlazePose "
+        f"+ tracking, one thread of work) over the same videos. Load average at the end: "
+        f"{', '.join(f'{x:.2f}' for x in report['load_average'])}.",
+        "",
+        "| Model | P-MPJPE (mm) | MPJPE (mm) | Limb angle (°) | Accel. err. (mm/frame²) | Person found | "
+        "Calibration check (px) | 2-D fps | 2-D ms/frame |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in report["sizes"]:
+        r = report["results"][size]
+        m = r["results"]["mean"]["ours"]
+        found = float(np.mean(list(r["person_found"].values())))
+        lines.append(f"| {size} | {m['p_mpjpe_mm']:.1f} | {m['mpjpe_mm']:.1f} | {m['limb_angle_deg']:.1f} | "
+                     f"{m['accel_error_mm_f2']:.2f} | {100 * found:.0f}% | {r['calibration_px']:.2f} | "
+                     f"{r['detector']['fps']:.1f} | {1000 / r['detector']['fps']:.1f} |")
+    sizes = report["sizes"]
+    lines += ["", "Each size's 3-D against each size's reference (a reference triangulated from one size's 2-D favours "
+              "that size; P-MPJPE / MPJPE mm, mean of the views):", "",
+              "| Model | " + " | ".join(f"reference from {r}" for r in sizes) + " |",
+              "|---|" + "---:|" * len(sizes)]
+    for size in sizes:
+        cross = report["results"][size]["against_reference_of"]
+        lines.append(f"| {size} | " + " | ".join(f"{cross[r]['p_mpjpe_mm']:.1f} / {cross[r]['mpjpe_mm']:.1f}"
+                                                 for r in sizes) + " |")
+    if report.get("default_rule"):
+        lines += ["", f"Default: **{report['default']}**. Rule: {report['default_rule']}"]
+    lines += ["", f"Command: `{report['command']}` ({report['wall_s']:.0f} s).", ""]
+    return "\n".join(lines)
+
+
+def build_parser():
+    from hot_pose.utils.console import OneLineArgumentParser, finite_float, int_at_least
+
+    p = OneLineArgumentParser(prog="python -m tools.multi_benchmark", description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default=None,
+                   help="comma-separated MediaPipe model sizes (full,heavy): run the single-person benchmark per "
+                        "size instead (writes detector_size.{json,md})")
+    p.add_argument("--max-frames", type=int_at_least(20), default=None, help="only the first N frames (default all)")
+    p.add_argument("--match-px", type=finite_float, default=40.0,
+                   help="cross-view matching: largest median reprojection error of a view, px (default 40)")
+    p.add_argument("--outlier-px", type=finite_float, default=30.0,
+                   help="robust triangulation: views above this reprojection error dropped per joint (default 30)")
+    p.add_argument("--label-frac", type=finite_float, default=0.15,
+                   help="a detection is on a person under this fraction of its projected height (default 0.15)")
+    p.add_argument("--max-offset", type=int_at_least(0), default=5, help="largest sync offset tried (default 5)")
+    p.add_argument("--smooth-sigma", type=finite_float, default=2.0,
+                   help="time smoothing of the reference for the acceleration error, frames (default 2)")
+    p.add_argument("--device", default="cpu", help="lifter device (default cpu)")
+    p.add_argument("--keep-runs", default=None,
+                   help="folder for the demo runs (npz per view and run): reused when there, so the scoring can be "
+                        "redone without running the demo again")
+    p.add_argument("--cache-dir", type=Path, default=None, help="data cache (default ~/.cache/hot-pose)")
+    p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks", help="where to write (default benchmarks/)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    import json
+    import sys
+
+    from hot_pose.utils.console import guarded
+    from hot_pose.utils.outputs import StagedOutputs
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s",
+                            stream=sys.stdout)
+
+    def _main() -> int:
+        from hot_pose.wild.detectors import MEDIAPIPE_MODELS
+        from hot_pose.wild.errors import DemoError
+
+        try:
+            if args.sizes is not None:
+                bad = [s for s in args.sizes.split(",") if s.strip() not in MEDIAPIPE_MODELS]
+                if bad:
+                    raise BenchmarkError(f"unknown model size(s) {', '.join(bad)} in --sizes; use "
+                                         f"{','.join(MEDIAPIPE_MODELS)}")
+                report, stem, text = run_sizes(args), "detector_size", markdown_sizes
+            else:
+                report, stem, text = run_identity(args), "multi_benchmark", markdown_identity
+        except (BenchmarkError, DemoError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        md = text(report)
+        with StagedOutputs() as stage:
+            stage.write(args.out_dir / f"{stem}.json", json.dumps(report, indent=1, default=float) + "\n")
+            stage.write(args.out_dir / f"{stem}.md", md)
+        sys.stdout.write(md)
+        return 0
+
+    return guarded(_main, verbose=args.verbose)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -207,8 +207,10 @@ def smooth_in_time(poses: np.ndarray, valid: np.ndarray, sigma: float) -> np.nda
     radius = int(math.ceil(3 * sigma))
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     w = valid.astype(np.float64)
-    num = np.stack([np.convolve(x[:, j, k], kernel, mode="same") for j in range(x.shape[1]) for k in range(3)], -1)
-    den = np.convolve(w, kernel, mode="same")
+    T = len(x)  # "full" then the centre: "same" would return the kernel's length for T shorter than the kernel
+    num = np.stack([np.convolve(x[:, j, k], kernel)[radius:radius + T] for j in range(x.shape[1]) for k in range(3)],
+                   -1)
+    den = np.convolve(w, kernel)[radius:radius + T]
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num.reshape(len(x), x.shape[1], 3) / den[:, None, None]
     return np.where(den[:, None, None] > 0, out, np.nan)
@@ -307,11 +309,13 @@ class CameraRun:
     checkpoint: str
     seconds: float
     flips_fixed: int = 0
+    detect_2d_s: float = float("nan")
 
 
 def run_camera(name: str, video: Path, checkpoint: Optional[str], max_frames: Optional[int], device: str,
-               workdir: Path) -> CameraRun:
-    """MediaPipe + the demo's default lifter on one video (``run_demo`` with ``render=False``).
+               workdir: Path, model_size: Optional[str] = None) -> CameraRun:
+    """MediaPipe + the demo's default lifter on one video (``run_demo`` with ``render=False``); ``model_size``:
+    the demo's ``--mediapipe-model`` (``None``: its default).
 
     Raises:
         BenchmarkError: the lifter has no trained weights, or the landmark stream does not match the frames.
@@ -323,7 +327,7 @@ def run_camera(name: str, video: Path, checkpoint: Optional[str], max_frames: Op
     frames: List[Any] = []
     opts = DemoOptions(video=str(video), output=str(workdir / name), detector="mediapipe", checkpoint=checkpoint,
                        render=False, device=device, max_frames=max_frames, progress=False,
-                       detector_options={"landmark_sink": frames.append})
+                       mediapipe_model=model_size, detector_options={"landmark_sink": frames.append})
     start = time.perf_counter()
     result = run_demo(opts)
     seconds = time.perf_counter() - start
@@ -346,7 +350,8 @@ def run_camera(name: str, video: Path, checkpoint: Optional[str], max_frames: Op
                      visibility=visibility, world=world, found=np.array([f is not None for f in frames]),
                      lifted=np.asarray(result.poses_3d, np.float64), model=result.model,
                      checkpoint=str(meta.get("checkpoint")), seconds=seconds,
-                     flips_fixed=int(meta.get("left_right_fixes_2d", 0)))
+                     flips_fixed=int(meta.get("left_right_fixes_2d", 0)),
+                     detect_2d_s=float(result.timings.get("detect_2d", float("nan"))))
 
 
 def facing_camera(poses_world: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
@@ -580,7 +585,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         for name in names:
             _logger.info("%s: MediaPipe + lifter on %s", name, folder / f"{name}.mp4")
             runs[name] = run_camera(name, folder / f"{name}.mp4", args.checkpoint, args.max_frames, args.device,
-                                    Path(tmp))
+                                    Path(tmp), getattr(args, "mediapipe_model", None))
             timings[f"run_demo_{name}"] = runs[name].seconds
     fps_values = {round(r.fps, 3) for r in runs.values()}
     if len(fps_values) != 1:
@@ -637,6 +642,10 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
 
     results = score_views(names, cameras, runs, reference_world, common, offsets, methods, h36m_pose, fps,
                           args.smooth_sigma)
+    keep = getattr(args, "keep", None)
+    if keep is not None:  # a caller that scores these runs against another reference (tools.multi_benchmark)
+        keep.update(names=names, cameras=cameras, runs=runs, reference_world=reference_world, common=common,
+                    offsets=offsets, fps=fps)
 
     first = runs[names[0]]
     return dict(
@@ -651,7 +660,8 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                   person_found={n: float(runs[n].found.mean()) for n in names}),
         settings=dict(cameras=names, reference_camera=reference, max_frames=args.max_frames,
                       max_offset=args.max_offset, outlier_px=args.outlier_px, smooth_sigma_frames=args.smooth_sigma,
-                      mean_pose=args.mean_pose, device=args.device, detector="mediapipe (model_complexity=1)",
+                      mean_pose=args.mean_pose, device=args.device,
+                      detector=f"mediapipe ({getattr(args, 'mediapipe_model', None) or 'default'} model)",
                       lifter=dict(model=first.model, checkpoint=_relative(first.checkpoint))),
         joints=list(JOINTS), limbs={k: [JOINTS[a], JOINTS[b]] for k, (a, b) in LIMBS.items()},
         calibration=calibration,
@@ -677,6 +687,8 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         ).items() if m in methods},
         results=results,
         timings_s={k: round(v, 2) for k, v in timings.items()},
+        detector_timings={n: dict(frames=int(len(runs[n].found)), detect_2d_s=round(runs[n].detect_2d_s, 3))
+                          for n in names},
         wall_s=round(time.perf_counter() - start, 1),
     )
 

@@ -22,7 +22,10 @@ DETECTORS = {
     "keypoints": "hot_pose.wild.detectors.keypoints_file:KeypointFileDetector",
 }
 DEFAULT_DETECTOR = "mediapipe"
-#: BlazePose landmark model sizes of ``mediapipe`` (``--mediapipe-model``) and the default (TO BE MEASURED)
+#: BlazePose landmark model sizes of ``mediapipe`` (``--mediapipe-model``) and the default, chosen by
+#: ``python -m tools.multi_benchmark --sizes full,heavy`` (``benchmarks/detector_size.md``): the fastest size unless
+#: a slower one lowers both P-MPJPE and MPJPE by >= 10 % against every size's reference. Heavy: 3.8 % at most
+#: (P-MPJPE 75.9 → 72.0-73.0 mm, MPJPE 109.7-110.8 → 105.3-105.5 mm) for a 2-D stage 1.8x slower, so full.
 MEDIAPIPE_MODELS = ("full", "heavy")
 DEFAULT_MEDIAPIPE_MODEL = "full"
 
