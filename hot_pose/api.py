@@ -309,8 +309,16 @@ def _with_model_size(detector: str, model_size: Optional[str], options: dict) ->
 
 def _build(detector: str, options: dict):
     """``build_detector`` with options it does not take as a ``ValueError`` (not a ``TypeError``)."""
-    from hot_pose.wild.detectors import build_detector
+    import inspect
 
+    from hot_pose.wild.detectors import build_detector, detector_class
+
+    params = inspect.signature(detector_class(detector).__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = [str(name) for name in options if name not in params or name == "self"]
+        if unknown:  # named before anything is built (the options the caller gave, not the ones added here)
+            raise ValueError(f"detector {detector!r} does not take these options ({', '.join(unknown)}); it takes "
+                             f"{', '.join(n for n in params if n != 'self')}")
     try:
         return build_detector(detector, **options)
     except TypeError as exc:

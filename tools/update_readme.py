@@ -12,6 +12,7 @@ Usage: ``python -m tools.update_readme [--check]`` (``--check`` exits 1 if READM
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from pathlib import Path
@@ -24,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- BEGIN (?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- END (?P=name) -->)", re.S)
 
 
+@functools.lru_cache(maxsize=1)
 def _profile_table() -> str:
+    """The zoo's parameter and FLOP table (computed once per process: it profiles every variant, ~15 s)."""
     from hot_pose.models import available_models
     from hot_pose.models.profile import markdown_table, profile_variant
 
