@@ -486,15 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point; returns the exit status (0 ok, 2 user error, 1 failed)."""
-    from hot_pose.utils.console import guarded
+    from hot_pose.utils.console import run_tool
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s",
-                            stream=sys.stdout)
-    return guarded(lambda: _main(args), verbose=args.verbose)
+    return run_tool(build_parser(), _main, argv)
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ reference (the single-person 2-D is one ``--multi`` track in every frame).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import itertools
@@ -729,17 +730,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import json
     import sys
 
-    from hot_pose.utils.console import guarded
+    from hot_pose.utils.console import run_tool
     from hot_pose.utils.outputs import StagedOutputs
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s",
-                            stream=sys.stdout)
-
-    def _main() -> int:
+    def _main(args: argparse.Namespace) -> int:
         from hot_pose.wild.detectors import MEDIAPIPE_MODELS
         from hot_pose.wild.errors import DemoError
 
@@ -762,7 +756,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.write(md)
         return 0
 
-    return guarded(_main, verbose=args.verbose)
+    return run_tool(build_parser(), _main, argv)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import math
 import os
 import sys
@@ -18,7 +19,7 @@ from typing import Callable, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 __all__ = ["first_line", "describe_os_error", "guarded", "quiet_native_logs", "LAST_RESORT", "OneLineArgumentParser",
            "str2bool", "int_bool", "join_negative_values", "fail", "console_prog", "list_models_command", "INT_MAX",
-           "int_at_least", "finite_float", "plain_name", "native_stderr_to"]
+           "int_at_least", "finite_float", "plain_name", "native_stderr_to", "run_tool"]
 
 #: what ``guarded`` turns into one line (programming errors such as TypeError/KeyError stay tracebacks: a bug)
 LAST_RESORT: Tuple[Type[BaseException], ...] = (OSError, ValueError, RuntimeError, MemoryError)
@@ -70,6 +71,20 @@ def guarded(body: Callable[[], int], verbose: bool = False, interrupted: str = "
             raise
         print(f"error: {first_line(exc)} (--verbose shows where)", file=out)
         return 1
+
+
+def run_tool(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int],
+             argv: Optional[Sequence[str]] = None) -> int:
+    """A measurement tool's entry point: parse ``argv`` (default ``sys.argv[1:]``; kept as ``args.argv`` for the
+    report), log to stdout (debug with ``--verbose``) unless logging is already set up, and run ``body(args)``
+    under ``guarded``. The parser must have a ``--verbose`` flag. Returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s",
+                            stream=sys.stdout)
+    return guarded(lambda: body(args), verbose=args.verbose)
 
 
 def quiet_native_logs(level: Optional[str] = None) -> None:
