@@ -33,25 +33,13 @@ from hot_pose.wild.render import (
     view_world,
 )
 from hot_pose.wild.stages import QUEUE_FRAMES, FrameStages, PanelCache, threaded
+from test_demo_pipeline import needs_mediapipe  # skips without MediaPipe, except in CI (where it must be there)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CLIP_FRAMES = 24
 #: MiB holding 5 of the walkway's 408 x 720 panels (881 KB each): the render pass decodes the first 19 again
 PART_CACHE_MB = 5
-
-
-def _has_mediapipe() -> bool:
-    try:
-        from hot_pose.wild.detectors.mediapipe import _import_mediapipe
-
-        _import_mediapipe()
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not usable here"
-        return False
-
-
-needs_mediapipe = pytest.mark.skipif(not _has_mediapipe(), reason="MediaPipe (the default detector) is not installed")
 
 
 @pytest.fixture(scope="module")
