@@ -520,6 +520,17 @@ def test_mocap_wild_reference_height_follows_pose2sims_rule():
     np.testing.assert_allclose(blaze_to_h36m(w)[:, 0], w[:, [23, 24]].mean(1))
 
 
+def test_mocap_wild_eye_height_stature():
+    from tools.mocap_wild import VERTEX_ABOVE_EYES_M, eye_height_stature
+
+    w = _blazepose_standing()
+    w[:, [2, 5]] = [[-0.03, 0.1, 1.55], [0.03, 0.1, 1.55]]  # the eyes, 1.55 m above the floor
+    assert eye_height_stature(w) == pytest.approx(1.55 + VERTEX_ABOVE_EYES_M, abs=1e-9)
+    w[::2] = np.nan  # frames without a triangulation are left out
+    assert eye_height_stature(w) == pytest.approx(1.55 + VERTEX_ABOVE_EYES_M, abs=1e-9)
+    assert np.isnan(eye_height_stature(np.full((5, 33, 3), np.nan)))
+
+
 @pytest.mark.parametrize("argv,words", [(["--cameras", "cam01,cam02"], "--cameras"),
                                         (["--outlier-px", "0"], "--outlier-px"),
                                         (["--max-frames", "5"], "--max-frames")])

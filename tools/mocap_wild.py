@@ -28,10 +28,14 @@ fetcher ``hot_pose.wild.sample.demo_set``) give the answer:
    same formulas as the estimate); the foot skating (mm of horizontal ankle motion per frame of contact, on the
    contact labels ``reconstruct`` found) without and with foot locking; and, as checks of the method without the
    lifter, the world frame estimated from the reference's own 3-D seen in that camera and the reference's own
-   skating.
+   skating;
+6. where the depth error comes from (``depth_diagnostics``): the root error of a limbs-only fit and of MediaPipe's
+   own metric landmarks, and per bone group how the lifted skeleton's size agrees with the 2-D at the true depth;
+   and a second reference height (``eye_height_stature``) to show the first is not the cause.
 
     python -m tools.mocap_wild                    # → benchmarks/mocap_wild.{json,md} (~3 min at one thread)
     python -m tools.mocap_wild --cameras cam01,cam02,cam03 --max-frames 40 --out-dir /tmp/mw
+    python -m tools.mocap_wild --checkpoint hot_pose/checkpoints/hot_mixste_27_gt --out-dir /tmp/mw_gt
 """
 from __future__ import annotations
 
@@ -58,12 +62,21 @@ OUTPUT_STEM = "mocap_wild"
 CAMERAS = ("cam01", "cam02", "cam03", "cam04")
 CALIBRATION_NAME = "Calib.qca.txt"
 #: BlazePose landmarks
+L_EYE, R_EYE = 2, 5
 NOSE, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE, L_HEEL, R_HEEL = (
     0, 11, 12, 23, 24, 25, 26, 27, 28, 29, 30)
 #: BlazePose-33 landmark(s) of each Human3.6M-17 joint (averaged): a pseudo-H36M reference skeleton for the
 #: contacts, the skating and the world frame of the reference itself
 BLAZE_TO_H36M = ((23, 24), (24,), (26,), (28,), (23,), (25,), (27,), (11, 12, 23, 24), (11, 12), (0,), (7, 8),
                  (11,), (13,), (15,), (12,), (14,), (16,))
+#: Human3.6M-17 limb joints (knees, ankles, shoulders, elbows, wrists) of the ``limbs_only`` diagnostic fit
+LIMB_JOINTS = (2, 3, 5, 6, 11, 12, 13, 14, 15, 16)
+#: BlazePose landmarks of the ``mediapipe_world`` diagnostic fit: nose, shoulders to wrists, hips to toes
+MEDIAPIPE_FIT_LANDMARKS = (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32)
+#: bone groups (Human3.6M-17 (parent, child) pairs) of the ``bone_ratio`` diagnostic
+DIAGNOSTIC_BONES: Dict[str, Tuple[Tuple[int, int], ...]] = {
+    "hips": ((0, 1), (0, 4)), "thighs": ((1, 2), (4, 5)), "shanks": ((2, 3), (5, 6)), "trunk": ((0, 7), (7, 8)),
+    "upper arms": ((11, 12), (14, 15)), "forearms": ((12, 13), (15, 16))}
 #: the variants scored: name → (intrinsics, height, extra options)
 VARIANTS: Dict[str, Tuple[str, str, Dict[str, Any]]] = {
     "calibrated|reference_height": ("calibrated", "reference", {}),
@@ -86,6 +99,26 @@ def blaze_to_h36m(landmarks: np.ndarray) -> np.ndarray:
     """(..., 33, 3) BlazePose landmarks → (..., 17, 3) pseudo-Human3.6M joints (``BLAZE_TO_H36M``)."""
     x = np.asarray(landmarks, np.float64)
     return np.stack([x[..., list(idx), :].mean(-2) for idx in BLAZE_TO_H36M], axis=-2)
+
+
+#: stature − eye height of adults, m (anthropometric mean, men and women; ``eye_height_stature``)
+VERTEX_ABOVE_EYES_M = 0.115
+
+
+def eye_height_stature(world33: np.ndarray) -> float:
+    """A second estimate of the person's stature (m), independent of Pose2Sim's segment sum: the median height of
+    the eyes' midpoint above the floor over the upright standing frames (``hot_pose.mocap.height.upright_frames``
+    on the pseudo-Human3.6M skeleton), plus ``VERTEX_ABOVE_EYES_M``; NaN without an upright frame."""
+    from hot_pose.mocap.height import upright_frames
+
+    w = np.asarray(world33, np.float64)
+    ok = np.isfinite(w).all(axis=(1, 2))
+    if not ok.any():
+        return math.nan
+    up = upright_frames(blaze_to_h36m(w[ok]))
+    if not up.any():
+        return math.nan
+    return float(np.median(w[ok][up][:, [L_EYE, R_EYE]].mean(1)[:, 2]) + VERTEX_ABOVE_EYES_M)
 
 
 def _flexion_deg(w: np.ndarray, a: int, b: int, c: int) -> np.ndarray:
@@ -182,19 +215,76 @@ def score_camera(name: str, cal: Any, run: Dict[str, Any], world33: np.ndarray, 
                                      pitch_error_deg=wf.pitch_deg - truth["pitch_deg"])
     contacts = foot_contacts(ref17, fps, valid=complete)
     out["reference_skating_mm"] = skating(ref17, contacts)
+    out["diagnostics"] = depth_diagnostics(cal, run, world33, idx, ok, intrinsics["calibrated"], height_ref, fps)
     return out
 
 
-def run_camera(name: str, video: Path, max_frames: Optional[int], device: str, workdir: Path) -> Dict[str, Any]:
+def _root_error(root: np.ndarray, ref_root: np.ndarray, ok: np.ndarray) -> Dict[str, float]:
+    err = (root - ref_root)[ok]
+    return dict(root_mm=1000 * float(np.linalg.norm(err, axis=-1).mean()), depth_bias_mm=1000 * float(err[:, 2].mean()))
+
+
+def depth_diagnostics(cal: Any, run: Dict[str, Any], world33: np.ndarray, idx: np.ndarray, ok: np.ndarray,
+                      intrinsics: Any, height_ref: float, fps: float) -> Dict[str, Any]:
+    """Where the root depth of one camera comes from (calibrated focal, reference height): the root error of two
+    other fits and how the lifted skeleton's size agrees with the 2-D, bone by bone (``DIAGNOSTIC_BONES``).
+
+    * ``limbs_only``: the trajectory fitted to the limb joints only (knees, ankles, shoulders, elbows, wrists:
+      the pelvis, hips, spine, thorax and head of the MediaPipe → Human3.6M mapping get weight 0);
+    * ``mediapipe_world``: MediaPipe's own metric world landmarks (hip-centred, the same landmark definitions as
+      its 2-D, so no joint-convention mismatch) scaled to the reference height by the reference's own height rule
+      (``reference_height``), fitted to the 17 limb and nose landmarks;
+    * ``bone_ratio``: per bone group, the median over frames of (the lifted bone, scaled to the reference height
+      and placed at the reference root, projected) / (its 2-D length): above 1 the lifted bone is too long for the
+      2-D at the true depth and pulls the fit too far, below 1 too near.
+    """
+    from hot_pose.mocap import solve_root_trajectory
+    from hot_pose.mocap.height import constant_bones, height_scale
+
+    ref_root = cal.world_to_camera(world33)[:, [L_HIP, R_HIP]].mean(1)
+    scores = np.where(run["found"][:, None], run["scores"], 0.0)
+    limbs = np.zeros(17)
+    limbs[list(LIMB_JOINTS)] = 1.0
+    out: Dict[str, Any] = {}
+    tr = solve_root_trajectory(run["keypoints"], run["lifted"], intrinsics, scores=scores, height=height_ref,
+                               fps=fps, joint_weights=limbs, with_std=False)
+    out["limbs_only"] = _root_error(tr.root[idx], ref_root, ok)
+    W = np.asarray(run["world"], np.float64)
+    W = W - W[:, [L_HIP, R_HIP]].mean(1, keepdims=True)
+    sel = list(MEDIAPIPE_FIT_LANDMARKS)
+    P = np.concatenate([np.zeros_like(W[:, :1]), W[:, sel]], axis=1) * (height_ref / reference_height(W))
+    kp = np.concatenate([run["image"][:, [L_HIP, R_HIP]].mean(1, keepdims=True), run["image"][:, sel]], axis=1)
+    vis = np.concatenate([run["visibility"][:, [L_HIP, R_HIP]].mean(1, keepdims=True), run["visibility"][:, sel]],
+                         axis=1)
+    present = run["found"] & np.isfinite(P).all(axis=(1, 2)) & np.isfinite(kp).all(axis=(1, 2))
+    vis = np.where(present[:, None], np.clip(vis, 0.0, 1.0), 0.0)
+    tr = solve_root_trajectory(np.where(present[:, None, None], kp, np.nan), np.nan_to_num(P), intrinsics,
+                               scores=vis, scale=1.0, fps=fps, constant_bones=False, with_std=False)
+    out["mediapipe_world"] = _root_error(tr.root[idx], ref_root, ok)
+    lifted = constant_bones(run["lifted"])
+    X = lifted[idx] * height_scale(lifted, height_ref) + ref_root[:, None, :]
+    proj = X[..., :2] / X[..., 2:3]
+    x2 = intrinsics.normalise(run["keypoints"][idx])
+    ratios = {}
+    for group, bones in DIAGNOSTIC_BONES.items():
+        r = [np.linalg.norm(proj[:, b] - proj[:, a], axis=-1) / np.linalg.norm(x2[:, b] - x2[:, a], axis=-1)
+             for a, b in bones]
+        ratios[group] = float(np.nanmedian(np.concatenate([v[ok] for v in r])))
+    out["bone_ratio"] = ratios
+    return out
+
+
+def run_camera(name: str, video: Path, max_frames: Optional[int], device: str, workdir: Path,
+               checkpoint: Optional[str] = None) -> Dict[str, Any]:
     """The demo pipeline on one camera (``tools.wild_benchmark.run_camera``), plus the H36M-17 2-D and scores it
     lifted (read from the demo's ``keypoints_2d.npz``)."""
     from tools.wild_benchmark import run_camera as demo_camera
 
-    cam = demo_camera(name, video, None, max_frames, device, workdir)
+    cam = demo_camera(name, video, checkpoint, max_frames, device, workdir)
     with np.load(workdir / name / "keypoints_2d.npz") as d:
         keypoints, scores = np.asarray(d["keypoints_h36m"], np.float64), np.asarray(d["scores_h36m"], np.float64)
-    return dict(image=cam.image, visibility=cam.visibility, found=cam.found, lifted=cam.lifted, keypoints=keypoints,
-                scores=scores, fps=cam.fps, size=cam.size, model=cam.model, checkpoint=cam.checkpoint,
+    return dict(image=cam.image, visibility=cam.visibility, world=cam.world, found=cam.found, lifted=cam.lifted,
+                keypoints=keypoints, scores=scores, fps=cam.fps, size=cam.size, model=cam.model, checkpoint=cam.checkpoint,
                 seconds=cam.seconds)
 
 
@@ -223,7 +313,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hot-mocap-wild-") as tmp:
         for name in names:
             _logger.info("%s: MediaPipe + lifter on %s", name, folder / f"{name}.mp4")
-            runs[name] = run_camera(name, folder / f"{name}.mp4", args.max_frames, args.device, Path(tmp))
+            runs[name] = run_camera(name, folder / f"{name}.mp4", args.max_frames, args.device, Path(tmp),
+                                    args.checkpoint)
     fps_values = {round(r["fps"], 3) for r in runs.values()}
     if len(fps_values) != 1:
         raise ToolError(f"the cameras' frame rates differ ({sorted(fps_values)}); integer offsets need one rate")
@@ -278,6 +369,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                        height_rule="Pose2Sim compute_height: heel-ankle + ankle-knee + knee-hip + hip-shoulder "
                                    "+ 1.5 x mid-shoulder-nose, frames with hip/knee flexion < 90°, mean of the middle "
                                    "50 %",
+                       eye_height_stature_m=eye_height_stature(world33),
                        lowest_foot_landmark_p1_m=float(np.nanpercentile(feet, 1)),
                        floor="Qualisys world z = 0"),
         results=results,
@@ -358,6 +450,26 @@ def markdown(report: Dict[str, Any]) -> str:
         "Signed depth bias (mm, calibrated focal, reference height; + = too far): "
         + ", ".join(f"{n} {res[n]['calibrated|reference_height']['depth_bias_mm']:+.0f}" for n in names) + ".",
         "",
+        "### Where the depth error comes from",
+        "",
+        "Calibrated focal, reference height. Root error (signed depth bias) of the default fit, of the same fit on "
+        "the limb joints only, and of MediaPipe's own metric world landmarks scaled to the reference height by the "
+        "reference's height rule (its landmarks, so no joint-convention mismatch); then, per bone group, the lifted "
+        "bone (scaled to the reference height, placed at the true root, projected) over its 2-D length, median over "
+        "frames: above 1 the lifted skeleton is too big for the 2-D at the true depth and the fit puts it too far.",
+        "",
+        "| camera | default fit | limbs only | MediaPipe world landmarks | "
+        + " | ".join(DIAGNOSTIC_BONES) + " |",
+        "|---|---:|---:|---:|" + "---:|" * len(DIAGNOSTIC_BONES),
+    ]
+    for n in names:
+        dg, a = res[n]["diagnostics"], res[n]["calibrated|reference_height"]
+        lines.append(f"| {n} | {a['root_mm']:.0f} ({a['depth_bias_mm']:+.0f}) | "
+                     + " | ".join(f"{dg[k]['root_mm']:.0f} ({dg[k]['depth_bias_mm']:+.0f})"
+                                  for k in ("limbs_only", "mediapipe_world"))
+                     + " | " + " | ".join(f"{dg['bone_ratio'][g]:.2f}" for g in DIAGNOSTIC_BONES) + " |")
+    lines += [
+        "",
         "## Camera height, pitch and roll from one camera's motion",
         "",
         "Truth from the calibration (height of the camera centre above the floor, pitch = tilt of the optical axis "
@@ -408,6 +520,8 @@ def markdown(report: Dict[str, Any]) -> str:
         + ", ".join(f"{n} {o:+d}" for n, o in ref["offsets"].items())
         + "; median reprojection error of the synchronised limb landmarks "
         f"{ref['sync_median_reprojection_px']:.2f} px.",
+        f"* The reference height by another rule: the eyes' height in the upright frames + {VERTEX_ABOVE_EYES_M} m "
+        f"= {ref['eye_height_stature_m']:.3f} m (Pose2Sim's rule: {ref['height_m']:.3f} m).",
         f"* Floor check: the lowest foot landmarks (heels, toes; 1st percentile) are at "
         f"{ref['lowest_foot_landmark_p1_m']:+.3f} m in the Qualisys world.",
     ]
@@ -469,6 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outlier-px", type=finite_float(0, low_open=True), default=30.0,
                    help="reprojection error (px) above which a view of a landmark is dropped from the triangulation "
                         "(default 30)")
+    p.add_argument("--checkpoint", default=None,
+                   help="lifter weights (default: the demo's, hot_pose/checkpoints/hot_mixste_27_wild_vc/best.pth; "
+                        "or any .pth / run folder, e.g. hot_pose/checkpoints/hot_mixste_27_gt)")
     p.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks",
                    help="where to write mocap_wild.json and mocap_wild.md (default benchmarks/)")
     p.add_argument("--overwrite", action="store_true",
