@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -43,10 +44,24 @@ def test_dry_run_runs_every_stage_and_exports(prepared_root, tmp_path):
 
 
 def test_a_stage_past_its_time_gets_sigint_and_is_recorded(tmp_path):
-    script = "import time, sys\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('wrote partial'); sys.exit(3)"
-    result = gpu_check.run_command([sys.executable, "-c", script], tmp_path / "s.log", timeout=1, env=dict(os.environ))
+    # a shell, not Python: its trap is in place within milliseconds, so a loaded machine cannot deliver the
+    # SIGINT before the handler exists (a Python child's start-up can take longer than the 1-s timeout)
+    script = "trap 'echo wrote partial; exit 3' INT; sleep 60 & wait"
+    result = gpu_check.run_command(["bash", "-c", script], tmp_path / "s.log", timeout=1, env=dict(os.environ))
     assert result["timed_out"] and result["rc"] == 3 and result["seconds"] < 30
     assert "wrote partial" in (tmp_path / "s.log").read_text()
+
+
+def test_a_stage_gets_sigint_even_when_the_check_was_started_with_sigint_ignored(tmp_path):
+    """``bash tools/gpu_check.sh &`` starts the check with SIGINT ignored, which its stages would inherit (a shell
+    cannot even trap a signal ignored on entry): run_command gives each stage SIGINT's default back."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        script = "trap 'echo wrote partial; exit 3' INT; sleep 60 & wait"
+        result = gpu_check.run_command(["bash", "-c", script], tmp_path / "s.log", timeout=1, env=dict(os.environ))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert result["timed_out"] and result["rc"] == 3 and result["seconds"] < 30
 
 
 def test_export_splits_a_large_checkpoint(tmp_path, monkeypatch):

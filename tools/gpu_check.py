@@ -137,6 +137,13 @@ def probe() -> Dict[str, Any]:
     return info
 
 
+def _default_sigint() -> None:
+    """In the stage's process before it starts: SIGINT back to its default. A check started in the background
+    (``bash tools/gpu_check.sh &``, nohup-like launchers) has SIGINT ignored, children inherit that, and a stage
+    that ignores SIGINT cannot stop in time and write what it has; it would only be killed after ``GRACE_S``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_command(cmd: Sequence[str], log: Path, timeout: float, env: Dict[str, str]) -> Dict[str, Any]:
     """Run ``cmd`` with its output in ``log``; past ``timeout`` it gets SIGINT (to write what it has), then
     SIGKILL after ``GRACE_S``. Returns rc, seconds and whether it timed out."""
@@ -145,7 +152,7 @@ def run_command(cmd: Sequence[str], log: Path, timeout: float, env: Dict[str, st
         fh.write("$ " + shlex.join(cmd) + "\n")
         fh.flush()
         proc = subprocess.Popen(list(cmd), cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_default_sigint)
         timed_out = False
         try:
             rc = proc.wait(timeout=max(1.0, timeout))
