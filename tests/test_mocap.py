@@ -531,6 +531,40 @@ def test_mocap_wild_eye_height_stature():
     assert np.isnan(eye_height_stature(np.full((5, 33, 3), np.nan)))
 
 
+def test_mocap_wild_depth_diagnostics_on_an_exactly_seen_person():
+    """Synthetic 2-D that is the exact projection of the person (a unit check of the diagnostics): MediaPipe's
+    landmarks at the reference's height rule put the root exactly; the lifted skeleton, rescaled to that height
+    by the other (Human3.6M) rule, is s times too big, which every bone ratio and the limbs-only depth show."""
+    from hot_pose.mocap import Intrinsics
+    from hot_pose.mocap.height import constant_bones, skeleton_height
+    from tools.mocap_wild import DIAGNOSTIC_BONES, blaze_to_h36m, depth_diagnostics, reference_height
+
+    class Camera:  # 1.0 m high, level, 3.5 m in front of the person (world z up → camera y down, z forward)
+        @staticmethod
+        def world_to_camera(points):
+            x = np.asarray(points, np.float64)
+            return np.stack([x[..., 0], 1.0 - x[..., 2], x[..., 1] + 3.5], axis=-1)
+
+    world = _blazepose_standing()
+    n = len(world)
+    cam33 = Camera.world_to_camera(world)
+    cam17 = blaze_to_h36m(cam33)
+    intr = Intrinsics.from_focal(1500.0, 1920, 1080)
+    run = dict(keypoints=intr.project(cam17), scores=np.ones((n, 17)), lifted=cam17 - cam17[:, :1],
+               world=cam33 - cam33[:, [23, 24]].mean(1, keepdims=True), image=intr.project(cam33),
+               visibility=np.ones((n, 33)), found=np.ones(n, bool))
+    href = reference_height(world)
+    idx, ok = np.arange(n), np.ones(n, bool)
+    out = depth_diagnostics(Camera, run, world, idx, ok, intr, href, 60.0)
+    s = href / skeleton_height(constant_bones(run["lifted"]))
+    assert abs(s - 1) > 0.05  # the two height rules differ on this skeleton, so the check below can fail
+    assert out["mediapipe_world"]["root_mm"] < 5.0  # the smoother evens out the landmarks' 2-mm jitter
+    assert set(out["bone_ratio"]) == set(DIAGNOSTIC_BONES)
+    for group, ratio in out["bone_ratio"].items():
+        assert ratio == pytest.approx(s, rel=0.02), group
+    assert out["limbs_only"]["depth_bias_mm"] == pytest.approx(1000 * (s - 1) * 3.5, rel=0.1)
+
+
 @pytest.mark.parametrize("argv,words", [(["--cameras", "cam01,cam02"], "--cameras"),
                                         (["--outlier-px", "0"], "--outlier-px"),
                                         (["--max-frames", "5"], "--max-frames")])
