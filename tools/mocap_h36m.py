@@ -31,9 +31,7 @@ recomputes); they take ~10 min per 2-D source at one thread, the evaluation ~8 m
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
-import json
 import logging
 import math
 import os
@@ -162,14 +160,6 @@ def statures(mocap: Any, subjects: Sequence[str]) -> Dict[str, float]:
 # ---------------------------------------------------------------------------------------------
 # lifting
 # ---------------------------------------------------------------------------------------------
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _read_cache(path: Optional[Path]) -> Dict[str, np.ndarray]:
     if path is None or not path.is_file():
         return {}
@@ -314,7 +304,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     from hot_pose.data.h36m import parse_actions
     from hot_pose.mocap import DEFAULT_HEIGHT_M
-    from hot_pose.utils.paths import SHIPPED, cache_dir
+    from hot_pose.utils.paths import SHIPPED, cache_dir, sha256_of
 
     start = time.perf_counter()
     torch.set_num_threads(args.threads)
@@ -479,17 +469,12 @@ def write_outputs(report: Dict[str, Any], out_dir: Path, overwrite: bool) -> Tup
     Raises:
         ToolError: the destinations are refused or cannot be written.
     """
-    from hot_pose.utils.outputs import OutputError, StagedOutputs, WriteError, check_outputs_in
+    from hot_pose.utils.outputs import OutputError, WriteError, write_json_and_markdown
 
     try:
-        json_path, md_path = check_outputs_in(out_dir, [f"{OUTPUT_STEM}.json", f"{OUTPUT_STEM}.md"], "--out-dir",
-                                              overwrite)
-        with StagedOutputs() as stage:
-            stage.write(json_path, json.dumps(report, indent=1, allow_nan=True) + "\n")
-            stage.write(md_path, markdown(report))
+        return write_json_and_markdown(out_dir, OUTPUT_STEM, report, markdown(report), overwrite)
     except (OutputError, WriteError) as exc:
         raise ToolError(str(exc)) from None
-    return json_path, md_path
 
 
 def _cameras(text: str) -> List[int]:

